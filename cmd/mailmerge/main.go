@@ -1,0 +1,208 @@
+// Command mailmerge sends personalised e-mail from a spreadsheet: one
+// message per row, rendered from templates, checked before anything leaves
+// the machine, delivered over kept-alive TLS SMTP connections with one
+// result per recipient.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit statuses, as the README promises.
+const (
+	exitOK      = 0 // all done
+	exitPartial = 1 // finished, but some recipients failed or are unknown
+	exitUsage   = 2 // bad input or usage: nothing was sent
+	exitStopped = 3 // stopped early; resumable
+)
+
+const usage = `mailmerge sends personalised e-mail from a spreadsheet: one message per row.
+
+Usage:
+    mailmerge check  CAMPAIGN.toml               validate everything; send nothing; no network
+    mailmerge render CAMPAIGN.toml --out DIR     dry run: one .eml file per recipient in DIR
+    mailmerge send   CAMPAIGN.toml [flags]       deliver over SMTP
+    mailmerge send   --sandbox DIR CAMPAIGN.toml deliver to a built-in loopback SMTP server
+                                                 (TLS + AUTH) that stores a Maildir in DIR
+    mailmerge help   COMMAND                     more about one command
+    mailmerge --version
+
+A campaign is a TOML file naming the recipients list (CSV), the templates
+and the SMTP server. Every header and the plain body are Go text/template,
+the HTML body is html/template: {{.name}} is the "name" column of the row,
+{{index . "First Name"}} a column whose name has spaces.
+
+Examples:
+    mailmerge check samples/greeting/campaign.toml
+    mailmerge render samples/greeting/campaign.toml --out out/preview
+    mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
+    MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
+    mailmerge send campaign.toml --resume
+
+Exit status: 0 all done; 1 finished but some recipients failed or are
+unknown; 2 bad input or usage (nothing was sent); 3 stopped early
+(authentication failure, the server refusing everything, interrupt): run
+again with --resume.
+`
+
+var commandHelp = map[string]string{
+	"check": `Usage: mailmerge check CAMPAIGN.toml
+
+Validates the whole campaign without touching the network: the campaign
+file (unknown keys are errors), the recipients list (encoding, delimiter,
+ragged rows, header names), every template against the list's columns,
+every rendered address, every attachment and inline image. It reports every
+problem it finds (up to 100) with the file and line, then a summary.
+Duplicate recipient addresses are warnings.
+
+Exit status 0 when the campaign can be sent, 2 when anything is wrong.
+
+Examples:
+    mailmerge check samples/greeting/campaign.toml
+    mailmerge check members.toml 2>problems.txt
+`,
+	"render": `Usage: mailmerge render CAMPAIGN.toml --out DIR [--force] [--limit N] [--deterministic]
+
+The dry run. Checks the campaign first, then writes one .eml file per
+recipient into DIR (DIR/00001-alice@example.com.eml: the row and the
+address) and DIR/index.csv (row,to,subject,file,bytes). Open the .eml files
+in any mail program to see exactly what each person will get.
+
+Nothing is written unless every row is valid. DIR must be empty or missing
+unless --force is given, which replaces it.
+
+Flags:
+    --out DIR          folder for the .eml files (required)
+    --force            replace DIR if it is not empty
+    --limit N          write only the first N messages (all rows are still checked)
+    --deterministic    fixed Message-IDs, boundaries and Date: identical bytes
+                       on every run, for reviews and golden tests
+
+Examples:
+    mailmerge render samples/greeting/campaign.toml --out out/preview
+    mailmerge render campaign.toml --out review --limit 10 --force
+`,
+	"send": `Usage: mailmerge send CAMPAIGN.toml [flags]
+       mailmerge send --sandbox DIR CAMPAIGN.toml
+
+Checks the campaign, then delivers one message per recipient over SMTP and
+records each outcome in the results file ([send] results, default
+results.csv beside the campaign): row,email,status,code,reply,message_id,
+attempts,time, with status sent, failed, skipped or unknown.
+
+The password comes from the environment variable named by [smtp]
+password_env (default MAILMERGE_PASSWORD), from [smtp] password_command, or
+from a prompt when standard input is a terminal. It is never a flag.
+
+If the results file already has rows, send refuses to start until told
+what to do: --resume skips everyone already sent, skipped or unknown;
+--restart keeps the old file under a new name and starts over.
+
+Flags:
+    --sandbox DIR       send to a built-in loopback server (TLS + AUTH) that
+                        stores every message as a Maildir in DIR, not to [smtp]
+    --limit N           send only the first N messages (send yourself one first)
+    --rate SPEC         override [send] rate: "10/s", "600/m", "20/s, 1000/h"
+    --workers N         override [send] workers (connections)
+    --resume            continue an earlier run
+    --restart           start over; the old results file is kept, renamed
+    --retry-failed      with --resume: also retry recipients that failed
+    --resend-unknown    with --resume: also resend recipients whose outcome is
+                        unknown (they may get a second copy)
+    --skip-invalid      send the valid rows and record invalid ones as skipped
+    --quiet             no progress, only errors and the summary
+    --json              print the summary as one JSON object on stdout
+    --debug             print the SMTP conversation (passwords redacted)
+
+Examples:
+    mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
+    MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
+    mailmerge send campaign.toml --resume
+`,
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is the whole program; it returns the exit status so that deferred
+// work (flushing the results file) always happens.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ui := newUI(stdout, stderr)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "-version", "--version", "version":
+		fmt.Fprintf(stdout, "mailmerge %s\n", version)
+		return exitOK
+	case "help":
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		if h, ok := commandHelp[args[1]]; ok {
+			fmt.Fprint(stdout, h)
+			return exitOK
+		}
+		ui.errorf("unknown command %q", args[1])
+		ui.hint("the commands are check, render and send")
+		return exitUsage
+	case "check":
+		return cmdCheck(args[1:], ui)
+	case "render":
+		return cmdRender(args[1:], ui)
+	case "send":
+		return cmdSend(args[1:], stdin, ui)
+	}
+	ui.errorf("unknown command %q", args[0])
+	ui.hint("run mailmerge --help; the commands are check, render and send")
+	return exitUsage
+}
+
+// parseFlags parses flags that may come before or after the one campaign
+// argument, as the examples write them.
+func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
+	fs.SetOutput(io.Discard)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(ui.stdout, commandHelp[fs.Name()])
+				return "", false
+			}
+			ui.errorf("%v", err)
+			ui.hint("run mailmerge help " + fs.Name())
+			return "", false
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	if len(positional) != 1 {
+		if len(positional) == 0 {
+			ui.errorf("%s needs a campaign file", fs.Name())
+		} else {
+			ui.errorf("%s takes one campaign file, got %d arguments: %s", fs.Name(), len(positional), strings.Join(positional, " "))
+		}
+		ui.hint("run mailmerge help " + fs.Name())
+		return "", false
+	}
+	return positional[0], true
+}
+

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+)
+
+func cmdRender(args []string, ui *ui) int {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	out := fs.String("out", "", "")
+	force := fs.Bool("force", false, "")
+	limit := fs.Int("limit", 0, "")
+	deterministic := fs.Bool("deterministic", false, "")
+	path, ok := parseFlags(fs, args, ui)
+	if !ok {
+		return exitUsage
+	}
+	if *out == "" {
+		ui.errorf("render needs --out DIR, the folder for the .eml files")
+		ui.hint("mailmerge render " + path + " --out out/preview")
+		return exitUsage
+	}
+	if *limit < 0 {
+		ui.errorf("--limit must be a positive number")
+		return exitUsage
+	}
+	c, err := campaign.Load(path, campaign.Options{Deterministic: *deterministic, Mailer: mailer()})
+	if err != nil {
+		ui.loadError(err)
+		return exitUsage
+	}
+	sum, err := c.Render(context.Background(), *out, campaign.RenderOptions{Force: *force, Limit: *limit}, ui.problem)
+	if errors.Is(err, campaign.ErrNotEmpty) {
+		ui.errorf("%v", err)
+		ui.hint("choose an empty folder, or add --force to replace its contents")
+		return exitUsage
+	}
+	if err != nil {
+		ui.errorf("%v", err)
+		return exitUsage
+	}
+	ui.checkSummary("check", sum.CheckSummary)
+	if sum.Errors > 0 {
+		ui.errorf("nothing was written to %s", *out)
+		return exitUsage
+	}
+	fmt.Fprintf(ui.stdout, "rendered %d %s (%s) to %s; index: %s\n", sum.Written, plural(sum.Written, "message", "messages"),
+		humanBytes(sum.Bytes), *out, *out+"/index.csv")
+	return exitOK
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

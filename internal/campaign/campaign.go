@@ -1,0 +1,167 @@
+// Package campaign runs a mail-merge campaign: it reads the campaign file,
+// streams the recipients, renders each personal message and then checks,
+// renders to files or sends them, recording one outcome per recipient.
+//
+// It is the one package that knows all the others: recipients, compose,
+// delivery, journal and throttle are leaves, and campaign converts between
+// their types.
+package campaign
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+)
+
+// Campaign is a loaded campaign file with its templates parsed.
+type Campaign struct {
+	Path   string // the campaign file as given
+	Dir    string // folder relative paths resolve against
+	Config *Config
+
+	composer  *compose.Composer
+	listPath  string
+	listOpts  recipients.Options
+	keyLine   map[string]int
+	data      []byte
+	fileLabel string
+}
+
+// Options change how messages are rendered.
+type Options struct {
+	// Deterministic fixes Message-IDs, MIME boundaries and Date so that
+	// rendering twice gives identical bytes.
+	Deterministic bool
+	// Mailer is the User-Agent header, e.g. "mailmerge/1.0.0".
+	Mailer string
+}
+
+// DeterministicDate is the Date of every message rendered with
+// Options.Deterministic.
+var DeterministicDate = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+
+// Load reads and validates the campaign file and parses its templates.
+// Every problem found is returned together (errors.Join).
+func Load(path string, opts Options) (*Campaign, error) {
+	cfg, data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data, fileLabel: path}
+	var errs []error
+	fail := func(key string, err error, hint string) {
+		errs = append(errs, &ConfigError{File: path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Hint: hint})
+	}
+
+	if cfg.Recipients == "" {
+		fail("recipients", errors.New("is required"), `set recipients = "recipients.csv" in the campaign`)
+	} else {
+		c.listPath = c.resolve(cfg.Recipients)
+		if _, err := os.Stat(c.listPath); err != nil {
+			fail("recipients", fmt.Errorf("%s: %w", c.listPath, pathErr(err)), "")
+		}
+	}
+	c.listOpts.Encoding = cfg.Encoding
+	switch cfg.Delimiter {
+	case "":
+	case ",", ";", "|":
+		c.listOpts.Delimiter = rune(cfg.Delimiter[0])
+	case "\t", "tab", `\t`:
+		c.listOpts.Delimiter = '\t'
+	default:
+		fail("delimiter", fmt.Errorf("%q is not a delimiter", cfg.Delimiter), `use ",", ";", "tab" or leave it unset to detect`)
+	}
+
+	spec := compose.Spec{
+		From: c.source("from", cfg.From), To: c.source("to", cfg.To), Cc: c.source("cc", cfg.Cc),
+		Bcc: c.source("bcc", cfg.Bcc), ReplyTo: c.source("reply_to", cfg.ReplyTo),
+		ToDisplay: c.source("to_display", cfg.ToDisplay), Subject: c.source("subject", cfg.Subject),
+		Dir: c.Dir, Mailer: opts.Mailer,
+		Deterministic: opts.Deterministic, Seed: filepath.Base(path), Date: DeterministicDate,
+	}
+	if spec.Subject.IsZero() {
+		spec.Subject = compose.Source{File: path, Key: "subject", Line: 1}
+	}
+	for _, f := range []struct {
+		key string
+		dst *compose.Source
+	}{{"text", &spec.Text}, {"html", &spec.HTML}} {
+		name := map[string]string{"text": cfg.Text, "html": cfg.HTML}[f.key]
+		if name == "" {
+			continue
+		}
+		p := c.resolve(name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fail(f.key, fmt.Errorf("%s: %w", p, pathErr(err)), "")
+			continue
+		}
+		*f.dst = compose.Source{File: p, Line: 1, Text: strings.TrimPrefix(string(b), "\ufeff")}
+	}
+	for i, a := range cfg.Attachments {
+		src := c.source("attachments", a)
+		src.Key = fmt.Sprintf("attachments[%d]", i)
+		spec.Attachments = append(spec.Attachments, src)
+	}
+	for _, name := range sortedHeaderNames(cfg.Headers) {
+		src := c.source("headers."+name, cfg.Headers[name])
+		src.Key = "headers." + name
+		spec.Headers = append(spec.Headers, compose.HeaderSpec{Name: name, Value: src})
+	}
+	if cfg.MaxMessageSize != "" {
+		n, err := parseSize(cfg.MaxMessageSize)
+		if err != nil {
+			fail("max_message_size", err, "")
+		}
+		spec.MaxSize = n
+	}
+	composer, err := compose.New(spec)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.composer = composer
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// source wraps a campaign value as a template source that knows its line.
+func (c *Campaign) source(key, text string) compose.Source {
+	if text == "" {
+		return compose.Source{}
+	}
+	return compose.Source{File: c.Path, Key: key, Line: valueLine(c.data, c.keyLine[key]), Text: text}
+}
+
+func (c *Campaign) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// ResultsPath is where send records outcomes.
+func (c *Campaign) ResultsPath() string {
+	if c.Config.Send.Results != "" {
+		return c.resolve(c.Config.Send.Results)
+	}
+	return c.resolve("results.csv")
+}
+
+// RecipientsPath is the list file.
+func (c *Campaign) RecipientsPath() string { return c.listPath }
+
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,246 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+)
+
+// Severity tells an error, which stops the campaign, from a warning.
+type Severity int
+
+const (
+	Error Severity = iota
+	Warning
+)
+
+// Problem is one thing check found, with where it is.
+type Problem struct {
+	Severity Severity
+	Row      int    // 0 when not about one recipient
+	Message  string // one line, starting with where: "recipients.csv:4: row 3: ..."
+	Hint     string
+}
+
+// MaxReported caps how many problems Check reports one by one; the summary
+// still counts them all.
+const MaxReported = 100
+
+// CheckSummary counts what Check saw.
+type CheckSummary struct {
+	Rows       int // data rows read
+	Valid      int // rows that render into a valid message
+	Errors     int
+	Warnings   int
+	Duplicates int // rows whose recipient address appeared on an earlier row
+	Columns    []string
+}
+
+// row is one recipient with its message or the reason it has none.
+type row struct {
+	rec recipients.Recipient
+	msg *compose.Message
+	err error
+}
+
+// each streams the list and renders every row. A problem with the list as
+// a whole (unreadable, bad header) is returned; a problem with one row goes
+// to fn as row.err. fn returning an error stops the walk.
+func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, error) {
+	list, err := recipients.Open(c.listPath, c.listOpts)
+	if err != nil {
+		return nil, err
+	}
+	defer list.Close()
+	columns := list.Columns()
+	if errs := c.composer.CheckColumns(columns); len(errs) > 0 {
+		return columns, errors.Join(errs...)
+	}
+	lastErr := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return columns, err
+		}
+		rec, err := list.Next()
+		if err == io.EOF {
+			return columns, nil
+		}
+		if err != nil {
+			var re *recipients.Error
+			if !errors.As(err, &re) || err.Error() == lastErr {
+				return columns, err // the reader cannot go on
+			}
+			lastErr = err.Error()
+			if re.Line == 0 {
+				return columns, err
+			}
+			if ferr := fn(row{rec: recipients.Recipient{Line: re.Line}, err: err}); ferr != nil {
+				return columns, ferr
+			}
+			continue
+		}
+		msg, err := c.composer.Compose(rec.Row, rec.Fields)
+		if err != nil {
+			err = &RowError{File: c.listPath, Line: rec.Line, Row: rec.Row, Err: err}
+		}
+		if ferr := fn(row{rec: rec, msg: msg, err: err}); ferr != nil {
+			return columns, ferr
+		}
+	}
+}
+
+// RowError is a recipient whose message cannot be made.
+type RowError struct {
+	File string
+	Line int
+	Row  int
+	Err  error
+}
+
+func (e *RowError) Error() string {
+	return fmt.Sprintf("%s:%d: row %d: %v", e.File, e.Line, e.Row, e.Err)
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
+
+// Hint returns the hint an error carries, if any.
+func Hint(err error) string {
+	var te *compose.TemplateError
+	if errors.As(err, &te) && te.Hint != "" {
+		return te.Hint
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) && ce.Hint != "" {
+		return ce.Hint
+	}
+	return recipients.HintOf(err)
+}
+
+// Problems splits an error from Load or the list into one Problem each.
+func Problems(err error) []Problem {
+	var out []Problem
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		out = append(out, Problem{Severity: Error, Message: err.Error(), Hint: Hint(err)})
+	}
+	walk(err)
+	return out
+}
+
+// dupFinder notes recipient addresses by hash, to find duplicates after the
+// walk without keeping the addresses: 12 bytes a row.
+type dupFinder struct {
+	seen []dupEntry
+}
+
+type dupEntry struct {
+	hash uint64
+	row  int32
+}
+
+func (d *dupFinder) add(row int, email string) {
+	d.seen = append(d.seen, dupEntry{journal.HashEmail(email), int32(row)})
+}
+
+// duplicates returns groups of rows that share an address, the first row
+// of each group first.
+func (d *dupFinder) duplicates() [][]int {
+	slices.SortFunc(d.seen, func(a, b dupEntry) int {
+		if a.hash != b.hash {
+			if a.hash < b.hash {
+				return -1
+			}
+			return 1
+		}
+		return int(a.row - b.row)
+	})
+	var groups [][]int
+	for i := 0; i < len(d.seen); {
+		j := i + 1
+		for j < len(d.seen) && d.seen[j].hash == d.seen[i].hash {
+			j++
+		}
+		if j-i > 1 {
+			g := make([]int, 0, j-i)
+			for _, e := range d.seen[i:j] {
+				g = append(g, int(e.row))
+			}
+			groups = append(groups, g)
+		}
+		i = j
+	}
+	slices.SortFunc(groups, func(a, b []int) int { return a[0] - b[0] })
+	return groups
+}
+
+// Check validates the whole campaign without network: every row renders,
+// every address parses, every attachment is readable. Each problem goes to
+// report (up to MaxReported); the summary counts all of them.
+func (c *Campaign) Check(ctx context.Context, report func(Problem)) (CheckSummary, error) {
+	return c.check(ctx, report, nil)
+}
+
+// check is Check with a hook that sees every valid message (render uses it).
+func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func(r row) error) (CheckSummary, error) {
+	var sum CheckSummary
+	reported := 0
+	emit := func(p Problem) {
+		if p.Severity == Error {
+			sum.Errors++
+		} else {
+			sum.Warnings++
+		}
+		if reported < MaxReported {
+			report(p)
+		}
+		reported++
+	}
+	dups := &dupFinder{}
+	columns, err := c.each(ctx, func(r row) error {
+		sum.Rows++
+		if r.err != nil {
+			emit(Problem{Severity: Error, Row: r.rec.Row, Message: r.err.Error(), Hint: Hint(r.err)})
+			return nil
+		}
+		sum.Valid++
+		dups.add(r.rec.Row, r.msg.Recipient())
+		if onValid != nil && sum.Errors == 0 {
+			return onValid(r)
+		}
+		return nil
+	})
+	sum.Columns = columns
+	if err != nil {
+		if ctx.Err() != nil {
+			return sum, err
+		}
+		for _, p := range Problems(err) {
+			emit(p)
+		}
+		return sum, nil
+	}
+	for _, g := range dups.duplicates() {
+		sum.Duplicates += len(g) - 1
+		rows := make([]string, len(g))
+		for i, r := range g {
+			rows[i] = fmt.Sprint(r)
+		}
+		emit(Problem{Severity: Warning, Row: g[0],
+			Message: fmt.Sprintf("%s: rows %s have the same recipient address", c.listPath, strings.Join(rows, ", ")),
+			Hint:    "each row gets its own message; remove the extra rows if one copy is enough"})
+	}
+	return sum, nil
+}

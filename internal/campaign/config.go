@@ -1,0 +1,253 @@
+package campaign
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the campaign file as written. Paths are relative to the file.
+type Config struct {
+	Recipients string `toml:"recipients"`
+	Encoding   string `toml:"encoding"`
+	Delimiter  string `toml:"delimiter"`
+
+	From        string            `toml:"from"`
+	To          string            `toml:"to"`
+	ToDisplay   string            `toml:"to_display"`
+	Cc          string            `toml:"cc"`
+	Bcc         string            `toml:"bcc"`
+	ReplyTo     string            `toml:"reply_to"`
+	Subject     string            `toml:"subject"`
+	Text        string            `toml:"text"`
+	HTML        string            `toml:"html"`
+	Attachments []string          `toml:"attachments"`
+	Headers     map[string]string `toml:"headers"`
+
+	// MaxMessageSize limits one message, attachments included ("25MB").
+	MaxMessageSize string `toml:"max_message_size"`
+
+	SMTP SMTPConfig `toml:"smtp"`
+	Send SendConfig `toml:"send"`
+}
+
+// SMTPConfig is the [smtp] table.
+type SMTPConfig struct {
+	Provider        string `toml:"provider"`
+	Host            string `toml:"host"`
+	Port            int    `toml:"port"`
+	Security        string `toml:"security"` // ssl, starttls, none
+	Username        string `toml:"username"`
+	PasswordEnv     string `toml:"password_env"`
+	PasswordCommand string `toml:"password_command"`
+	Auth            string `toml:"auth"` // "", plain, login, cram-md5, xoauth2
+	CAFile          string `toml:"ca_file"`
+	HeloName        string `toml:"helo_name"`
+	DialTimeout     string `toml:"dial_timeout"`
+	CommandTimeout  string `toml:"command_timeout"`
+	DataTimeout     string `toml:"data_timeout"`
+}
+
+// SendConfig is the [send] table.
+type SendConfig struct {
+	Rate              string `toml:"rate"`
+	Burst             int    `toml:"burst"`
+	Workers           int    `toml:"workers"`
+	Results           string `toml:"results"`
+	MaxPerConnection  int    `toml:"max_per_connection"`
+	Attempts          int    `toml:"attempts"`
+	StopAfterFailures int    `toml:"stop_after_failures"`
+}
+
+// ConfigError is a problem with the campaign file itself.
+type ConfigError struct {
+	File string
+	Line int // 0 when not line-specific
+	Err  error
+	Hint string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// knownKeys lists every key, for "did you mean" hints.
+var knownKeys = []string{
+	"recipients", "encoding", "delimiter", "from", "to", "to_display", "cc", "bcc", "reply_to",
+	"subject", "text", "html", "attachments", "headers", "max_message_size", "smtp", "send",
+	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
+	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
+	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures",
+}
+
+// readConfig parses the campaign file strictly: an unknown key is an error
+// that names it and its line.
+func readConfig(path string) (*Config, []byte, error) {
+	name := filepath.Base(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, nil, &ConfigError{File: path, Err: err}
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var cfg Config
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			de := sm.Errors[0]
+			row, _ := de.Position()
+			key := de.Key()
+			last := key[len(key)-1]
+			ce := &ConfigError{File: name, Line: row, Err: fmt.Errorf("unknown key %q", strings.Join(key, "."))}
+			if s := closest(last, knownKeys); s != "" {
+				ce.Hint = fmt.Sprintf("did you mean %q?", s)
+			}
+			return nil, nil, ce
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return nil, nil, &ConfigError{File: name, Line: row, Err: errors.New(de.Error())}
+		}
+		return nil, nil, &ConfigError{File: name, Err: err}
+	}
+	return &cfg, data, nil
+}
+
+func closest(word string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		d := levenshtein(word, c)
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// keyLines maps "key" (top level) and "table.key" to the line where the key
+// is set, so template errors can point into the campaign file.
+func keyLines(data []byte) map[string]int {
+	lines := map[string]int{}
+	reTable := regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]`)
+	reKey := regexp.MustCompile(`^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
+	table := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if m := reTable.FindStringSubmatch(line); m != nil {
+			table = m[1]
+			continue
+		}
+		if m := reKey.FindStringSubmatch(line); m != nil {
+			k := strings.Trim(m[1], `"'`)
+			if table != "" {
+				k = table + "." + k
+			}
+			if _, seen := lines[k]; !seen {
+				lines[k] = n
+			}
+		}
+	}
+	return lines
+}
+
+// valueLine returns the line where a key's value starts; a multi-line
+// string that opens with """ on the key's line starts on the next line.
+func valueLine(data []byte, line int) int {
+	if line < 1 {
+		return 1
+	}
+	all := bytes.Split(data, []byte("\n"))
+	if line-1 < len(all) {
+		l := bytes.TrimSpace(all[line-1])
+		if bytes.HasSuffix(l, []byte(`"""`)) || bytes.HasSuffix(l, []byte(`'''`)) {
+			return line + 1
+		}
+	}
+	return line
+}
+
+// parseSize reads "25MB", "512 KB", "1048576".
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: write it like \"25MB\" or \"512KB\"", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// parseDuration reads a Go duration, empty meaning def.
+func parseDuration(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("duration %q: write it like \"30s\" or \"5m\"", s)
+	}
+	return d, nil
+}
+
+// sortedHeaderNames gives [headers] in a stable order.
+func sortedHeaderNames(h map[string]string) []string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

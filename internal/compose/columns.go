@@ -1,0 +1,159 @@
+package compose
+
+import (
+	"strings"
+	"text/template/parse"
+)
+
+// columnRef is one place where a template names a column of the list.
+type columnRef struct {
+	Column string
+	Pos    parse.Pos
+}
+
+// columnRefs lists every column a template names: .x and $.x where dot is
+// the recipient, and index . "x" / index $ "x". Inside range and with, dot is
+// something else, so only $-rooted references are collected there.
+func columnRefs(tree *parse.Tree) []columnRef {
+	if tree == nil || tree.Root == nil {
+		return nil
+	}
+	var refs []columnRef
+	var walk func(n parse.Node, dotIsRow bool)
+	walkPipe := func(p *parse.PipeNode, dotIsRow bool) {
+		if p == nil {
+			return
+		}
+		for _, cmd := range p.Cmds {
+			refs = append(refs, commandRefs(cmd, dotIsRow)...)
+			for _, arg := range cmd.Args {
+				switch a := arg.(type) {
+				case *parse.PipeNode:
+					walk(a, dotIsRow)
+				}
+			}
+		}
+	}
+	walk = func(n parse.Node, dotIsRow bool) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c, dotIsRow)
+			}
+		case *parse.ActionNode:
+			walkPipe(n.Pipe, dotIsRow)
+		case *parse.PipeNode:
+			walkPipe(n, dotIsRow)
+		case *parse.IfNode:
+			walkPipe(n.Pipe, dotIsRow)
+			walk(n.List, dotIsRow)
+			walk(n.ElseList, dotIsRow)
+		case *parse.RangeNode:
+			walkPipe(n.Pipe, dotIsRow)
+			walk(n.List, false)
+			walk(n.ElseList, dotIsRow)
+		case *parse.WithNode:
+			walkPipe(n.Pipe, dotIsRow)
+			walk(n.List, false)
+			walk(n.ElseList, dotIsRow)
+		case *parse.TemplateNode:
+			walkPipe(n.Pipe, dotIsRow)
+		}
+	}
+	walk(tree.Root, true)
+	return refs
+}
+
+// commandRefs finds column names in one command of a pipeline.
+func commandRefs(cmd *parse.CommandNode, dotIsRow bool) []columnRef {
+	var refs []columnRef
+	// index . "x" or index $ "x"
+	if len(cmd.Args) >= 3 {
+		if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok && id.Ident == "index" {
+			if isRow(cmd.Args[1], dotIsRow) {
+				if s, ok := cmd.Args[2].(*parse.StringNode); ok {
+					refs = append(refs, columnRef{Column: s.Text, Pos: s.Pos})
+				}
+			}
+		}
+	}
+	for _, arg := range cmd.Args {
+		switch a := arg.(type) {
+		case *parse.FieldNode:
+			if dotIsRow && len(a.Ident) > 0 {
+				refs = append(refs, columnRef{Column: a.Ident[0], Pos: a.Pos})
+			}
+		case *parse.VariableNode:
+			if len(a.Ident) > 1 && a.Ident[0] == "$" {
+				refs = append(refs, columnRef{Column: a.Ident[1], Pos: a.Pos})
+			}
+		case *parse.ChainNode:
+			// (.x).y: only the first field reaches the row.
+			if f, ok := a.Node.(*parse.FieldNode); ok && dotIsRow && len(f.Ident) > 0 {
+				refs = append(refs, columnRef{Column: f.Ident[0], Pos: f.Pos})
+			}
+		}
+	}
+	return refs
+}
+
+func isRow(n parse.Node, dotIsRow bool) bool {
+	switch n := n.(type) {
+	case *parse.DotNode:
+		return dotIsRow
+	case *parse.VariableNode:
+		return len(n.Ident) == 1 && n.Ident[0] == "$"
+	}
+	return false
+}
+
+// literalCommas counts the commas in the template's own text (outside
+// actions): the number of addresses an address template means, minus one.
+func literalCommas(t *tmpl) int {
+	n := 0
+	var walk func(parse.Node)
+	walk = func(node parse.Node) {
+		switch node := node.(type) {
+		case *parse.ListNode:
+			if node == nil {
+				return
+			}
+			for _, c := range node.Nodes {
+				walk(c)
+			}
+		case *parse.TextNode:
+			n += strings.Count(string(node.Text), ",")
+		case *parse.IfNode:
+			walk(node.List)
+			walk(node.ElseList)
+		}
+	}
+	walk(t.tree().Root)
+	return n
+}
+
+// isSingleColumn reports whether the template is exactly one action and
+// nothing else, such as "{{.cc}}": its value is a list from the data.
+func isSingleColumn(t *tmpl) bool {
+	root := t.tree().Root
+	if root == nil {
+		return false
+	}
+	actions := 0
+	for _, n := range root.Nodes {
+		switch n := n.(type) {
+		case *parse.ActionNode:
+			actions++
+		case *parse.TextNode:
+			if strings.TrimSpace(string(n.Text)) != "" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return actions == 1
+}

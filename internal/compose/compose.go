@@ -1,0 +1,364 @@
+// Package compose turns templates and one recipient's fields into one
+// complete, personal message: headers, envelope and MIME body.
+//
+// Headers, attachment paths and the plain body are text/template; the HTML
+// body is html/template, so data is escaped. Templates may call Go's
+// built-in functions and an allowlisted part of sprig (see FuncNames).
+// Before any recipient renders, CheckColumns proves that every column a
+// template names exists in the list; rendering uses missingkey=error.
+//
+// Data can never add a header or a recipient: a CR or LF in a rendered
+// header value becomes a space, and addresses are parsed with net/mail.
+package compose
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// DefaultMaxSize is the largest message, attachments included, that
+// Compose accepts when Spec.MaxSize is zero.
+const DefaultMaxSize = 25 << 20
+
+// DefaultTimeout bounds rendering one recipient's templates.
+const DefaultTimeout = 5 * time.Second
+
+// HeaderSpec is one extra header: a fixed name and a templated value.
+type HeaderSpec struct {
+	Name  string
+	Value Source
+}
+
+// Spec is everything a campaign says about its messages.
+type Spec struct {
+	From, To, Cc, Bcc, ReplyTo, Subject Source
+	// ToDisplay, when set, is shown as the To header (as an empty address
+	// group, "有缘人:;") while the message goes to the addresses of To.
+	ToDisplay   Source
+	Headers     []HeaderSpec
+	Text, HTML  Source   // bodies; at least one
+	Attachments []Source // templated paths, relative to Dir
+	Dir         string   // folder relative paths resolve against
+
+	MaxSize int64         // bytes; 0 means DefaultMaxSize
+	Timeout time.Duration // per recipient; 0 means DefaultTimeout
+	Mailer  string        // User-Agent value, e.g. "mailmerge/1.0"
+
+	// Deterministic output: Message-ID, boundaries and Date derive from Seed
+	// and the row instead of randomness and the clock.
+	Deterministic bool
+	Seed          string
+	Date          time.Time
+}
+
+// Composer renders messages for one campaign. It is safe for concurrent use.
+type Composer struct {
+	spec        Spec
+	from        *tmpl
+	to, cc, bcc *tmpl
+	replyTo     *tmpl
+	subject     *tmpl
+	toDisplay   *tmpl
+	headers     []headerTmpl
+	text, html  *tmpl
+	attachments []*tmpl
+}
+
+type headerTmpl struct {
+	name  string
+	value *tmpl
+}
+
+// New parses every template of spec. Errors name the file and line.
+func New(spec Spec) (*Composer, error) {
+	if spec.MaxSize <= 0 {
+		spec.MaxSize = DefaultMaxSize
+	}
+	if spec.Timeout <= 0 {
+		spec.Timeout = DefaultTimeout
+	}
+	c := &Composer{spec: spec}
+	var errs []error
+	parse := func(src Source, html bool) *tmpl {
+		if src.IsZero() {
+			return nil
+		}
+		t, err := parseTemplate(src, html)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return t
+	}
+	if strings.TrimSpace(spec.From.Text) == "" {
+		errs = append(errs, &TemplateError{Where: spec.From.where(1), Err: errors.New("from is required"),
+			Hint: `set from = "Your Name <you@example.com>" in the campaign`})
+	}
+	if strings.TrimSpace(spec.To.Text) == "" {
+		errs = append(errs, &TemplateError{Where: spec.To.where(1), Err: errors.New("to is required"),
+			Hint: `set to = "{{.name}} <{{.email}}>" in the campaign`})
+	}
+	if spec.Text.IsZero() && spec.HTML.IsZero() {
+		errs = append(errs, &TemplateError{Where: spec.Subject.File, Err: errors.New("no message body: set text, html or both")})
+	}
+	c.from = parse(spec.From, false)
+	c.to = parse(spec.To, false)
+	c.cc = parse(spec.Cc, false)
+	c.bcc = parse(spec.Bcc, false)
+	c.replyTo = parse(spec.ReplyTo, false)
+	c.subject = parse(spec.Subject, false)
+	c.toDisplay = parse(spec.ToDisplay, false)
+	c.text = parse(spec.Text, false)
+	c.html = parse(spec.HTML, true)
+	for _, h := range spec.Headers {
+		if err := validateHeaderName(h.Name); err != nil {
+			errs = append(errs, &TemplateError{Where: h.Value.where(1), Err: err})
+			continue
+		}
+		if t := parse(h.Value, false); t != nil {
+			c.headers = append(c.headers, headerTmpl{name: canonicalHeader(h.Name), value: t})
+		}
+	}
+	for _, a := range spec.Attachments {
+		if t := parse(a, false); t != nil {
+			c.attachments = append(c.attachments, t)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// templates lists every parsed template, in campaign order.
+func (c *Composer) templates() []*tmpl {
+	var ts []*tmpl
+	for _, t := range []*tmpl{c.from, c.to, c.cc, c.bcc, c.replyTo, c.toDisplay, c.subject} {
+		if t != nil {
+			ts = append(ts, t)
+		}
+	}
+	for _, h := range c.headers {
+		ts = append(ts, h.value)
+	}
+	ts = append(ts, c.attachments...)
+	for _, t := range []*tmpl{c.text, c.html} {
+		if t != nil {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// CheckColumns returns one error for every place a template names a column
+// that is not in columns, each with its file and line and the columns the
+// list has.
+func (c *Composer) CheckColumns(columns []string) []error {
+	have := make(map[string]bool, len(columns))
+	for _, col := range columns {
+		have[col] = true
+	}
+	var errs []error
+	for _, t := range c.templates() {
+		errs = append(errs, t.checkColumns(have, columns)...)
+	}
+	return errs
+}
+
+// newMessageID returns the left part of a Message-ID.
+func (c *Composer) newMessageID(row int, to string) string {
+	if c.spec.Deterministic {
+		return c.derive("message-id", row, to)[:24]
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// derive makes a stable hex string from the seed, a purpose and the row.
+func (c *Composer) derive(purpose string, row int, extra string) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%s", c.spec.Seed, purpose, row, extra)))
+	return hex.EncodeToString(sum[:])
+}
+
+// resolve makes a rendered path absolute against the campaign folder.
+func (c *Composer) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(c.spec.Dir, p)
+}
+
+// attachmentError is an attachment that cannot be read for this recipient.
+func attachmentError(t *tmpl, path string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("attachment %s: %w", path, err)}
+}
+
+// addressList parses a rendered address header. The template, not the
+// data, decides how many addresses there are: a name such as "Smith, John"
+// or "x@evil.com, Bob" stays a display name and can never add a recipient.
+// Only a template that is one column and nothing else ("{{.cc}}") may expand
+// to a list, separated by commas or semicolons. A line break is never fine.
+func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) {
+	if strings.ContainsAny(value, "\r\n") {
+		return nil, &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("%q contains a line break", value)}
+	}
+	value = strings.TrimSpace(value)
+	if value == "" {
+		if required {
+			return nil, &TemplateError{Where: t.src.where(1), Err: errors.New("renders empty: no address")}
+		}
+		return nil, nil
+	}
+	bad := func(v string, err error) error {
+		return &TemplateError{Where: t.src.where(1),
+			Err: fmt.Errorf("%q is not a valid address: %s", v, strings.TrimPrefix(err.Error(), "mail: "))}
+	}
+	var list []*mail.Address
+	switch commas := literalCommas(t); {
+	case commas == 0 && !isSingleColumn(t):
+		a, err := parseOneAddress(value)
+		if err != nil {
+			return nil, bad(value, err)
+		}
+		list = []*mail.Address{a}
+	case commas == 0:
+		for _, part := range strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ';' }) {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			a, err := parseOneAddress(part)
+			if err != nil {
+				return nil, bad(part, err)
+			}
+			list = append(list, a)
+		}
+	default:
+		var err error
+		if list, err = mail.ParseAddressList(value); err != nil {
+			return nil, bad(value, err)
+		}
+		if len(list) != commas+1 {
+			return nil, &TemplateError{Where: t.src.where(1),
+				Err:  fmt.Errorf("%q renders %d addresses where the template has %d; a field holds a comma", value, len(list), commas+1),
+				Hint: `quote display names in the template: "\"{{.name}}\" <{{.email}}>"`}
+		}
+	}
+	for _, a := range list {
+		if err := checkAddress(a.Address); err != nil {
+			return nil, &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("%q is not a valid address: %w", a.Address, err)}
+		}
+	}
+	return list, nil
+}
+
+// parseOneAddress reads "Display Name <addr>" or a bare address. Everything
+// before the last '<' is the display name, whatever characters it holds.
+func parseOneAddress(v string) (*mail.Address, error) {
+	v = strings.TrimSpace(v)
+	if strings.HasSuffix(v, ">") {
+		if i := strings.LastIndexByte(v, '<'); i >= 0 {
+			a, err := mail.ParseAddress(v[i:])
+			if err != nil {
+				return nil, err
+			}
+			a.Name = unquoteName(strings.TrimSpace(v[:i]))
+			return a, nil
+		}
+	}
+	return mail.ParseAddress(v)
+}
+
+// unquoteName removes the quotes a template put around a display name.
+func unquoteName(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+		s = strings.ReplaceAll(s, `\"`, `"`)
+		s = strings.ReplaceAll(s, `\\`, `\`)
+	}
+	return s
+}
+
+// checkAddress applies what net/mail lets through but SMTP servers refuse.
+func checkAddress(addr string) error {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 1 || at == len(addr)-1 {
+		return errors.New("missing local part or domain")
+	}
+	domain := addr[at+1:]
+	if strings.HasPrefix(domain, "[") {
+		return nil
+	}
+	if !strings.Contains(domain, ".") && domain != "localhost" {
+		return fmt.Errorf("domain %q has no dot", domain)
+	}
+	if strings.ContainsAny(domain, " ,;<>()") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return fmt.Errorf("domain %q is not a valid host name", domain)
+	}
+	if len(addr) > 254 {
+		return errors.New("longer than 254 characters")
+	}
+	return nil
+}
+
+// cleanHeaderValue makes a rendered value safe for a header: line breaks
+// and other control characters become single spaces.
+func cleanHeaderValue(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return strings.TrimSpace(s)
+	}
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if isControl(r) || r == ' ' {
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 }
+
+// maxHeaderWord is the longest unbroken ASCII word a header value may hold:
+// headers fold at spaces and a line may not pass 998 octets.
+const maxHeaderWord = 900
+
+func checkHeaderWords(t *tmpl, v string) error {
+	for _, w := range strings.Fields(v) {
+		if len(w) > maxHeaderWord && isASCII(w) {
+			return &TemplateError{Where: t.src.where(1),
+				Err: fmt.Errorf("renders a word of %d characters; a mail header line holds at most 998", len(w))}
+		}
+	}
+	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// bytesReplaceAll is bytes.ReplaceAll, named for the one place it matters.
+var bytesReplaceAll = bytes.ReplaceAll

@@ -1,0 +1,381 @@
+package compose
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/k3a/html2text"
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Envelope is what the SMTP transaction uses: the sender and every
+// recipient (to, cc and bcc), as bare addresses.
+type Envelope struct {
+	From string
+	To   []string
+}
+
+// Message is one recipient's complete message, ready to write or send.
+type Message struct {
+	Row         int
+	From        *mail.Address
+	To, Cc, Bcc []*mail.Address
+	Envelope    Envelope
+	Subject     string
+	MessageID   string   // without angle brackets
+	Attachments []string // absolute paths, in order
+
+	msg           *gomail.Msg
+	deterministic bool
+	boundarySeed  string
+}
+
+// Recipient is the address results are recorded under: the first To.
+func (m *Message) Recipient() string {
+	if len(m.To) == 0 {
+		return ""
+	}
+	return m.To[0].Address
+}
+
+// rendered holds the text of every template for one recipient.
+type rendered struct {
+	from, to, cc, bcc, replyTo, subject, toDisplay string
+	headers                                        []string
+	text, html                                     string
+	attachments                                    []string
+}
+
+// Compose renders the message for one recipient. Fields must hold every
+// column of the list. Errors are *TemplateError values naming where.
+func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) {
+	r, err := c.render(fields)
+	if err != nil {
+		return nil, err
+	}
+	return c.build(row, r)
+}
+
+// render executes every template within the time limit, so a template that
+// runs away fails this recipient instead of hanging the run.
+func (c *Composer) render(fields map[string]string) (*rendered, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.spec.Timeout)
+	defer cancel()
+	type result struct {
+		r   *rendered
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := c.renderAll(fields)
+		done <- result{r, err}
+	}()
+	select {
+	case res := <-done:
+		return res.r, res.err
+	case <-ctx.Done():
+		return nil, &TemplateError{Where: c.spec.Subject.File,
+			Err:  fmt.Errorf("rendering took longer than %s", c.spec.Timeout),
+			Hint: "a template loops too long; check range over large numbers or lists"}
+	}
+}
+
+func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
+	buf := &limitedBuffer{limit: c.spec.MaxSize}
+	exec := func(t *tmpl) (string, error) {
+		if t == nil {
+			return "", nil
+		}
+		buf.Reset()
+		if err := t.execute(buf, fields); err != nil {
+			return "", err
+		}
+		return buf.String(), nil
+	}
+	r := &rendered{}
+	var err error
+	for _, f := range []struct {
+		t   *tmpl
+		dst *string
+	}{
+		{c.from, &r.from}, {c.to, &r.to}, {c.cc, &r.cc}, {c.bcc, &r.bcc}, {c.replyTo, &r.replyTo},
+		{c.subject, &r.subject}, {c.toDisplay, &r.toDisplay}, {c.text, &r.text}, {c.html, &r.html},
+	} {
+		if *f.dst, err = exec(f.t); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range c.headers {
+		v, err := exec(h.value)
+		if err != nil {
+			return nil, err
+		}
+		r.headers = append(r.headers, v)
+	}
+	for _, a := range c.attachments {
+		v, err := exec(a)
+		if err != nil {
+			return nil, err
+		}
+		r.attachments = append(r.attachments, v)
+	}
+	return r, nil
+}
+
+func (c *Composer) build(row int, r *rendered) (*Message, error) {
+	m := &Message{Row: row, deterministic: c.spec.Deterministic}
+	from, err := addressList(c.from, r.from, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(from) != 1 {
+		return nil, &TemplateError{Where: c.from.src.where(1), Err: fmt.Errorf("%q: from must be exactly one address", r.from)}
+	}
+	m.From = from[0]
+	if m.To, err = addressList(c.to, r.to, true); err != nil {
+		return nil, err
+	}
+	if c.cc != nil {
+		if m.Cc, err = addressList(c.cc, r.cc, false); err != nil {
+			return nil, err
+		}
+	}
+	if c.bcc != nil {
+		if m.Bcc, err = addressList(c.bcc, r.bcc, false); err != nil {
+			return nil, err
+		}
+	}
+	var replyTo []*mail.Address
+	if c.replyTo != nil {
+		if replyTo, err = addressList(c.replyTo, r.replyTo, false); err != nil {
+			return nil, err
+		}
+	}
+	m.Envelope.From = m.From.Address
+	for _, list := range [][]*mail.Address{m.To, m.Cc, m.Bcc} {
+		for _, a := range list {
+			m.Envelope.To = append(m.Envelope.To, a.Address)
+		}
+	}
+
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
+		gomail.WithEncoding(gomail.EncodingQP))
+	msg.FromMailAddress(m.From)
+	if c.toDisplay != nil && strings.TrimSpace(r.toDisplay) != "" {
+		// An empty group shows the text and names no address (RFC 5322 3.4).
+		msg.SetGenHeaderPreformatted("To", groupDisplay(cleanHeaderValue(r.toDisplay)))
+	} else {
+		msg.ToMailAddress(m.To...)
+	}
+	if len(m.Cc) > 0 {
+		msg.CcMailAddress(m.Cc...)
+	}
+	if len(replyTo) > 0 {
+		msg.ReplyToMailAddress(replyTo...)
+	}
+
+	m.Subject = cleanHeaderValue(r.subject)
+	if c.subject != nil {
+		if err := checkHeaderWords(c.subject, m.Subject); err != nil {
+			return nil, err
+		}
+	}
+	msg.Subject(m.Subject)
+	for i, h := range c.headers {
+		v := cleanHeaderValue(r.headers[i])
+		if err := checkHeaderWords(h.value, v); err != nil {
+			return nil, err
+		}
+		if v != "" {
+			msg.SetGenHeader(gomail.Header(h.name), v)
+		}
+	}
+	domain := m.From.Address[strings.LastIndexByte(m.From.Address, '@')+1:]
+	m.MessageID = c.newMessageID(row, m.Recipient()) + "@" + domain
+	msg.SetMessageIDWithValue(m.MessageID)
+	if c.spec.Deterministic {
+		msg.SetDateWithValue(c.spec.Date)
+		m.boundarySeed = c.derive("boundary", row, "")
+	} else {
+		msg.SetDate()
+	}
+	if c.spec.Mailer != "" {
+		msg.SetGenHeader(gomail.HeaderUserAgent, c.spec.Mailer)
+	}
+
+	size := int64(len(r.text) + len(r.html))
+	html := r.html
+	var embeds []embed
+	if c.html != nil {
+		html, embeds, err = c.inlineImages(html, domain)
+		if err != nil {
+			return nil, err
+		}
+	}
+	text := r.text
+	if c.text == nil {
+		text = html2text.HTML2TextWithOptions(r.html, html2text.WithLinksInnerText(), html2text.WithUnixLineBreaks())
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, text)
+	if c.html != nil {
+		msg.AddAlternativeString(gomail.TypeTextHTML, html)
+	}
+	for _, e := range embeds {
+		size += e.size * 4 / 3
+		msg.EmbedFile(e.path, gomail.WithFileName(filepath.Base(e.path)), gomail.WithFileContentID("<"+e.cid+">"),
+			gomail.WithFileContentType(contentType(e.path)))
+	}
+	for i, t := range c.attachments {
+		for _, p := range splitPaths(r.attachments[i]) {
+			abs := c.resolve(p)
+			st, err := os.Stat(abs)
+			if err == nil && st.IsDir() {
+				err = fmt.Errorf("is a folder, not a file")
+			}
+			if err == nil {
+				var f *os.File
+				if f, err = os.Open(abs); err == nil {
+					f.Close()
+				}
+			}
+			if err != nil {
+				return nil, attachmentError(t, p, err)
+			}
+			size += st.Size() * 4 / 3
+			m.Attachments = append(m.Attachments, abs)
+			msg.AttachFile(abs, gomail.WithFileName(filepath.Base(abs)), gomail.WithFileContentType(contentType(abs)))
+		}
+	}
+	if size > c.spec.MaxSize {
+		return nil, &TemplateError{Where: c.spec.Subject.File,
+			Err:  fmt.Errorf("message would be about %s, over the limit of %s", formatBytes(size), formatBytes(c.spec.MaxSize)),
+			Hint: "most providers refuse mail over 25 MB; send large files as links"}
+	}
+	m.msg = msg
+	return m, nil
+}
+
+// splitPaths reads a rendered attachment value: empty means none, and a
+// ';'-separated value names several files.
+func splitPaths(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ";") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func groupDisplay(text string) string {
+	if isASCII(text) {
+		return strconv.Quote(text) + ":;"
+	}
+	return mime.BEncoding.Encode("UTF-8", text) + ":;"
+}
+
+// contentType names a file's media type from its extension.
+func contentType(path string) gomail.ContentType {
+	if t := mime.TypeByExtension(strings.ToLower(filepath.Ext(path))); t != "" {
+		return gomail.ContentType(t)
+	}
+	return gomail.TypeAppOctetStream
+}
+
+type embed struct {
+	path, cid string
+	size      int64
+}
+
+// reImgSrc finds the src of <img> tags in rendered HTML.
+var reImgSrc = regexp.MustCompile(`(?i)(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'([^']*)')`)
+
+// inlineImages embeds every image the HTML names by a relative path and
+// points its src at the embedded part.
+func (c *Composer) inlineImages(html, domain string) (string, []embed, error) {
+	if !strings.Contains(strings.ToLower(html), "<img") {
+		return html, nil, nil
+	}
+	var embeds []embed
+	byPath := map[string]string{}
+	var firstErr error
+	out := reImgSrc.ReplaceAllStringFunc(html, func(tag string) string {
+		sm := reImgSrc.FindStringSubmatch(tag)
+		src := sm[2] + sm[3]
+		if src == "" || strings.Contains(src, ":") || strings.HasPrefix(src, "//") || strings.HasPrefix(src, "#") {
+			return tag // remote, data:, cid: and the like stay as they are
+		}
+		p := src
+		if u, err := unescapeHTMLPath(src); err == nil {
+			p = u
+		}
+		abs := c.resolve(p)
+		cid, ok := byPath[abs]
+		if !ok {
+			st, err := os.Stat(abs)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = attachmentError(c.html, p, fmt.Errorf("inline image: %w", err))
+				}
+				return tag
+			}
+			cid = fmt.Sprintf("%s.%d@%s", sanitizeCID(filepath.Base(abs)), len(embeds)+1, domain)
+			byPath[abs] = cid
+			embeds = append(embeds, embed{path: abs, cid: cid, size: st.Size()})
+		}
+		return sm[1] + `"cid:` + cid + `"`
+	})
+	if firstErr != nil {
+		return "", nil, firstErr
+	}
+	return out, embeds, nil
+}
+
+func unescapeHTMLPath(s string) (string, error) {
+	s = strings.ReplaceAll(s, "&amp;", "&")
+	return strings.ReplaceAll(s, "%20", " "), nil
+}
+
+func sanitizeCID(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// WriteTo writes the message in RFC 5322 form with CRLF line ends.
+func (m *Message) WriteTo(w io.Writer) (int64, error) {
+	if !m.deterministic {
+		return m.msg.WriteTo(w)
+	}
+	var buf bytes.Buffer
+	if _, err := m.msg.WriteTo(&buf); err != nil {
+		return 0, err
+	}
+	n, err := w.Write(m.fixBoundaries(buf.Bytes()))
+	return int64(n), err
+}
+
+// reBoundary finds the random multipart boundaries go-mail chose.
+var reBoundary = regexp.MustCompile(`boundary=([0-9a-f]{20,})`)
+
+// fixBoundaries replaces random boundaries with ones derived from the seed
+// and row, for byte-identical dry runs.
+func (m *Message) fixBoundaries(b []byte) []byte {
+	for i, sm := range reBoundary.FindAllSubmatch(b, -1) {
+		fixed := fmt.Sprintf("mm_%s_%d", m.boundarySeed[:20], i+1)
+		b = bytesReplaceAll(b, sm[1], []byte(fixed))
+	}
+	return b
+}
