@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"text/tabwriter"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 )
@@ -70,4 +73,104 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// sendSummary prints what a send run did: a table of the first results, the
+// counts, speed and the most common failures; with asJSON the same facts as
+// one JSON object on stdout.
+func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
+	out := u.stdout
+	if asJSON {
+		out = u.stderr
+		defer u.jsonSummary(s)
+	}
+	if u.quiet && !asJSON {
+		out = u.stdout
+	}
+	done := s.Sent + s.Failed + s.Skipped + s.Unknown
+	if !u.quiet && done > 0 {
+		rows := readResults(s.Results, 20)
+		if len(rows) > 0 {
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ROW\tEMAIL\tSTATUS\tREPLY")
+			for _, r := range rows {
+				if len(r) < 5 {
+					continue
+				}
+				reply := r[4]
+				if r[3] != "" && r[3] != "0" {
+					reply = r[3] + " " + reply
+				}
+				if len([]rune(reply)) > 60 {
+					reply = string([]rune(reply)[:59]) + "…"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r[0], r[1], r[2], reply)
+			}
+			tw.Flush()
+			if total := s.Previous["sent"] + s.Previous["failed"] + s.Previous["skipped"] + s.Previous["unknown"] + done; total > len(rows) {
+				fmt.Fprintf(out, "… %d more in %s\n", total-len(rows), s.Results)
+			}
+			fmt.Fprintln(out)
+		}
+	}
+	secs := s.Elapsed.Seconds()
+	fmt.Fprintf(out, "sent %d, failed %d, skipped %d, unknown %d", s.Sent, s.Failed, s.Skipped, s.Unknown)
+	if s.Remaining > 0 {
+		fmt.Fprintf(out, ", not sent yet %d", s.Remaining)
+	}
+	fmt.Fprintf(out, " in %s (%.1f msg/s)\n", s.Elapsed.Round(time.Millisecond), float64(s.Sent+s.Failed+s.Unknown)/max(secs, 0.001))
+	if prev := s.Previous; len(prev) > 0 {
+		fmt.Fprintf(out, "left as earlier runs recorded them: sent %d, failed %d, skipped %d, unknown %d\n",
+			prev["sent"], prev["failed"], prev["skipped"], prev["unknown"])
+	}
+	if s.Recovered > 0 {
+		fmt.Fprintf(out, "%d %s in flight when the last run stopped: recorded as unknown (check those mailboxes; --resend-unknown sends again)\n",
+			s.Recovered, plural(s.Recovered, "message was", "messages were"))
+	}
+	for _, f := range s.TopFailures {
+		fmt.Fprintf(out, "  %d× %s\n", f.Count, f.Reply)
+	}
+	fmt.Fprintf(out, "results: %s\n", s.Results)
+	if s.RotatedTo != "" {
+		fmt.Fprintf(out, "the earlier results were kept in %s\n", s.RotatedTo)
+	}
+	if s.Stopped {
+		u.errorf("stopped early: %s", s.StopReason)
+		u.hint(s.StopHint)
+		u.hint("nobody is sent twice: run the same command with --resume to continue")
+	} else if s.Unknown > 0 {
+		u.hint("unknown means the server may have the message; check before resending with --resume --resend-unknown")
+	}
+}
+
+func (u *ui) jsonSummary(s campaign.SendSummary) {
+	type failure struct {
+		Reply string `json:"reply"`
+		Count int    `json:"count"`
+	}
+	v := struct {
+		Sent        int            `json:"sent"`
+		Failed      int            `json:"failed"`
+		Skipped     int            `json:"skipped"`
+		Unknown     int            `json:"unknown"`
+		Remaining   int            `json:"remaining"`
+		Previous    map[string]int `json:"previous"`
+		Recovered   int            `json:"recovered_unknown"`
+		Elapsed     float64        `json:"elapsed_seconds"`
+		PerSecond   float64        `json:"messages_per_second"`
+		Stopped     bool           `json:"stopped"`
+		StopReason  string         `json:"stop_reason,omitempty"`
+		TopFailures []failure      `json:"top_failures"`
+		Results     string         `json:"results"`
+	}{
+		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Unknown: s.Unknown, Remaining: s.Remaining,
+		Previous: s.Previous, Recovered: s.Recovered, Elapsed: s.Elapsed.Seconds(), Stopped: s.Stopped,
+		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{},
+	}
+	v.PerSecond = float64(s.Sent+s.Failed+s.Unknown) / max(v.Elapsed, 0.001)
+	for _, f := range s.TopFailures {
+		v.TopFailures = append(v.TopFailures, failure{f.Reply, f.Count})
+	}
+	enc := json.NewEncoder(u.stdout)
+	_ = enc.Encode(v)
 }

@@ -67,6 +67,7 @@ type SendConfig struct {
 	MaxPerConnection  int    `toml:"max_per_connection"`
 	Attempts          int    `toml:"attempts"`
 	StopAfterFailures int    `toml:"stop_after_failures"`
+	RetryDelay        string `toml:"retry_delay"`
 }
 
 // ConfigError is a problem with the campaign file itself.
@@ -92,7 +93,7 @@ var knownKeys = []string{
 	"subject", "text", "html", "attachments", "headers", "max_message_size", "smtp", "send",
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
-	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures",
+	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",
 }
 
 // readConfig parses the campaign file strictly: an unknown key is an error

@@ -172,7 +172,7 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 	msg.FromMailAddress(m.From)
 	if c.toDisplay != nil && strings.TrimSpace(r.toDisplay) != "" {
 		// An empty group shows the text and names no address (RFC 5322 3.4).
-		msg.SetGenHeaderPreformatted("To", groupDisplay(cleanHeaderValue(r.toDisplay)))
+		msg.SetGenHeader("To", groupDisplay(cleanHeaderValue(r.toDisplay)))
 	} else {
 		msg.ToMailAddress(m.To...)
 	}
@@ -189,7 +189,9 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 			return nil, err
 		}
 	}
-	msg.Subject(m.Subject)
+	// go-mail would fold a long encoded subject before its first word, which
+	// readers decode with a leading space; fold it here instead.
+	msg.SetGenHeaderPreformatted(gomail.HeaderSubject, foldHeader(len("Subject: "), mime.QEncoding.Encode("UTF-8", m.Subject)))
 	for i, h := range c.headers {
 		v := cleanHeaderValue(r.headers[i])
 		if err := checkHeaderWords(h.value, v); err != nil {
@@ -262,6 +264,27 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 	}
 	m.msg = msg
 	return m, nil
+}
+
+// foldHeader folds a header value at spaces so that no line passes 78
+// characters where it can be helped; start is the length of "Name: ".
+func foldHeader(start int, value string) string {
+	var b strings.Builder
+	line := start
+	for i, w := range strings.Split(value, " ") {
+		if i > 0 {
+			if line+1+len(w) > 78 {
+				b.WriteString("\r\n ")
+				line = 1
+			} else {
+				b.WriteByte(' ')
+				line++
+			}
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
 }
 
 // splitPaths reads a rendered attachment value: empty means none, and a

@@ -1,0 +1,598 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/throttle"
+)
+
+// Defaults of [send].
+const (
+	DefaultWorkers           = 4
+	DefaultAttempts          = 5
+	DefaultStopAfterFailures = 10
+	DefaultRetryDelay        = 2 * time.Second
+	maxRetryDelay            = 5 * time.Minute
+	syncEvery                = 2 * time.Second
+)
+
+// SendOptions control one send run. Only cmd fills them from flags.
+type SendOptions struct {
+	Server *Server // deliver here instead of [smtp] (the sandbox)
+	// Password is asked for [smtp] username once the campaign checked out,
+	// right before connecting; it is never logged.
+	Password func() (string, error)
+	// Results overrides the results file path ([send] results).
+	Results string
+
+	Resume        bool // continue after an earlier run's rows
+	Restart       bool // rotate the old results file away and start over
+	RetryFailed   bool // with Resume: send again to rows that failed
+	ResendUnknown bool // with Resume: send again to rows whose outcome is unknown
+	SkipInvalid   bool // record invalid rows as skipped instead of refusing to send
+
+	Limit   int    // send at most this many messages; 0 means all
+	Rate    string // overrides [send] rate
+	Workers int    // overrides [send] workers
+	Debug   io.Writer
+
+	// Stop is closed on the first interrupt: no new message starts, the
+	// ones in flight finish and are recorded.
+	Stop <-chan struct{}
+	// Progress, when set, is called after every outcome.
+	Progress func(Progress)
+	// Report receives the problems of the check that runs first.
+	Report func(Problem)
+}
+
+// Progress is a snapshot of a running send.
+type Progress struct {
+	Total                          int // recipients this run will try (known after the check)
+	Sent, Failed, Skipped, Unknown int
+	Retrying                       int
+	Rate                           string // the limiter's current rate
+}
+
+// SendSummary is what a run did.
+type SendSummary struct {
+	Check                          CheckSummary
+	Total                          int // rows this run had to deal with
+	Sent, Failed, Skipped, Unknown int
+	Remaining                      int            // rows not dealt with because the run stopped
+	Previous                       map[string]int // outcomes of earlier runs, left as they were
+	Recovered                      int            // in-flight rows of a crashed run, now unknown
+	Elapsed                        time.Duration
+	Stopped                        bool   // the run ended early; --resume continues it
+	StopReason                     string // why
+	StopHint                       string
+	TopFailures                    []ReplyCount
+	Results                        string // path of the results file
+	RotatedTo                      string // where --restart moved the old results
+}
+
+// ReplyCount is a failure reply and how often it came.
+type ReplyCount struct {
+	Reply string
+	Count int
+}
+
+// Errors that stop send before anything is sent.
+var (
+	// ErrResultsExist: the results file has rows and neither --resume nor --restart was given.
+	ErrResultsExist = errors.New("results file already has outcomes")
+	// ErrListChanged: a row's address differs from what the results file recorded for it.
+	ErrListChanged = errors.New("the recipients list changed since the results were written")
+	// ErrInvalid: check found errors and --skip-invalid was not given.
+	ErrInvalid = errors.New("the campaign has errors; nothing was sent")
+)
+
+// job is one recipient on its way to the server.
+type job struct {
+	row      int
+	email    string
+	msg      *compose.Message
+	attempts int
+	last     delivery.Result
+}
+
+// Send checks the campaign, then delivers one message per recipient and
+// records each outcome. A returned error means the run could not start or
+// could not record; a run that stopped early returns a summary with Stopped.
+func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, error) {
+	start := time.Now()
+	results := c.ResultsPath()
+	if opts.Results != "" {
+		results = opts.Results
+	}
+	sum := SendSummary{Results: results, Previous: map[string]int{}}
+	report := opts.Report
+	if report == nil {
+		report = func(Problem) {}
+	}
+	sc := c.Config.Send
+	workers := firstPositive(opts.Workers, sc.Workers, DefaultWorkers)
+	attempts := firstPositive(sc.Attempts, DefaultAttempts)
+	stopAfter := firstPositive(sc.StopAfterFailures, DefaultStopAfterFailures)
+	retryDelay, err := parseDuration(sc.RetryDelay, DefaultRetryDelay)
+	if err != nil {
+		return sum, &ConfigError{File: c.Path, Line: c.keyLine["send.retry_delay"], Err: err}
+	}
+	rateText := sc.Rate
+	if opts.Rate != "" {
+		rateText = opts.Rate
+	}
+	spec, err := throttle.Parse(rateText)
+	if err != nil {
+		return sum, &ConfigError{File: c.Path, Line: c.keyLine["send.rate"], Err: err}
+	}
+	dcfg, err := c.deliveryConfig(opts.Server, "", workers)
+	if err != nil {
+		return sum, err
+	}
+	dcfg.Debug = opts.Debug
+
+	// 1. Nothing is sent unless every row validates.
+	check, err := c.Check(ctx, report)
+	sum.Check = check
+	if err != nil {
+		return sum, err
+	}
+	if check.Errors > 0 && (!opts.SkipInvalid || check.Valid == 0) {
+		return sum, ErrInvalid
+	}
+
+	// 2. The results file: refuse to mix runs by accident.
+	j, err := journal.Open(results)
+	if err != nil {
+		return sum, err
+	}
+	if j.Len() > 0 && !opts.Resume {
+		if !opts.Restart {
+			n := j.Len()
+			j.Abandon()
+			return sum, fmt.Errorf("%s: %w (%d rows)", results, ErrResultsExist, n)
+		}
+		if err := j.Abandon(); err != nil {
+			return sum, err
+		}
+		if sum.RotatedTo, err = journal.Rotate(results); err != nil {
+			return sum, err
+		}
+		if j, err = journal.Open(results); err != nil {
+			return sum, err
+		}
+	}
+	sum.Recovered = j.Recovered()
+	closed := false
+	defer func() {
+		if !closed {
+			j.Abandon()
+		}
+	}()
+
+	// 3. Connect and log in once before anything is sent, so a wrong password
+	// stops the run with nothing sent.
+	if opts.Server == nil && dcfg.Username != "" && opts.Password != nil {
+		if dcfg.Password, err = opts.Password(); err != nil {
+			return sum, err
+		}
+	}
+	pool, err := delivery.NewPool(dcfg)
+	if err != nil {
+		return sum, err
+	}
+	defer pool.Close()
+	if err := pool.Verify(ctx); err != nil {
+		sum.Stopped, sum.StopReason = true, err.Error()
+		if errors.Is(err, delivery.ErrAuth) {
+			sum.StopHint = c.AuthHint()
+		}
+		sum.Elapsed = time.Since(start)
+		closed = true
+		return sum, j.Close()
+	}
+
+	r := &runner{
+		c: c, j: j, pool: pool, opts: opts, sum: &sum,
+		limiter:    throttle.New(spec, throttle.Options{Burst: sc.Burst}),
+		attempts:   attempts,
+		stopAfter:  stopAfter,
+		retryDelay: retryDelay,
+		jobs:       make(chan *job, workers*2),
+		halt:       make(chan struct{}),
+		failures:   map[string]int{},
+	}
+	r.total = check.Valid
+	if opts.SkipInvalid {
+		r.total = check.Rows
+	}
+	err = r.run(ctx, workers)
+	sum.Elapsed = time.Since(start)
+	sum.TopFailures = r.topFailures(3)
+	if err != nil {
+		return sum, err
+	}
+	closed = true
+	if err := j.Close(); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// runner is one send run in progress.
+type runner struct {
+	c       *Campaign
+	j       *journal.Journal
+	pool    *delivery.Pool
+	limiter *throttle.Limiter
+	opts    SendOptions
+	sum     *SendSummary
+
+	attempts   int
+	stopAfter  int
+	retryDelay time.Duration
+	total      int
+
+	jobs    chan *job
+	pending sync.WaitGroup // jobs created and not yet final or abandoned
+	halt    chan struct{}  // closed when the run must stop taking work
+	once    sync.Once
+
+	mu          sync.Mutex
+	failures    map[string]int
+	failStreak  int
+	retrying    int
+	produceErr  error
+	started     int
+	remainingMu sync.Mutex
+}
+
+// stop ends the intake of new work, once, with a reason for the summary.
+func (r *runner) stop(reason, hint string) {
+	r.once.Do(func() {
+		r.mu.Lock()
+		r.sum.Stopped, r.sum.StopReason, r.sum.StopHint = true, reason, hint
+		r.mu.Unlock()
+		close(r.halt)
+	})
+}
+
+func (r *runner) halted() bool {
+	select {
+	case <-r.halt:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) run(ctx context.Context, workers int) error {
+	if r.opts.Stop != nil {
+		go func() {
+			select {
+			case <-r.opts.Stop:
+				r.stop("interrupted", "")
+			case <-r.halt:
+			}
+		}()
+	}
+	// Sync now and then: power loss loses at most the last few seconds.
+	syncDone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(syncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = r.j.Sync()
+			case <-syncDone:
+				return
+			}
+		}
+	}()
+	defer close(syncDone)
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.work(ctx)
+		}()
+	}
+	r.produce(ctx)
+	r.pending.Wait()
+	close(r.jobs)
+	wg.Wait()
+	return r.produceErr
+}
+
+// produce walks the list and queues every recipient that this run sends.
+func (r *runner) produce(ctx context.Context) {
+	queued := 0
+	_, err := r.c.each(ctx, func(rw row) error {
+		if r.halted() {
+			r.countRemaining()
+			return nil
+		}
+		if rw.err != nil {
+			if rw.rec.Row == 0 {
+				return nil // a broken line of the list: check already refused or reported it
+			}
+			if prev, ok := r.j.Lookup(rw.rec.Row); ok && prev.Status == journal.Skipped {
+				r.previous(string(prev.Status))
+				return nil
+			}
+			return r.record(journal.Entry{Row: rw.rec.Row, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
+		}
+		email := rw.msg.Recipient()
+		if prev, ok := r.j.Lookup(rw.rec.Row); ok {
+			if prev.EmailHash != journal.HashEmail(email) {
+				return fmt.Errorf("%s: row %d is now %s: %w", r.c.listPath, rw.rec.Row, email, ErrListChanged)
+			}
+			switch {
+			case prev.Status == journal.Failed && r.opts.RetryFailed,
+				prev.Status == journal.Unknown && r.opts.ResendUnknown:
+			default:
+				r.previous(string(prev.Status))
+				return nil
+			}
+		}
+		if r.opts.Limit > 0 && queued >= r.opts.Limit {
+			r.countRemaining()
+			return nil
+		}
+		queued++
+		r.pending.Add(1)
+		select {
+		case r.jobs <- &job{row: rw.rec.Row, email: email, msg: rw.msg}:
+		case <-r.halt:
+			r.pending.Done()
+			r.countRemaining()
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		r.mu.Lock()
+		r.produceErr = err
+		r.mu.Unlock()
+		r.stop(err.Error(), "")
+	}
+}
+
+func (r *runner) previous(status string) {
+	r.mu.Lock()
+	r.sum.Previous[status]++
+	r.total--
+	r.mu.Unlock()
+}
+
+func (r *runner) countRemaining() {
+	r.mu.Lock()
+	r.sum.Remaining++
+	r.mu.Unlock()
+}
+
+// work sends jobs until there are none.
+func (r *runner) work(ctx context.Context) {
+	for jb := range r.jobs {
+		r.attempt(ctx, jb)
+	}
+}
+
+func (r *runner) attempt(ctx context.Context, jb *job) {
+	if r.halted() || ctx.Err() != nil {
+		r.abandon(jb)
+		return
+	}
+	waitCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-r.halt:
+			cancel()
+		case <-waitCtx.Done():
+		}
+	}()
+	err := r.limiter.Wait(waitCtx)
+	cancel()
+	if err != nil || r.halted() {
+		r.abandon(jb)
+		return
+	}
+	jb.attempts++
+	env := delivery.Envelope{From: jb.msg.Envelope.From, To: jb.msg.Envelope.To}
+	mid := "<" + jb.msg.MessageID + ">"
+	var beginErr error
+	res := r.pool.Send(ctx, env, jb.msg, func() {
+		beginErr = r.j.Begin(jb.row, jb.email, mid)
+	})
+	if beginErr != nil {
+		r.stop("cannot write the results file: "+beginErr.Error(), "")
+	}
+	jb.last = res
+	if res.Throttle {
+		r.limiter.SlowDown()
+	}
+	entry := journal.Entry{Row: jb.row, Email: jb.email, Code: res.Code, Reply: replyText(res),
+		MessageID: mid, Attempts: jb.attempts}
+	switch res.Status {
+	case delivery.Delivered:
+		entry.Status = journal.Sent
+		r.record(entry, &res)
+	case delivery.Rejected:
+		entry.Status = journal.Failed
+		r.record(entry, &res)
+	case delivery.Unknown:
+		entry.Status = journal.Unknown
+		r.record(entry, &res)
+	case delivery.Deferred:
+		if jb.attempts >= r.attempts || ctx.Err() != nil {
+			entry.Status = journal.Failed
+			if ctx.Err() == nil {
+				entry.Reply = fmt.Sprintf("gave up after %d attempts: %s", jb.attempts, entry.Reply)
+			}
+			r.record(entry, &res)
+			return
+		}
+		r.retry(jb)
+	default: // Fatal: the run stops; this recipient was not sent
+		hint := ""
+		if errors.Is(res.Err, delivery.ErrAuth) {
+			hint = r.c.AuthHint()
+		}
+		r.stop(replyText(res), hint)
+		r.abandon(jb)
+	}
+}
+
+// retry queues a deferred job again after an exponential backoff with
+// jitter, without holding up the worker.
+func (r *runner) retry(jb *job) {
+	d := r.retryDelay << (jb.attempts - 1)
+	if d > maxRetryDelay || d <= 0 {
+		d = maxRetryDelay
+	}
+	d += time.Duration(rand.Int64N(int64(d)/2 + 1))
+	r.mu.Lock()
+	r.retrying++
+	r.mu.Unlock()
+	go func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.halt:
+		}
+		r.mu.Lock()
+		r.retrying--
+		r.mu.Unlock()
+		if r.halted() {
+			r.abandon(jb)
+			return
+		}
+		select {
+		case r.jobs <- jb:
+		case <-r.halt:
+			r.abandon(jb)
+		}
+	}()
+}
+
+// abandon drops a job that this run will not finish; it stays unsent in
+// the results file, so --resume sends it.
+func (r *runner) abandon(jb *job) {
+	r.countRemaining()
+	r.pending.Done()
+}
+
+// record writes a final outcome. res is nil for rows that were never sent.
+func (r *runner) record(e journal.Entry, res *delivery.Result) error {
+	e.Time = time.Now()
+	err := r.j.Record(e)
+	r.mu.Lock()
+	switch e.Status {
+	case journal.Sent:
+		r.sum.Sent++
+		r.failStreak = 0
+	case journal.Failed:
+		r.sum.Failed++
+		r.failStreak++
+		if len(r.failures) < 1000 || r.failures[e.Reply] > 0 {
+			r.failures[shortReply(e.Code, e.Reply)]++
+		}
+	case journal.Unknown:
+		r.sum.Unknown++
+	case journal.Skipped:
+		r.sum.Skipped++
+	}
+	streak := r.failStreak
+	p := Progress{Total: r.total, Sent: r.sum.Sent, Failed: r.sum.Failed, Skipped: r.sum.Skipped,
+		Unknown: r.sum.Unknown, Retrying: r.retrying}
+	r.mu.Unlock()
+	if res != nil {
+		r.pending.Done()
+	}
+	if err != nil {
+		r.stop("cannot write the results file: "+err.Error(), "")
+		return err
+	}
+	if streak >= r.stopAfter {
+		r.stop(fmt.Sprintf("the last %d messages all failed (%s): the server is refusing everything", streak, shortReply(e.Code, e.Reply)),
+			"look at the replies in "+r.sum.Results+"; fix the cause and run again with --resume --retry-failed")
+	}
+	if r.opts.Progress != nil {
+		p.Rate = r.limiter.String()
+		r.opts.Progress(p)
+	}
+	return nil
+}
+
+func (r *runner) topFailures(n int) []ReplyCount {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []ReplyCount
+	for reply, count := range r.failures {
+		out = append(out, ReplyCount{reply, count})
+	}
+	sort.Slice(out, func(i, k int) bool {
+		if out[i].Count != out[k].Count {
+			return out[i].Count > out[k].Count
+		}
+		return out[i].Reply < out[k].Reply
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+// replyText is the server's reply, or the error when there was none.
+func replyText(res delivery.Result) string {
+	var parts []string
+	if res.Enhanced != "" && !strings.HasPrefix(res.Reply, res.Enhanced) {
+		parts = append(parts, res.Enhanced)
+	}
+	if res.Reply != "" {
+		parts = append(parts, res.Reply)
+	}
+	if len(parts) == 0 && res.Err != nil {
+		parts = append(parts, res.Err.Error())
+	}
+	if res.Stage != "" && res.Status != delivery.Delivered {
+		parts = append(parts, "(at "+res.Stage+")")
+	}
+	for _, rc := range res.Rcpts {
+		parts = append(parts, fmt.Sprintf("[%s refused: %d %s]", rc.Addr, rc.Code, rc.Reply))
+	}
+	return strings.Join(parts, " ")
+}
+
+func shortReply(code int, reply string) string {
+	if len(reply) > 120 {
+		reply = reply[:120] + "…"
+	}
+	if code == 0 {
+		return reply
+	}
+	return fmt.Sprintf("%d %s", code, reply)
+}
+
+func firstPositive(vals ...int) int {
+	for _, v := range vals {
+		if v > 0 {
+			return v
+		}
+	}
+	return 0
+}

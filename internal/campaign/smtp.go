@@ -1,0 +1,140 @@
+package campaign
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/delivery"
+)
+
+// Provider is a mail provider whose submission server mailmerge knows.
+type Provider struct {
+	Host     string
+	Port     int
+	Security string
+	// AuthHint is shown when the provider refuses the password.
+	AuthHint string
+}
+
+// Providers fill [smtp] host, port and security from provider = "...".
+var Providers = map[string]Provider{
+	"qq": {"smtp.qq.com", 465, "ssl",
+		"QQ Mail needs its authorisation code (设置 → 账户 → 开启 SMTP 服务 → 生成授权码), not the QQ password"},
+	"163": {"smtp.163.com", 465, "ssl",
+		"163 Mail needs a client authorisation code (设置 → POP3/SMTP/IMAP → 授权码), not the web password"},
+	"exmail": {"smtp.exmail.qq.com", 465, "ssl",
+		"Tencent Exmail needs a client-specific password (设置 → 客户端专用密码) when safe login is on"},
+	"gmail": {"smtp.gmail.com", 465, "ssl",
+		"Gmail needs an app password (Google Account → Security → App passwords), not the account password"},
+	"outlook": {"smtp.office365.com", 587, "starttls",
+		"Outlook needs an app password, or SMTP AUTH enabled for the mailbox by its administrator"},
+}
+
+// Server is where send delivers, overriding [smtp]; the sandbox uses it.
+type Server struct {
+	Host     string
+	Port     int
+	Security string
+	Username string
+	Password string
+	RootCAs  *x509.CertPool
+}
+
+// AuthHint is the provider's hint for an authentication failure, if any.
+func (c *Campaign) AuthHint() string {
+	if p, ok := Providers[strings.ToLower(c.Config.SMTP.Provider)]; ok {
+		return p.AuthHint
+	}
+	return "check username and password; many providers want an app password or authorisation code, not the web password"
+}
+
+// deliveryConfig turns [smtp] and [send] (or a Server) into the pool's settings.
+func (c *Campaign) deliveryConfig(srv *Server, password string, workers int) (delivery.Config, error) {
+	s := c.Config.SMTP
+	fail := func(key string, err error, hint string) error {
+		return &ConfigError{File: c.Path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Hint: hint}
+	}
+	cfg := delivery.Config{
+		Host: s.Host, Port: s.Port, Username: s.Username, Password: password,
+		AuthMechanism: strings.ToLower(s.Auth), HeloName: s.HeloName,
+		Workers: workers, MaxPerConnection: c.Config.Send.MaxPerConnection,
+	}
+	security := s.Security
+	if srv != nil {
+		cfg.Host, cfg.Port, cfg.Username, cfg.Password, cfg.RootCAs = srv.Host, srv.Port, srv.Username, srv.Password, srv.RootCAs
+		cfg.AuthMechanism = ""
+		security = srv.Security
+	} else {
+		if s.Provider != "" {
+			p, ok := Providers[strings.ToLower(s.Provider)]
+			if !ok {
+				return cfg, fail("smtp.provider", fmt.Errorf("unknown provider %q", s.Provider), "known providers: qq, 163, exmail, gmail, outlook; or set host, port and security")
+			}
+			if cfg.Host == "" {
+				cfg.Host = p.Host
+			}
+			if cfg.Port == 0 && (security == "" || security == p.Security) {
+				cfg.Port = p.Port
+			}
+			if security == "" {
+				security = p.Security
+			}
+		}
+		if cfg.Host == "" {
+			return cfg, fail("smtp", errors.New("no SMTP host"), `set [smtp] host (and port, security) or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; or try --sandbox DIR`)
+		}
+		if s.CAFile != "" {
+			pem, err := os.ReadFile(c.resolve(s.CAFile))
+			if err != nil {
+				return cfg, fail("smtp.ca_file", pathErr(err), "")
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return cfg, fail("smtp.ca_file", errors.New("no PEM certificate in the file"), "")
+			}
+			cfg.RootCAs = pool
+		}
+	}
+	if security == "" {
+		security = "ssl"
+	}
+	sec, err := delivery.ParseSecurity(security)
+	if err != nil {
+		return cfg, fail("smtp.security", err, `use "ssl" (port 465), "starttls" (port 587) or "none"`)
+	}
+	cfg.Security = sec
+	if cfg.Port == 0 {
+		switch sec {
+		case delivery.SSL:
+			cfg.Port = 465
+		case delivery.StartTLS:
+			cfg.Port = 587
+		default:
+			cfg.Port = 25
+		}
+	}
+	for _, d := range []struct {
+		key string
+		val string
+		dst *time.Duration
+	}{{"smtp.dial_timeout", s.DialTimeout, &cfg.DialTimeout}, {"smtp.command_timeout", s.CommandTimeout, &cfg.CommandTimeout}, {"smtp.data_timeout", s.DataTimeout, &cfg.DataTimeout}} {
+		if v, err := parseDuration(d.val, 0); err != nil {
+			return cfg, fail(d.key, err, "")
+		} else {
+			*d.dst = v
+		}
+	}
+	return cfg, nil
+}
+
+// PasswordEnv is the environment variable the password is read from.
+func (c *Campaign) PasswordEnv() string {
+	if c.Config.SMTP.PasswordEnv != "" {
+		return c.Config.SMTP.PasswordEnv
+	}
+	return "MAILMERGE_PASSWORD"
+}

@@ -1,0 +1,53 @@
+package journal
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+)
+
+// BenchmarkRecord measures outcomes recorded per second, each a Begin and a
+// Record as in a run, without Sync (the run syncs every few seconds).
+func BenchmarkRecord(b *testing.B) {
+	entry := func(row int) Entry {
+		return Entry{Row: row, Email: fmt.Sprintf("recipient%d@example.com", row), Status: Sent, Code: 250,
+			Reply: "2.0.0 Ok: queued as 4F2A1C3D9E", MessageID: "<20250314092653.4f2a@example.com>", Attempts: 1, Time: t0}
+	}
+	b.Run("single", func(b *testing.B) {
+		j := open(b, filepath.Join(b.TempDir(), "results.csv"))
+		defer j.Abandon()
+		row := 0
+		for b.Loop() {
+			row = row%MaxRow + 1
+			e := entry(row)
+			if err := j.Begin(row, e.Email, e.MessageID); err != nil {
+				b.Fatal(err)
+			}
+			if err := j.Record(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("parallel", func(b *testing.B) {
+		j := open(b, filepath.Join(b.TempDir(), "results.csv"))
+		defer j.Abandon()
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				row := int(next.Add(1)%MaxRow) + 1
+				e := entry(row)
+				if err := j.Begin(row, e.Email, e.MessageID); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := j.Record(e); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+}

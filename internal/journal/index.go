@@ -1,0 +1,222 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A line's place in the results file is packed into one uint64: the offset
+// in the high 40 bits (files up to 1 TiB), the length in the low 24.
+const (
+	lenBits   = 24
+	maxLine   = 1<<lenBits - 1
+	maxOffset = 1<<(64-lenBits) - 1
+)
+
+// index is what the journal remembers per row, indexed by row number: a
+// status byte, the address hash and the place of the row's last line.
+// About 17 bytes a row, however long the addresses and replies.
+type index struct {
+	status []byte
+	hash   []uint64
+	loc    []uint64
+	rows   int    // rows with an outcome
+	counts [5]int // rows per status code
+}
+
+// set records the last line of row and reports whether it replaced an earlier one.
+func (x *index) set(row int, code byte, hash uint64, off int64, n int) bool {
+	if row >= len(x.status) {
+		grow := row + 1 - len(x.status)
+		x.status = slices.Grow(x.status, grow)[:row+1]
+		x.hash = slices.Grow(x.hash, grow)[:row+1]
+		x.loc = slices.Grow(x.loc, grow)[:row+1]
+	}
+	old := x.status[row]
+	if old == 0 {
+		x.rows++
+	} else {
+		x.counts[old]--
+	}
+	x.counts[code]++
+	x.status[row], x.hash[row] = code, hash
+	x.loc[row] = uint64(off)<<lenBits | uint64(n)
+	return old != 0
+}
+
+// line is where the last line of row lies, if it has one.
+func (x *index) line(row int) (off int64, n int, ok bool) {
+	if row <= 0 || row >= len(x.status) || x.status[row] == 0 {
+		return 0, 0, false
+	}
+	return int64(x.loc[row] >> lenBits), int(x.loc[row] & maxLine), true
+}
+
+const notOursHint = "choose another results file in [send], or move this one away"
+
+// load checks the header, drops a torn last line and indexes every row.
+func (j *Journal) load() error {
+	st, err := j.f.Stat()
+	if err != nil {
+		return fmt.Errorf("read results file: %w", err)
+	}
+	size := st.Size()
+	head := make([]byte, min(size, 4096))
+	if _, err := j.f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read results file: %w", err)
+	}
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 0 {
+		if int64(len(head)) == size && bytes.HasPrefix(headerLine, head) {
+			// New, or its creation was cut short: start over.
+			return j.writeHeader()
+		}
+		return j.notOurs(head)
+	}
+	first := bytes.TrimSuffix(bytes.TrimSuffix(bytes.TrimPrefix(head[:nl+1], bom), []byte("\n")), []byte("\r"))
+	if !isHeader(first) {
+		return j.notOurs(first)
+	}
+	base := int64(nl + 1)
+
+	end, err := lastLineEnd(j.f, size)
+	if err != nil {
+		return fmt.Errorf("read results file: %w", err)
+	}
+	if end < size {
+		// Only a write that never completed leaves a line without its end.
+		if err := j.f.Truncate(end); err != nil {
+			return fmt.Errorf("drop incomplete last line of results file: %w", err)
+		}
+		j.warnings = append(j.warnings, fmt.Sprintf(
+			"%s: dropped an incomplete last line (%d bytes) left by an interrupted write", j.path, size-end))
+	}
+	j.size = end
+
+	r := csv.NewReader(bufio.NewReaderSize(io.NewSectionReader(j.f, base, end-base), 64<<10))
+	r.FieldsPerRecord = -1
+	r.ReuseRecord = true
+	for {
+		start := r.InputOffset()
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			line := 0
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line, err = pe.Line+1, pe.Err
+			}
+			return &FileError{Path: j.path, Line: line, Err: err, Hint: damagedHint}
+		}
+		fl, _ := r.FieldPos(0)
+		line := fl + 1 // the header is line 1
+		if damaged(rec) {
+			// Blocks of zeros are what a power loss leaves where data was not yet on disk.
+			j.warnings = append(j.warnings, fmt.Sprintf(
+				"%s:%d: skipped a damaged line (zero bytes, typically left by a power loss)", j.path, line))
+			j.ordered = false
+			continue
+		}
+		row, code, email, err := parseRecord(rec)
+		if err != nil {
+			return &FileError{Path: j.path, Line: line, Err: err, Hint: damagedHint}
+		}
+		off, stop := base+start, base+r.InputOffset()
+		if stop-off > maxLine || off > maxOffset {
+			return &FileError{Path: j.path, Line: line, Err: errors.New("line or file too long"), Hint: damagedHint}
+		}
+		if j.idx.set(row, code, HashEmail(email), off, int(stop-off)) || row < j.maxRow {
+			j.ordered = false
+		}
+		j.maxRow = max(j.maxRow, row)
+	}
+	return nil
+}
+
+const damagedHint = "fix or remove that line; every other row is kept"
+
+func (j *Journal) writeHeader() error {
+	if err := j.f.Truncate(0); err != nil {
+		return fmt.Errorf("create results file: %w", err)
+	}
+	if _, err := j.f.Write(headerLine); err != nil {
+		return fmt.Errorf("create results file: %w", err)
+	}
+	j.size = int64(len(headerLine))
+	return nil
+}
+
+func (j *Journal) notOurs(first []byte) error {
+	shown := string(first)
+	if len(shown) > 60 {
+		shown = truncate(shown, 60)
+	}
+	return &FileError{Path: j.path,
+		Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, shown, strings.Join(Columns, ",")),
+		Hint: notOursHint}
+}
+
+func isHeader(line []byte) bool {
+	fields := strings.Split(string(line), ",")
+	if len(fields) != len(Columns) {
+		return false
+	}
+	for i, f := range fields {
+		if !strings.EqualFold(strings.Trim(strings.TrimSpace(f), `"`), Columns[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func damaged(rec []string) bool {
+	for _, f := range rec {
+		if strings.IndexByte(f, 0) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRecord reads the fields resume depends on; the others are for people
+// and may have been reformatted by a spreadsheet.
+func parseRecord(rec []string) (row int, code byte, email string, err error) {
+	if len(rec) != len(Columns) {
+		return 0, 0, "", fmt.Errorf("%d columns, want %d (%s)", len(rec), len(Columns), strings.Join(Columns, ","))
+	}
+	row, err = strconv.Atoi(strings.TrimSpace(rec[0]))
+	if err != nil || row <= 0 || row > MaxRow {
+		return 0, 0, "", fmt.Errorf("row %q is not a row number 1..%d", rec[0], MaxRow)
+	}
+	code = Status(strings.TrimSpace(rec[2])).code()
+	if code == 0 {
+		return 0, 0, "", fmt.Errorf("row %d: status %q is not sent, failed, skipped or unknown", row, rec[2])
+	}
+	return row, code, unescapeCell(rec[1]), nil
+}
+
+// lastLineEnd is the size of the file up to and including its last newline.
+func lastLineEnd(r io.ReaderAt, size int64) (int64, error) {
+	buf := make([]byte, 4096)
+	for end := size; end > 0; {
+		n := min(int64(len(buf)), end)
+		chunk := buf[:n]
+		if _, err := r.ReadAt(chunk, end-n); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			return end - n + int64(i) + 1, nil
+		}
+		end -= n
+	}
+	return 0, nil
+}

@@ -1,0 +1,515 @@
+// Package journal keeps the results file of a send run: one CSV row per
+// recipient outcome, appended as each outcome becomes final, and read back so
+// that --resume sends nobody a second copy.
+//
+// The file opens in Excel (UTF-8 with a byte order mark, CRLF line ends):
+//
+//	row,email,status,code,reply,message_id,attempts,time
+//	1,ana@example.com,sent,250,2.0.0 Ok: queued as 4F2A,<x1@example.com>,1,2025-01-02T03:04:05Z
+//
+// Crash safety rests on three habits:
+//
+//   - Every outcome is one write(2) of a complete line to a file opened with
+//     O_APPEND. Once [Journal.Record] returns, the line is in the operating
+//     system's page cache and survives kill -9 or a crash of the process. A
+//     line cut short by a kill in the middle of the write belongs to a Record
+//     that never returned; [Open] drops it.
+//   - [Journal.Begin] appends a line to the sidecar file "<results>.inflight"
+//     before the end of DATA. At [Open], a recipient with a Begin but no later
+//     outcome is recorded as unknown: the server may have accepted the
+//     message, so it must not be resent silently.
+//   - Power loss is covered only up to the last [Journal.Sync] (fsync). The
+//     caller syncs every few seconds rather than after every outcome, because
+//     an fsync costs milliseconds and would cap a run at a few hundred
+//     messages a second.
+//
+// When a recipient has several rows (an unknown or failed row resent by a
+// later run), the last one wins, and [Journal.Close] compacts the file to one
+// row per recipient, in row order.
+//
+// Reading a file back keeps about 17 bytes per row, not the rows themselves:
+// the status, a hash of the e-mail address and where the last line sits.
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is the final outcome of one recipient.
+type Status string
+
+// The outcomes a results file can hold.
+const (
+	Sent    Status = "sent"    // the server accepted the message
+	Failed  Status = "failed"  // the server refused it, or it could not be sent at all
+	Skipped Status = "skipped" // the row was invalid and the user chose to skip bad rows
+	Unknown Status = "unknown" // the connection was lost after the end of DATA: it may have arrived
+)
+
+// statuses maps the one-byte code kept per row back to its Status; 0 means no outcome.
+var statuses = [...]Status{"", Sent, Failed, Skipped, Unknown}
+
+func (s Status) code() byte {
+	switch s {
+	case Sent:
+		return 1
+	case Failed:
+		return 2
+	case Skipped:
+		return 3
+	case Unknown:
+		return 4
+	}
+	return 0
+}
+
+// Columns is the header line of every results file, in order.
+var Columns = []string{"row", "email", "status", "code", "reply", "message_id", "attempts", "time"}
+
+// Entry is one recipient's final outcome.
+type Entry struct {
+	Row       int       // 1-based row of the recipient list
+	Email     string    // the envelope recipient
+	Status    Status    // sent, failed, skipped or unknown
+	Code      int       // the server's reply code; 0 when there was none
+	Reply     string    // the server's reply, or why the row was skipped or failed
+	MessageID string    // the Message-ID header of the message
+	Attempts  int       // how many times the message was offered to a server
+	Time      time.Time // when the outcome became final; zero means now
+}
+
+// Previous is what an earlier run recorded for one row.
+type Previous struct {
+	Status    Status
+	EmailHash uint64 // HashEmail of the recorded address, to notice a recipient list edited between runs
+}
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrNotJournal: the results path names a file this tool did not write.
+	ErrNotJournal = errors.New("not a mailmerge results file")
+	// ErrLocked: another run holds the results file.
+	ErrLocked = errors.New("results file is in use by another mailmerge run")
+	// ErrClosed: the journal was closed or abandoned.
+	ErrClosed = errors.New("results file already closed")
+)
+
+// FileError is a problem with the results file (or its .inflight sidecar)
+// that the user has to resolve; Hint says how.
+type FileError struct {
+	Path string
+	Line int // 0 when the problem is not on one line
+	Err  error
+	Hint string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Path, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// MaxRow is the highest row number a results file may hold; the per-row
+// index costs about 17 bytes per row up to the highest row seen.
+const MaxRow = 1 << 25
+
+// maxReply caps the reply column so that one odd server reply cannot make a
+// line too long for Excel or for the index (which packs a line length in 24 bits).
+const maxReply = 4000
+
+// unknownReply explains a recovered in-flight row to the person reading the file.
+const unknownReply = "outcome unknown: the run stopped while this message was being sent; check the recipient's mailbox before resending"
+
+// Journal is an open results file. Record the outcome of every recipient
+// with [Journal.Record], announcing each transaction with [Journal.Begin]
+// before the end of DATA; finish with [Journal.Close].
+//
+// All methods are safe for concurrent use by several sending workers.
+type Journal struct {
+	path string
+
+	mu       sync.Mutex
+	f        *os.File // the results file, O_APPEND
+	inflight *os.File // the .inflight sidecar, O_APPEND
+	size     int64    // end of the results file: where the next line lands
+	idx      index
+	open     map[int]begun // rows with a Begin and no outcome yet
+	maxRow   int           // highest row written so far, to notice rows out of order
+	ordered  bool          // the file already holds one line per row in row order
+	err      error         // a failed write that could not be undone; later writes refuse
+	closed   bool
+
+	recovered int
+	warnings  []string
+}
+
+// begun is a transaction announced by Begin whose outcome is not recorded yet.
+type begun struct{ email, messageID string }
+
+// InflightPath is the sidecar file that records the transactions in flight
+// for the results file at path.
+func InflightPath(path string) string { return path + ".inflight" }
+
+// Open opens the results file at path, creating it with its header when it
+// does not exist. An existing file is read back: its rows become available
+// to [Journal.Lookup], a line cut short by a crash is dropped (see
+// [Journal.Warnings]), and transactions left in flight by a crashed run are
+// recorded as unknown (see [Journal.Recovered]).
+//
+// A file with another header is refused with an error wrapping ErrNotJournal,
+// and a file held by another run with one wrapping ErrLocked.
+func Open(path string) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open results file: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, &FileError{Path: path, Err: err,
+			Hint: "wait for the other run to finish, or set another results file in [send]"}
+	}
+	j := &Journal{path: path, f: f, open: map[int]begun{}, ordered: true}
+	if err := j.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// A compaction cut short leaves its temporary copy; the results file itself is intact.
+	os.Remove(compactPath(path))
+	if err := j.recoverInflight(); err != nil {
+		f.Close()
+		if j.inflight != nil {
+			j.inflight.Close()
+		}
+		return nil, err
+	}
+	return j, nil
+}
+
+// Path is the results file's name as given to Open.
+func (j *Journal) Path() string { return j.path }
+
+// Len is the number of distinct rows with an outcome.
+func (j *Journal) Len() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.idx.rows
+}
+
+// Lookup reports the last outcome recorded for row, by an earlier run or this one.
+func (j *Journal) Lookup(row int) (Previous, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if row <= 0 || row >= len(j.idx.status) || j.idx.status[row] == 0 {
+		return Previous{}, false
+	}
+	return Previous{Status: statuses[j.idx.status[row]], EmailHash: j.idx.hash[row]}, true
+}
+
+// Counts is the number of rows per last outcome. Right after Open it
+// describes the earlier runs (including recovered unknowns); later it also
+// includes what this run recorded. Every status is present, possibly zero.
+func (j *Journal) Counts() map[Status]int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	m := make(map[Status]int, 4)
+	for code, s := range statuses[1:] {
+		m[s] = j.idx.counts[code+1]
+	}
+	return m
+}
+
+// Recovered is how many rows left in flight by a crashed run Open recorded as unknown.
+func (j *Journal) Recovered() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.recovered
+}
+
+// Warnings are one-line notes on damage Open repaired, such as a last line
+// cut short by a crash or a power loss; empty for a clean file.
+func (j *Journal) Warnings() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.warnings)
+}
+
+// Begin announces that the transaction for row is about to finish DATA.
+// Call it before sending the final "." and send it only if Begin succeeded:
+// if the run dies before the matching Record, the next Open records the row
+// as unknown instead of leaving it to be sent again.
+func (j *Journal) Begin(row int, email, messageID string) error {
+	if row <= 0 || row > MaxRow {
+		return fmt.Errorf("begin row %d: row out of range 1..%d", row, MaxRow)
+	}
+	email, messageID = oneLine(email), oneLine(messageID)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.usableLocked(); err != nil {
+		return err
+	}
+	lw := getLine()
+	defer putLine(lw)
+	line := lw.format(strconv.Itoa(row), strconv.FormatInt(j.size, 10), email, messageID)
+	if _, err := j.inflight.Write(line); err != nil {
+		// A torn Begin line is harmless: Open ignores an unterminated last line,
+		// and the caller will not finish DATA after an error.
+		return fmt.Errorf("record start of row %d in %s: %w", row, InflightPath(j.path), err)
+	}
+	j.open[row] = begun{email: email, messageID: messageID}
+	return nil
+}
+
+// Record appends the final outcome of one recipient. When it returns nil the
+// outcome survives a crash of the process; it survives a power loss after
+// the next Sync.
+func (j *Journal) Record(e Entry) error {
+	if e.Row <= 0 || e.Row > MaxRow {
+		return fmt.Errorf("record row %d: row out of range 1..%d", e.Row, MaxRow)
+	}
+	if e.Status.code() == 0 {
+		return fmt.Errorf("record row %d: unknown status %q", e.Row, e.Status)
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	email := oneLine(e.Email)
+	lw := getLine()
+	defer putLine(lw)
+	line := lw.format(
+		strconv.Itoa(e.Row),
+		escapeCell(email),
+		string(e.Status),
+		strconv.Itoa(e.Code),
+		escapeCell(truncate(oneLine(e.Reply), maxReply)),
+		oneLine(e.MessageID),
+		strconv.Itoa(e.Attempts),
+		e.Time.UTC().Format(time.RFC3339),
+	)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.usableLocked(); err != nil {
+		return err
+	}
+	return j.appendLocked(e.Row, e.Status, HashEmail(email), line)
+}
+
+func (j *Journal) usableLocked() error {
+	if j.closed {
+		return fmt.Errorf("%s: %w", j.path, ErrClosed)
+	}
+	return j.err
+}
+
+// appendLocked writes one complete line in one call and indexes it.
+func (j *Journal) appendLocked(row int, st Status, hash uint64, line []byte) error {
+	if len(line) > maxLine {
+		return fmt.Errorf("record row %d in %s: line of %d bytes is too long", row, j.path, len(line))
+	}
+	off := j.size
+	if n, err := j.f.Write(line); err != nil {
+		err = fmt.Errorf("record row %d in %s: %w", row, j.path, err)
+		if n > 0 {
+			// Take back the partial line so that the next one starts on a line of its own.
+			if terr := j.f.Truncate(off); terr != nil {
+				j.err = err
+			}
+		}
+		return err
+	}
+	j.size += int64(len(line))
+	if j.idx.set(row, st.code(), hash, off, len(line)) {
+		j.ordered = false
+	}
+	if row < j.maxRow {
+		j.ordered = false
+	}
+	j.maxRow = max(j.maxRow, row)
+	delete(j.open, row)
+	return nil
+}
+
+// Sync flushes the results file and the in-flight file to stable storage,
+// so that what was recorded survives a power loss. Call it every few
+// seconds during a run, not after every outcome.
+func (j *Journal) Sync() error {
+	j.mu.Lock()
+	f, inflight, err := j.f, j.inflight, j.usableLocked()
+	j.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// Outside the lock: workers keep appending while the disk catches up.
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync results file: %w", err)
+	}
+	if err := inflight.Sync(); err != nil {
+		return fmt.Errorf("sync in-flight file: %w", err)
+	}
+	return nil
+}
+
+// Close ends a run that stopped in good order. A transaction announced by
+// Begin without an outcome is recorded as unknown. Then the file is synced,
+// compacted to one row per recipient in row order (atomically, by renaming a
+// complete copy over it), and the .inflight file is removed. On error the
+// results file is still valid and a later Open recovers what is needed.
+// Closing twice is harmless.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	err := j.finishLocked()
+	if j.f != nil {
+		if cerr := j.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close results file: %w", cerr)
+		}
+	}
+	if j.inflight != nil {
+		j.inflight.Close()
+	}
+	return err
+}
+
+func (j *Journal) finishLocked() error {
+	if j.err != nil {
+		return j.err
+	}
+	rows := make([]int, 0, len(j.open))
+	for row := range j.open {
+		rows = append(rows, row)
+	}
+	slices.Sort(rows)
+	now := time.Now().UTC().Format(time.RFC3339)
+	for _, row := range rows {
+		if err := j.appendLocked(row, Unknown, HashEmail(j.open[row].email), unknownLine(row, j.open[row], now)); err != nil {
+			return err
+		}
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("sync results file: %w", err)
+	}
+	// Every transaction now has its outcome in the results file, so the
+	// in-flight file can go before compaction changes the offsets it names.
+	if err := j.inflight.Truncate(0); err != nil {
+		return fmt.Errorf("empty in-flight file: %w", err)
+	}
+	if err := j.inflight.Sync(); err != nil {
+		return fmt.Errorf("sync in-flight file: %w", err)
+	}
+	if err := j.compactLocked(); err != nil {
+		return err
+	}
+	j.inflight.Close()
+	j.inflight = nil
+	if err := os.Remove(InflightPath(j.path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove in-flight file: %w", err)
+	}
+	return nil
+}
+
+// Abandon closes the files without compacting, for a run stopped in a hurry
+// (a second Ctrl-C). The results file stays valid and the .inflight file
+// stays behind, so the next Open records unfinished transactions as unknown.
+func (j *Journal) Abandon() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	var errs []error
+	for _, f := range []*os.File{j.f, j.inflight} {
+		if err := f.Sync(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unknownLine is the results line for a transaction whose outcome cannot be known.
+func unknownLine(row int, b begun, now string) []byte {
+	lw := getLine()
+	defer putLine(lw)
+	return slices.Clone(lw.format(strconv.Itoa(row), escapeCell(b.email), string(Unknown), "0",
+		unknownReply, b.messageID, "1", now))
+}
+
+// HashEmail is the 64-bit FNV-1a hash of an address, trimmed and lower-cased,
+// as kept per row in place of the address itself.
+func HashEmail(email string) uint64 {
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
+	s := strings.ToLower(strings.TrimSpace(email))
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime64
+	}
+	return h
+}
+
+// oneLine replaces control characters (CR and LF from multi-line server
+// replies, tabs, NUL) with spaces and invalid UTF-8 with U+FFFD: Excel users
+// expect one line per cell, and a NUL in the file means power-loss damage.
+func oneLine(s string) string {
+	clean := utf8.ValidString(s)
+	for i := 0; clean && i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			clean = false
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// escapeCell defuses CSV formula injection: Excel evaluates a cell starting
+// with '=', '+' or '@' as a formula, and an address or a server reply comes
+// from outside. A leading apostrophe makes it text. '-' is left alone: a
+// dash starts ordinary replies and addresses, and marking those would change
+// what users see in the common case to guard a rare one. Values that start
+// with an apostrophe get one more, so that unescapeCell restores every value
+// exactly.
+func escapeCell(s string) string {
+	if s != "" && strings.IndexByte("=+@'", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
+
+func unescapeCell(s string) string {
+	return strings.TrimPrefix(s, "'")
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
