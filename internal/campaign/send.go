@@ -414,11 +414,15 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 	env := delivery.Envelope{From: jb.msg.Envelope.From, To: jb.msg.Envelope.To}
 	mid := "<" + jb.msg.MessageID + ">"
 	var beginErr error
-	res := r.pool.Send(ctx, env, jb.msg, func() {
+	res := r.pool.Send(ctx, env, jb.msg, func() error {
 		beginErr = r.j.Begin(jb.row, jb.email, mid)
+		return beginErr
 	})
 	if beginErr != nil {
+		// Not sent: the dot never went out. Stop rather than send blind.
 		r.stop("cannot write the results file: "+beginErr.Error(), "")
+		r.abandon(jb)
+		return
 	}
 	jb.last = res
 	if res.Throttle {

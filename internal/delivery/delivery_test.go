@@ -310,7 +310,7 @@ func TestOnlyRecipientRefused(t *testing.T) {
 	p := newPool(t, ts.config(None))
 	calls := 0
 	env := Envelope{From: "nami@example.com", To: []string{"nobody@example.com"}}
-	res := p.Send(context.Background(), env, testMessage(1), func() { calls++ })
+	res := p.Send(context.Background(), env, testMessage(1), func() error { calls++; return nil })
 	wantStatus(t, res, Rejected)
 	if res.Code != 550 || res.Enhanced != "5.1.1" || res.Stage != StageRcpt || len(res.Rcpts) != 1 ||
 		!strings.Contains(res.Err.Error(), "nobody@example.com") {
@@ -348,7 +348,7 @@ func TestTemporaryFailureAtDataEnd(t *testing.T) {
 	})
 	p := newPool(t, ts.config(None))
 	calls := 0
-	res := p.Send(context.Background(), friend, testMessage(1), func() { calls++ })
+	res := p.Send(context.Background(), friend, testMessage(1), func() error { calls++; return nil })
 	wantStatus(t, res, Deferred)
 	if res.Code != 451 || res.Stage != StageDataEnd || res.Throttle || calls != 1 {
 		t.Errorf("result = %+v, beforeEnd calls %d", res, calls)
@@ -387,7 +387,7 @@ func TestDroppedAfterDataEndIsUnknown(t *testing.T) {
 	})
 	p := newPool(t, ts.config(None))
 	calls := 0
-	res := p.Send(context.Background(), friend, testMessage(1), func() { calls++ })
+	res := p.Send(context.Background(), friend, testMessage(1), func() error { calls++; return nil })
 	wantStatus(t, res, Unknown)
 	if res.Stage != StageDataEnd || res.Code != 0 || calls != 1 {
 		t.Errorf("result = %+v, beforeEnd calls %d", res, calls)
@@ -406,7 +406,7 @@ func TestDroppedBeforeDataIsDeferred(t *testing.T) {
 	})
 	p := newPool(t, ts.config(None))
 	calls := 0
-	res := p.Send(context.Background(), friend, testMessage(1), func() { calls++ })
+	res := p.Send(context.Background(), friend, testMessage(1), func() error { calls++; return nil })
 	wantStatus(t, res, Deferred)
 	if res.Stage != StageRcpt || calls != 0 {
 		t.Errorf("result = %+v, beforeEnd calls %d", res, calls)
@@ -493,7 +493,7 @@ func TestDeadIdleConnectionReplaced(t *testing.T) {
 	wantStatus(t, sendOne(t, p, 1), Delivered)
 	ts.dropAll() // the server forgets us while the connection sits idle
 	calls := 0
-	res := p.Send(context.Background(), friend, testMessage(2), func() { calls++ })
+	res := p.Send(context.Background(), friend, testMessage(2), func() error { calls++; return nil })
 	wantStatus(t, res, Delivered)
 	if ts.accepts.Load() != 2 || calls != 1 || len(ts.received()) != 2 {
 		t.Errorf("connections %d, beforeEnd %d, received %d", ts.accepts.Load(), calls, len(ts.received()))
@@ -522,7 +522,7 @@ func TestConcurrentSends(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 5 {
-				res := p.Send(context.Background(), friend, testMessage(g*10+i), func() { calls.Add(1) })
+				res := p.Send(context.Background(), friend, testMessage(g*10+i), func() error { calls.Add(1); return nil })
 				if res.Status == Delivered {
 					delivered.Add(1)
 				}
@@ -623,7 +623,7 @@ func TestMessageFailsMidTransfer(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
 	p := newPool(t, ts.config(None))
 	calls := 0
-	res := p.Send(context.Background(), friend, failingMessage{}, func() { calls++ })
+	res := p.Send(context.Background(), friend, failingMessage{}, func() error { calls++; return nil })
 	wantStatus(t, res, Rejected)
 	if res.Stage != StageData || res.Code != 0 || calls != 0 || !strings.Contains(res.Err.Error(), "report.pdf") {
 		t.Errorf("result = %+v, beforeEnd calls %d", res, calls)
@@ -687,4 +687,17 @@ func TestReplyClassification(t *testing.T) {
 				tc.enhanced, tc.throttle)
 		}
 	}
+}
+
+// A caller that cannot journal the attempt stops the message before the
+// final dot: nothing is delivered and the outcome is a known Deferred.
+func TestBeforeEndErrorAbortsData(t *testing.T) {
+	ts := newTestServer(t, implicitServer, nil)
+	p := newPool(t, withAuth(ts.config(SSL), ts))
+	res := p.Send(context.Background(), friend, testMessage(1), func() error { return errors.New("disk full") })
+	wantStatus(t, res, Deferred)
+	if got := len(ts.received()); got != 0 {
+		t.Errorf("server received %d messages, want 0", got)
+	}
+	wantStatus(t, sendOne(t, p, 2), Delivered)
 }

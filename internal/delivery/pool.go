@@ -97,9 +97,10 @@ func (p *Pool) Verify(ctx context.Context) error {
 // done. beforeEnd, when not nil, is called exactly once per transaction
 // that reaches the end of DATA, right before the final CRLF.CRLF is written:
 // from then on the outcome may be Unknown, so a caller that journals can
-// record the attempt there. An envelope address with a line break or an
+// record the attempt there; if beforeEnd returns an error, the dot is not
+// sent, the connection is dropped and the result is Deferred. An envelope address with a line break or an
 // angle bracket is Rejected without touching the network.
-func (p *Pool) Send(ctx context.Context, env Envelope, msg io.WriterTo, beforeEnd func()) Result {
+func (p *Pool) Send(ctx context.Context, env Envelope, msg io.WriterTo, beforeEnd func() error) Result {
 	if err := env.check(); err != nil {
 		return Result{Status: Rejected, Stage: StageMail, Err: err}
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // transact runs MAIL, RCPT... and DATA on c and classifies the outcome.
-func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.WriterTo, beforeEnd func()) (res Result, f fate) {
+func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.WriterTo, beforeEnd func() error) (res Result, f fate) {
 	// Closing the socket is the only way to interrupt a blocked read or
 	// write; the connection is then gone and the error classified below.
 	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
@@ -83,7 +83,12 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 			Err: fmt.Errorf("write message: %w", err)}, drop
 	}
 	if beforeEnd != nil {
-		beforeEnd()
+		if err := beforeEnd(); err != nil {
+			// The caller could not journal the attempt: without the final dot
+			// nothing is delivered, so the outcome stays known.
+			return Result{Status: Deferred, Stage: StageData, Rcpts: refusedRcpts,
+				Err: fmt.Errorf("before the end of data: %w", err)}, drop
+		}
 	}
 	if err := dc.WriteCloser.Close(); err != nil {
 		return p.broken(ctx, StageData, err, false)
