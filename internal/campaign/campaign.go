@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,8 +86,11 @@ func Load(path string, opts Options) (*Campaign, error) {
 		Dir: c.Dir, Mailer: opts.Mailer,
 		Deterministic: opts.Deterministic, Seed: filepath.Base(path), Date: DeterministicDate,
 	}
-	if spec.Subject.IsZero() {
-		spec.Subject = compose.Source{File: path, Key: "subject", Line: 1}
+	// A missing key still names the campaign file in compose's errors.
+	for key, src := range map[string]*compose.Source{"subject": &spec.Subject, "from": &spec.From, "to": &spec.To} {
+		if src.IsZero() {
+			*src = compose.Source{File: path, Key: key, Line: 1}
+		}
 	}
 	for _, f := range []struct {
 		key string
@@ -100,6 +104,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			fail(f.key, fmt.Errorf("%s: %w", p, pathErr(err)), "")
+			*f.dst = compose.Source{File: p, Line: 1} // a body was named: no "no message body" too
 			continue
 		}
 		*f.dst = compose.Source{File: p, Line: 1, Text: strings.TrimPrefix(string(b), "\ufeff")}
@@ -111,7 +116,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 	}
 	for _, name := range sortedHeaderNames(cfg.Headers) {
 		src := c.source("headers."+name, cfg.Headers[name])
-		src.Key = "headers." + name
+		src.Key = "headers." + tomlKey(name)
 		spec.Headers = append(spec.Headers, compose.HeaderSpec{Name: name, Value: src})
 	}
 	if cfg.MaxMessageSize != "" {
@@ -120,6 +125,13 @@ func Load(path string, opts Options) (*Campaign, error) {
 			fail("max_message_size", err, "")
 		}
 		spec.MaxSize = n
+	}
+	if cfg.MaxAttachmentSize != "" {
+		n, err := parseSize(cfg.MaxAttachmentSize)
+		if err != nil {
+			fail("max_attachment_size", err, "")
+		}
+		spec.MaxAttachments = n
 	}
 	composer, err := compose.New(spec)
 	if err != nil {
@@ -164,4 +176,15 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// tomlKey writes a key as the campaign file must spell it: bare when it can
+// be, quoted otherwise, so a key holding a line break prints on one line.
+func tomlKey(k string) string {
+	for _, r := range k {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return strconv.Quote(k)
+		}
+	}
+	return k
 }

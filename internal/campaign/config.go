@@ -36,6 +36,8 @@ type Config struct {
 
 	// MaxMessageSize limits one message, attachments included ("25MB").
 	MaxMessageSize string `toml:"max_message_size"`
+	// MaxAttachmentSize limits the attachments of one message ("20MB").
+	MaxAttachmentSize string `toml:"max_attachment_size"`
 
 	SMTP SMTPConfig `toml:"smtp"`
 	Send SendConfig `toml:"send"`
@@ -90,7 +92,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
 	"recipients", "encoding", "delimiter", "from", "to", "to_display", "cc", "bcc", "reply_to",
-	"subject", "text", "html", "attachments", "headers", "max_message_size", "smtp", "send",
+	"subject", "text", "html", "attachments", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",
@@ -184,6 +186,13 @@ func keyLines(data []byte) map[string]int {
 		}
 		if m := reKey.FindStringSubmatch(line); m != nil {
 			k := strings.Trim(m[1], `"'`)
+			if strings.HasPrefix(m[1], `"`) {
+				// A basic string key has escapes, "X-Evil\r\nBcc"; Go's
+				// quoting reads the common ones the same way.
+				if u, err := strconv.Unquote(m[1]); err == nil {
+					k = u
+				}
+			}
 			if table != "" {
 				k = table + "." + k
 			}

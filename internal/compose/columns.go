@@ -157,3 +157,64 @@ func isSingleColumn(t *tmpl) bool {
 	}
 	return actions == 1
 }
+
+// numberFuncs return numbers; ranging over their result could loop for
+// billions of iterations on one cell's value.
+var numberFuncs = map[string]bool{
+	"atoi": true, "int": true, "int64": true, "float64": true, "add": true, "add1": true,
+	"sub": true, "mul": true, "div": true, "mod": true, "max": true, "min": true, "len": true,
+	"round": true, "floor": true, "ceil": true, "biggest": true, "toDecimal": true,
+	"addf": true, "add1f": true, "subf": true, "mulf": true, "divf": true, "maxf": true, "minf": true,
+}
+
+// rangeOverNumber finds a {{range N}} whose N is a number literal or the
+// result of a numeric function: Go templates can range over integers, and a
+// template must not be able to spin for minutes on one row.
+func rangeOverNumber(tree *parse.Tree) (parse.Pos, bool) {
+	if tree == nil || tree.Root == nil {
+		return 0, false
+	}
+	var found parse.Pos
+	ok := false
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if ok || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			if p := n.Pipe; p != nil && len(p.Cmds) > 0 {
+				last := p.Cmds[len(p.Cmds)-1]
+				if len(last.Args) > 0 {
+					switch a := last.Args[0].(type) {
+					case *parse.NumberNode:
+						found, ok = a.Pos, true
+						return
+					case *parse.IdentifierNode:
+						if numberFuncs[a.Ident] {
+							found, ok = a.Pos, true
+							return
+						}
+					}
+				}
+			}
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	walk(tree.Root)
+	return found, ok
+}

@@ -29,6 +29,10 @@ import (
 // Compose accepts when Spec.MaxSize is zero.
 const DefaultMaxSize = 25 << 20
 
+// DefaultMaxAttachments is the largest total of attachments one message
+// may carry when Spec.MaxAttachments is zero: providers refuse more.
+const DefaultMaxAttachments = 20 << 20
+
 // DefaultTimeout bounds rendering one recipient's templates.
 const DefaultTimeout = 5 * time.Second
 
@@ -49,9 +53,10 @@ type Spec struct {
 	Attachments []Source // templated paths, relative to Dir
 	Dir         string   // folder relative paths resolve against
 
-	MaxSize int64         // bytes; 0 means DefaultMaxSize
-	Timeout time.Duration // per recipient; 0 means DefaultTimeout
-	Mailer  string        // User-Agent value, e.g. "mailmerge/1.0"
+	MaxSize        int64         // bytes; 0 means DefaultMaxSize
+	MaxAttachments int64         // total attachment bytes; 0 means DefaultMaxAttachments
+	Timeout        time.Duration // per recipient; 0 means DefaultTimeout
+	Mailer         string        // User-Agent value, e.g. "mailmerge/1.0"
 
 	// Deterministic output: Message-ID, boundaries and Date derive from Seed
 	// and the row instead of randomness and the clock.
@@ -82,6 +87,9 @@ type headerTmpl struct {
 func New(spec Spec) (*Composer, error) {
 	if spec.MaxSize <= 0 {
 		spec.MaxSize = DefaultMaxSize
+	}
+	if spec.MaxAttachments <= 0 {
+		spec.MaxAttachments = DefaultMaxAttachments
 	}
 	if spec.Timeout <= 0 {
 		spec.Timeout = DefaultTimeout
@@ -199,11 +207,17 @@ func (c *Composer) resolve(p string) string {
 
 // attachmentError is an attachment that cannot be read for this recipient.
 func attachmentError(t *tmpl, path string, err error) error {
+	return &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("attachment %s: %w", path, pathError(err))}
+}
+
+// pathError drops the operation and path of an *os.PathError: the message
+// names the path as the template wrote it.
+func pathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		err = pe.Err
+		return pe.Err
 	}
-	return &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("attachment %s: %w", path, err)}
+	return err
 }
 
 // addressList parses a rendered address header. The template, not the

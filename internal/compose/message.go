@@ -2,7 +2,7 @@ package compose
 
 import (
 	"bytes"
-	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/k3a/html2text"
 	gomail "github.com/wneessen/go-mail"
@@ -65,32 +67,15 @@ func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) 
 	return c.build(row, r)
 }
 
-// render executes every template within the time limit, so a template that
-// runs away fails this recipient instead of hanging the run.
+// render executes every template for one recipient. Runaway loops are
+// refused when the template is parsed (no range over numbers) and stopped by
+// the size and time limits of the output buffer.
 func (c *Composer) render(fields map[string]string) (*rendered, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.spec.Timeout)
-	defer cancel()
-	type result struct {
-		r   *rendered
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := c.renderAll(fields)
-		done <- result{r, err}
-	}()
-	select {
-	case res := <-done:
-		return res.r, res.err
-	case <-ctx.Done():
-		return nil, &TemplateError{Where: c.spec.Subject.File,
-			Err:  fmt.Errorf("rendering took longer than %s", c.spec.Timeout),
-			Hint: "a template loops too long; check range over large numbers or lists"}
-	}
+	return c.renderAll(fields)
 }
 
 func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
-	buf := &limitedBuffer{limit: c.spec.MaxSize}
+	buf := &limitedBuffer{limit: c.spec.MaxSize, deadline: time.Now().Add(c.spec.Timeout)}
 	exec := func(t *tmpl) (string, error) {
 		if t == nil {
 			return "", nil
@@ -236,26 +221,38 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 		msg.EmbedFile(e.path, gomail.WithFileName(filepath.Base(e.path)), gomail.WithFileContentID("<"+e.cid+">"),
 			gomail.WithFileContentType(contentType(e.path)))
 	}
+	var attached int64
 	for i, t := range c.attachments {
 		for _, p := range splitPaths(r.attachments[i]) {
-			abs := c.resolve(p)
-			st, err := os.Stat(abs)
-			if err == nil && st.IsDir() {
-				err = fmt.Errorf("is a folder, not a file")
-			}
-			if err == nil {
-				var f *os.File
-				if f, err = os.Open(abs); err == nil {
-					f.Close()
-				}
-			}
+			files, err := c.attachmentFiles(p)
 			if err != nil {
 				return nil, attachmentError(t, p, err)
 			}
-			size += st.Size() * 4 / 3
-			m.Attachments = append(m.Attachments, abs)
-			msg.AttachFile(abs, gomail.WithFileName(filepath.Base(abs)), gomail.WithFileContentType(contentType(abs)))
+			for _, abs := range files {
+				st, err := os.Stat(abs)
+				if err == nil && st.IsDir() {
+					err = fmt.Errorf("is a folder, not a file")
+				}
+				if err == nil {
+					var f *os.File
+					if f, err = os.Open(abs); err == nil {
+						f.Close()
+					}
+				}
+				if err != nil {
+					return nil, attachmentError(t, p, err)
+				}
+				attached += st.Size()
+				size += st.Size() * 4 / 3
+				m.Attachments = append(m.Attachments, abs)
+				msg.AttachFile(abs, gomail.WithFileName(filepath.Base(abs)), gomail.WithFileContentType(contentType(abs)))
+			}
 		}
+	}
+	if attached > c.spec.MaxAttachments {
+		return nil, &TemplateError{Where: c.attachments[0].src.where(1),
+			Err:  fmt.Errorf("attachments total %s, over the limit of %s", formatBytes(attached), formatBytes(c.spec.MaxAttachments)),
+			Hint: "providers refuse mail this large; raise max_attachment_size only if yours accepts it"}
 	}
 	if size > c.spec.MaxSize {
 		return nil, &TemplateError{Where: c.spec.Subject.File,
@@ -285,6 +282,30 @@ func foldHeader(start int, value string) string {
 		line += len(w)
 	}
 	return b.String()
+}
+
+// attachmentFiles resolves one rendered path; a glob pattern attaches
+// every match in sorted order and must match at least one file.
+func (c *Composer) attachmentFiles(p string) ([]string, error) {
+	abs := c.resolve(p)
+	if !strings.ContainsAny(p, "*?[") {
+		return []string{abs}, nil
+	}
+	matches, err := filepath.Glob(abs)
+	if err != nil {
+		return nil, fmt.Errorf("bad pattern: %w", err)
+	}
+	var files []string
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && !st.IsDir() {
+			files = append(files, m)
+		}
+	}
+	if len(files) == 0 {
+		return nil, errors.New("the pattern matches no file")
+	}
+	sort.Strings(files)
+	return files, nil
 }
 
 // splitPaths reads a rendered attachment value: empty means none, and a
@@ -347,7 +368,7 @@ func (c *Composer) inlineImages(html, domain string) (string, []embed, error) {
 			st, err := os.Stat(abs)
 			if err != nil {
 				if firstErr == nil {
-					firstErr = attachmentError(c.html, p, fmt.Errorf("inline image: %w", err))
+					firstErr = &TemplateError{Where: c.html.src.where(1), Err: fmt.Errorf("inline image %s: %w", p, pathError(err))}
 				}
 				return tag
 			}

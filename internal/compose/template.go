@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 )
 
 // Source is the text of one template and where it came from, so that errors
@@ -71,6 +72,25 @@ func (t *tmpl) tree() *parse.Tree {
 	return t.text.Tree
 }
 
+// trees is the template and every template it defines with {{define}}.
+func (t *tmpl) trees() []*parse.Tree {
+	var out []*parse.Tree
+	if t.html != nil {
+		for _, d := range t.html.Templates() {
+			if d.Tree != nil {
+				out = append(out, d.Tree)
+			}
+		}
+		return out
+	}
+	for _, d := range t.text.Templates() {
+		if d.Tree != nil {
+			out = append(out, d.Tree)
+		}
+	}
+	return out
+}
+
 // name is the template's name inside text/template, which shows up in its
 // error messages; it must not contain a colon.
 const tmplName = "mailmerge"
@@ -85,6 +105,13 @@ func parseTemplate(src Source, html bool) (*tmpl, error) {
 	}
 	if err != nil {
 		return nil, t.wrap(err)
+	}
+	for _, tree := range t.trees() {
+		if pos, ok := rangeOverNumber(tree); ok {
+			return nil, &TemplateError{Where: src.where(src.lineAt(int(pos))),
+				Err:  errors.New("range over a number is not allowed in mail templates"),
+				Hint: "range over a list instead, e.g. {{range splitList \";\" .items}}"}
+		}
 	}
 	return t, nil
 }
@@ -150,7 +177,11 @@ func (t *tmpl) execute(w io.Writer, fields map[string]string) error {
 // list does not have.
 func (t *tmpl) checkColumns(have map[string]bool, columns []string) []error {
 	var errs []error
-	for _, ref := range columnRefs(t.tree()) {
+	var refs []columnRef
+	for _, tree := range t.trees() {
+		refs = append(refs, columnRefs(tree)...)
+	}
+	for _, ref := range refs {
 		if have[ref.Column] {
 			continue
 		}
@@ -204,23 +235,35 @@ func editDistance(a, b string) int {
 	return prev[len(rb)]
 }
 
-// limitError is returned when rendered output passes the size limit.
-type limitError struct{ limit int64 }
+// limitError is returned when rendered output passes the size or time limit.
+type limitError struct {
+	limit   int64
+	timeout bool
+}
 
 func (e *limitError) Error() string {
+	if e.timeout {
+		return "rendering took too long: a loop in the template runs away"
+	}
 	return fmt.Sprintf("rendered message is larger than the limit of %s", formatBytes(e.limit))
 }
 
-// limitedBuffer collects rendered text and fails once it passes the limit,
-// which also stops a template that loops producing output.
+// limitedBuffer collects rendered text and fails once it passes the size
+// limit or the deadline, which stops a template that loops producing output.
 type limitedBuffer struct {
 	strings.Builder
-	limit int64
+	limit    int64
+	deadline time.Time
+	writes   int
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if int64(b.Len()+len(p)) > b.limit {
-		return 0, &limitError{b.limit}
+		return 0, &limitError{limit: b.limit}
+	}
+	// Reading the clock on every write would cost more than the write.
+	if b.writes++; b.writes%256 == 0 && time.Now().After(b.deadline) {
+		return 0, &limitError{timeout: true}
 	}
 	return b.Builder.Write(p)
 }
