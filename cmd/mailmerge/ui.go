@@ -79,6 +79,18 @@ func plural(n int, one, many string) string {
 // counts, speed and the most common failures; with asJSON the same facts as
 // one JSON object on stdout.
 func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
+	if s.NothingSent {
+		if asJSON {
+			defer u.jsonSummary(s)
+		}
+		u.errorf("%s", s.StopReason)
+		if s.StopHint != "" {
+			u.hint(s.StopHint)
+		} else {
+			u.hint("nothing was sent; check [smtp] host, port and security, then run the same command again")
+		}
+		return
+	}
 	out := u.stdout
 	if asJSON {
 		out = u.stderr

@@ -69,6 +69,24 @@ func Load(path string, opts Options) (*Campaign, error) {
 		}
 	}
 	c.listOpts.Encoding = cfg.Encoding
+	c.listOpts.Sheet, c.listOpts.HeaderRow, c.listOpts.SkipHidden = cfg.Sheet, cfg.HeaderRow, cfg.SkipHidden
+	// A key for the other kind of list is a mistake, not silently ignored.
+	misplaced := func(key string, set bool, kind string) {
+		if set {
+			fail(key, fmt.Errorf("applies to %s, not to %s", kind, cfg.Recipients), "remove "+key+" from the campaign")
+		}
+	}
+	if ext := strings.ToLower(filepath.Ext(cfg.Recipients)); ext == ".xlsx" || ext == ".xlsm" {
+		misplaced("encoding", cfg.Encoding != "", "a CSV list (a workbook is Unicode)")
+		misplaced("delimiter", cfg.Delimiter != "", "a CSV list")
+		if cfg.HeaderRow < 0 {
+			fail("header_row", fmt.Errorf("%d is not a row number", cfg.HeaderRow), "rows are numbered from 1, as Excel shows them")
+		}
+	} else if cfg.Recipients != "" {
+		misplaced("sheet", cfg.Sheet != "", "a workbook (.xlsx)")
+		misplaced("header_row", cfg.HeaderRow != 0, "a workbook (.xlsx)")
+		misplaced("skip_hidden", cfg.SkipHidden, "a workbook (.xlsx)")
+	}
 	switch cfg.Delimiter {
 	case "":
 	case ",", ";", "|":

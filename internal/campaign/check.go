@@ -78,8 +78,8 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 				return columns, err // the reader cannot go on
 			}
 			lastErr = err.Error()
-			if re.Line == 0 {
-				return columns, err
+			if re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
+				return columns, err // about the list, not one row
 			}
 			if ferr := fn(row{rec: recipients.Recipient{Line: re.Line}, err: err}); ferr != nil {
 				return columns, ferr
@@ -88,7 +88,7 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 		}
 		msg, err := c.composer.Compose(rec.Row, rec.Fields)
 		if err != nil {
-			err = &RowError{File: c.listPath, Line: rec.Line, Row: rec.Row, Err: err}
+			err = &RowError{File: c.listPath, Sheet: list.Sheet(), Line: rec.Line, Row: rec.Row, Err: err}
 		}
 		if ferr := fn(row{rec: rec, msg: msg, err: err}); ferr != nil {
 			return columns, ferr
@@ -98,13 +98,17 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 
 // RowError is a recipient whose message cannot be made.
 type RowError struct {
-	File string
-	Line int
-	Row  int
-	Err  error
+	File  string
+	Sheet string // workbook sheet; "" for a CSV file
+	Line  int    // line of the CSV file, or row of the sheet
+	Row   int    // data row (the recipient's number)
+	Err   error
 }
 
 func (e *RowError) Error() string {
+	if e.Sheet != "" {
+		return fmt.Sprintf("%s: sheet %q: row %d: %v", e.File, e.Sheet, e.Line, e.Err)
+	}
 	return fmt.Sprintf("%s:%d: row %d: %v", e.File, e.Line, e.Row, e.Err)
 }
 

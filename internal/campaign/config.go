@@ -21,6 +21,12 @@ type Config struct {
 	Recipients string `toml:"recipients"`
 	Encoding   string `toml:"encoding"`
 	Delimiter  string `toml:"delimiter"`
+	// Sheet, HeaderRow and SkipHidden apply to a workbook (.xlsx, .xlsm):
+	// the sheet to read (default the first visible one), the row that names
+	// the columns (default 1) and whether rows hidden in Excel are left out.
+	Sheet      string `toml:"sheet"`
+	HeaderRow  int    `toml:"header_row"`
+	SkipHidden bool   `toml:"skip_hidden"`
 
 	From        string            `toml:"from"`
 	To          string            `toml:"to"`
@@ -91,7 +97,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
-	"recipients", "encoding", "delimiter", "from", "to", "to_display", "cc", "bcc", "reply_to",
+	"recipients", "encoding", "delimiter", "sheet", "header_row", "skip_hidden", "from", "to", "to_display", "cc", "bcc", "reply_to",
 	"subject", "text", "html", "attachments", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -74,6 +75,7 @@ type SendSummary struct {
 	Recovered                      int            // in-flight rows of a crashed run, now unknown
 	Elapsed                        time.Duration
 	Stopped                        bool   // the run ended early; --resume continues it
+	NothingSent                    bool   // it stopped before the first message (login, connection)
 	StopReason                     string // why
 	StopHint                       string
 	TopFailures                    []ReplyCount
@@ -153,6 +155,8 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	}
 
 	// 2. The results file: refuse to mix runs by accident.
+	_, statErr := os.Stat(results)
+	fresh := os.IsNotExist(statErr)
 	j, err := journal.Open(results)
 	if err != nil {
 		return sum, err
@@ -199,7 +203,15 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 			sum.StopHint = c.AuthHint()
 		}
 		sum.Elapsed = time.Since(start)
+		sum.NothingSent = true
 		closed = true
+		if fresh && j.Len() == 0 {
+			// Nothing happened: leave no empty results file behind.
+			j.Abandon()
+			os.Remove(results)
+			os.Remove(journal.InflightPath(results))
+			return sum, nil
+		}
 		return sum, j.Close()
 	}
 
@@ -218,6 +230,7 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		r.total = check.Rows
 	}
 	err = r.run(ctx, workers)
+	sum.Total = r.total
 	sum.Elapsed = time.Since(start)
 	sum.TopFailures = r.topFailures(3)
 	if err != nil {
@@ -322,16 +335,18 @@ func (r *runner) run(ctx context.Context, workers int) error {
 func (r *runner) produce(ctx context.Context) {
 	queued := 0
 	_, err := r.c.each(ctx, func(rw row) error {
-		if r.halted() {
-			r.countRemaining()
-			return nil
-		}
+		// Rows an earlier run dealt with stay "previous" after a stop too;
+		// only the ones this run would have handled are "remaining".
 		if rw.err != nil {
 			if rw.rec.Row == 0 {
 				return nil // a broken line of the list: check already refused or reported it
 			}
 			if prev, ok := r.j.Lookup(rw.rec.Row); ok && prev.Status == journal.Skipped {
 				r.previous(string(prev.Status))
+				return nil
+			}
+			if r.halted() {
+				r.countRemaining()
 				return nil
 			}
 			return r.record(journal.Entry{Row: rw.rec.Row, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
@@ -349,7 +364,7 @@ func (r *runner) produce(ctx context.Context) {
 				return nil
 			}
 		}
-		if r.opts.Limit > 0 && queued >= r.opts.Limit {
+		if r.halted() || r.opts.Limit > 0 && queued >= r.opts.Limit {
 			r.countRemaining()
 			return nil
 		}
@@ -512,8 +527,8 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) error {
 	case journal.Failed:
 		r.sum.Failed++
 		r.failStreak++
-		if len(r.failures) < 1000 || r.failures[e.Reply] > 0 {
-			r.failures[shortReply(e.Code, e.Reply)]++
+		if key := failureKey(e, res); len(r.failures) < 1000 || r.failures[key] > 0 {
+			r.failures[key]++
 		}
 	case journal.Unknown:
 		r.sum.Unknown++
@@ -580,6 +595,18 @@ func replyText(res delivery.Result) string {
 		parts = append(parts, fmt.Sprintf("[%s refused: %d %s]", rc.Addr, rc.Code, rc.Reply))
 	}
 	return strings.Join(parts, " ")
+}
+
+// failureKey groups failures by the server's reply without the refused
+// addresses, so the summary shows the common causes, not one line each.
+func failureKey(e journal.Entry, res *delivery.Result) string {
+	reply := e.Reply
+	if res != nil && len(res.Rcpts) > 0 {
+		r := *res
+		r.Rcpts = nil
+		reply = replyText(r)
+	}
+	return shortReply(e.Code, reply)
 }
 
 func shortReply(code int, reply string) string {

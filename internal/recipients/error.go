@@ -26,17 +26,28 @@ var (
 	// ErrInvalidUTF8 means a cell or column name is not valid UTF-8, which
 	// usually means the list is in a legacy encoding that was not set.
 	ErrInvalidUTF8 = errors.New("not valid UTF-8")
+	// ErrWorkbook means a workbook cannot be read: it is corrupt, not a
+	// workbook at all, or in the old binary .xls format.
+	ErrWorkbook = errors.New("unreadable workbook")
+	// ErrPassword means the workbook is encrypted with a password to open.
+	ErrPassword = errors.New("the workbook is protected with a password")
+	// ErrSheet means the sheet asked for is not in the workbook.
+	ErrSheet = errors.New("no such sheet")
 )
 
 // Error is a problem with the list, saying where.
 //
-// Error() gives one line, "FILE: line N, column "X": message", with the parts
-// that are zero left out; the Hint is kept apart so a command-line tool can
-// print it on a line of its own.
+// Error() gives one line with the parts that are zero left out: for a CSV
+// file "FILE: line N, column "X": message", for a workbook
+// "FILE: sheet "S": cell C7, column "X": message" (or "row 7" when no one
+// cell is at fault). The Hint is kept apart so a command-line tool can print
+// it on a line of its own.
 type Error struct {
 	File   string // base name or path as given to Open/NewReader
-	Line   int    // 0 if not line-specific
+	Sheet  string // workbook only: the sheet read; "" for a CSV file
+	Line   int    // CSV: the line; workbook: the sheet row number; 0 if not line-specific
 	Row    int    // data row (as Recipient.Row) the problem is in; 0 if it is not about one row
+	Cell   string // workbook only: the cell at fault, e.g. "C7"; "" if none
 	Column string // "" if not column-specific
 	Err    error
 	Hint   string // "" if none
@@ -44,7 +55,12 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var where []string
-	if e.Line > 0 {
+	switch {
+	case e.Cell != "":
+		where = append(where, "cell "+e.Cell)
+	case e.Sheet != "" && e.Line > 0:
+		where = append(where, "row "+strconv.Itoa(e.Line))
+	case e.Line > 0:
 		where = append(where, "line "+strconv.Itoa(e.Line))
 	}
 	if e.Column != "" {
@@ -54,6 +70,9 @@ func (e *Error) Error() string {
 	if e.File != "" {
 		b.WriteString(e.File)
 		b.WriteString(": ")
+	}
+	if e.Sheet != "" {
+		b.WriteString("sheet " + strconv.Quote(e.Sheet) + ": ")
 	}
 	if len(where) > 0 {
 		b.WriteString(strings.Join(where, ", "))

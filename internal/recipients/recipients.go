@@ -1,5 +1,6 @@
 // Package recipients streams the recipient list of a campaign, a CSV file
-// exported from a spreadsheet, one Recipient per data row.
+// exported from a spreadsheet or an Excel workbook (.xlsx, .xlsm), one
+// Recipient per data row.
 //
 // The first non-blank row is the header: it names the columns, and each
 // Recipient's Fields maps every column name to the row's cell. Names keep
@@ -25,6 +26,35 @@
 // that is not valid UTF-8 and a stray quote as an *Error with Row set, and
 // goes on with the next row when called again, so a check can list every bad
 // row at once. A header with no data row below it is an error too.
+//
+// # Workbooks
+//
+// A path ending in .xlsx or .xlsm is read as a workbook, with
+// github.com/xuri/excelize/v2, row by row from the sheet's XML (a large sheet
+// is unzipped to a temporary file, not into memory). One sheet is read:
+// Options.Sheet, or the first visible one. Its header is Options.HeaderRow,
+// or when that is 0 the first non-empty row that is not a title (text in one
+// cell merged across columns); rows above the header are ignored. A recipient's Line is its row number in the sheet.
+//
+// Cells read as Excel shows them: numbers and dates through their number
+// format ("00123" for 123 formatted 00000, "2026-03-07" for a date in the
+// default short date format, which Excel shows in the computer's locale,
+// "92.5" rather than 92.49999999999999), text as typed, leading zeros kept,
+// TRUE and FALSE for booleans, and a formula as the value Excel saved with
+// it (a workbook written by a program that never calculated it has none,
+// and the cell reads empty). A merged cell's value fills every cell of the
+// range, so a class merged down a column reaches each pupil's row; a header
+// cell merged across columns is an error, since the columns would have no
+// names of their own, while one merged down from the row above takes that
+// name (two-row headers). Empty rows are skipped silently, as in a CSV, and
+// hidden rows are read unless Options.SkipHidden is set; skipped rows get no
+// Row number, so a workbook reads like the CSV Excel would export from its
+// visible rows. A value in a column the header does not name is a bad row.
+//
+// Errors name the workbook, the sheet and the cell: members.xlsx: sheet
+// "Sheet1": cell C7: .... A workbook that is encrypted with a password, an
+// old .xls, a damaged file or a missing sheet (the error lists the sheets)
+// is an error from Open.
 package recipients
 
 import (
@@ -35,6 +65,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode"
@@ -46,15 +77,20 @@ import (
 // Recipient is one data row of the list.
 type Recipient struct {
 	Row    int               // 1-based index among data rows (the first row after the header is 1)
-	Line   int               // line in the file where the row starts (header is line 1 when header_row is 1)
+	Line   int               // CSV: the line where the row starts; workbook: the row number in the sheet
 	Fields map[string]string // column name -> cell text, all columns present
 }
 
-// Options says how to read the list. The zero value reads UTF-8 and detects
-// the delimiter.
+// Options says how to read the list. The zero value reads a CSV file as
+// UTF-8 and detects the delimiter, and a workbook's first visible sheet
+// with its header in the first non-empty row.
 type Options struct {
-	Encoding  string // "" means UTF-8
-	Delimiter rune   // 0 means detect from the header line
+	Encoding  string // CSV only; "" means UTF-8
+	Delimiter rune   // CSV only; 0 means detect from the header line
+
+	Sheet      string // workbook only; "" means the first visible sheet
+	HeaderRow  int    // workbook only; the sheet row that names the columns, 0 meaning the first non-empty one
+	SkipHidden bool   // workbook only; skip rows hidden in Excel (they are read by default)
 }
 
 // bufferSize is the read buffer, and the most of the header line that
@@ -65,7 +101,8 @@ const bufferSize = 64 << 10
 // safe for concurrent use.
 type Reader struct {
 	name      string
-	file      io.Closer // the file Open opened; nil for NewReader
+	book      *sheetReader // a workbook's sheet; nil for a CSV file
+	file      io.Closer    // the file Open opened; nil for NewReader
 	csv       *csv.Reader
 	columns   []string
 	delimiter rune
@@ -74,9 +111,17 @@ type Reader struct {
 	err       error // returned by every later Next: io.EOF or a fatal *Error
 }
 
-// Open opens the list at path and reads its header. The caller must Close
-// the Reader.
+// Open opens the list at path and reads its header: a workbook if the name
+// ends in .xlsx or .xlsm, a CSV file otherwise. The caller must Close the
+// Reader.
 func Open(path string, opts Options) (*Reader, error) {
+	if isWorkbook(path) {
+		return openWorkbook(path, opts)
+	}
+	if strings.EqualFold(filepath.Ext(path), ".xls") {
+		return nil, &Error{File: path, Err: problemf(ErrWorkbook, "Excel 97-2003 (.xls) workbooks cannot be read"),
+			Hint: "open it in Excel and save it as .xlsx (Excel Workbook), or export the sheet as CSV"}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		// The path is in Error.File already; keep only the reason.
@@ -261,8 +306,17 @@ func (r *Reader) setColumns(header []string) error {
 // not modify it.
 func (r *Reader) Columns() []string { return r.columns }
 
-// Delimiter returns the delimiter in use, given or detected.
+// Delimiter returns the delimiter in use, given or detected; 0 for a
+// workbook.
 func (r *Reader) Delimiter() rune { return r.delimiter }
+
+// Sheet returns the name of the sheet read, "" for a CSV file.
+func (r *Reader) Sheet() string {
+	if r.book == nil {
+		return ""
+	}
+	return r.book.sheet
+}
 
 // Next returns the next recipient, or io.EOF after the last one.
 //
@@ -273,7 +327,13 @@ func (r *Reader) Delimiter() rune { return r.delimiter }
 // row below it, the first call returns an *Error wrapping ErrNoRows and the
 // next io.EOF. Any other error (reading failed) is fatal: every later call
 // returns it again.
+//
+// A workbook's bad rows (a value in a column without a name) are reported
+// the same way; its sheet, read by excelize, has no quoting to go wrong.
 func (r *Reader) Next() (Recipient, error) {
+	if r.book != nil {
+		return r.book.next()
+	}
 	if r.err != nil {
 		return Recipient{}, r.err
 	}
@@ -375,9 +435,12 @@ func (r *Reader) readError(err error) *Error {
 	return e
 }
 
-// Close closes the file opened by Open; for a Reader from NewReader it does
-// nothing.
+// Close closes the file opened by Open, and removes a workbook's temporary
+// files; for a Reader from NewReader it does nothing.
 func (r *Reader) Close() error {
+	if r.book != nil {
+		return r.book.close()
+	}
 	if r.file == nil {
 		return nil
 	}
