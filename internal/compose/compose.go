@@ -274,6 +274,11 @@ func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) 
 		if err := checkAddress(a.Address); err != nil {
 			return nil, &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("%q is not a valid address: %w", a.Address, err)}
 		}
+		if len(a.Name) > maxHeaderWord && isASCII(a.Name) {
+			// An ASCII name is written as one quoted string, which is not folded.
+			return nil, &TemplateError{Where: t.src.where(1),
+				Err: fmt.Errorf("renders a display name of %d characters; a mail header line holds at most 998", len(a.Name))}
+		}
 	}
 	return list, nil
 }

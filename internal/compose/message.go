@@ -155,6 +155,11 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
 		gomail.WithEncoding(gomail.EncodingQP))
 	msg.FromMailAddress(m.From)
+	if d := cleanHeaderValue(r.toDisplay); len(d) > maxHeaderWord && isASCII(d) {
+		// An ASCII display text is written as one quoted string, which is not folded.
+		return nil, &TemplateError{Where: c.toDisplay.src.where(1),
+			Err: fmt.Errorf("renders a display text of %d characters; a mail header line holds at most 998", len(d))}
+	}
 	if c.toDisplay != nil && strings.TrimSpace(r.toDisplay) != "" {
 		// An empty group shows the text and names no address (RFC 5322 3.4).
 		msg.SetGenHeader("To", groupDisplay(cleanHeaderValue(r.toDisplay)))
