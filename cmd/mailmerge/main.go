@@ -32,6 +32,7 @@ Usage:
     mailmerge send   CAMPAIGN.toml [flags]       deliver over SMTP
     mailmerge send   --sandbox DIR CAMPAIGN.toml deliver to a built-in loopback SMTP server
                                                  (TLS + AUTH) that stores a Maildir in DIR
+    mailmerge preview CAMPAIGN.toml [--open]     local web page showing every message; follows edits
     mailmerge help   COMMAND                     more about one command
     mailmerge --version
 
@@ -43,6 +44,7 @@ the HTML body is html/template: {{.name}} is the "name" column of the row,
 Examples:
     mailmerge check samples/greeting/campaign.toml
     mailmerge render samples/greeting/campaign.toml --out out/preview
+    mailmerge preview samples/greeting/campaign.toml --open
     mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
     mailmerge send campaign.toml --resume
@@ -89,6 +91,27 @@ Flags:
 Examples:
     mailmerge render samples/greeting/campaign.toml --out out/preview
     mailmerge render campaign.toml --out review --limit 10 --force
+`,
+	"preview": `Usage: mailmerge preview CAMPAIGN.toml [--listen ADDR] [--open]
+
+Starts a local web page that lists every recipient (row, to, subject,
+attachments; rows that fail check first, with their errors), searchable and
+paged, and shows the selected one's message as it will be sent: headers
+decoded, the HTML part (no scripts, no remote content; inline images
+shown), the text part, the attachments and the .eml to download.
+
+The page follows the campaign file, the templates and the recipients list:
+save a change and it updates. Nothing can be sent from it. It listens on
+this machine only and runs until Ctrl-C.
+
+Flags:
+    --listen ADDR    loopback address to listen on (default 127.0.0.1 and a
+                     free port); any other interface is refused
+    --open           open the page in the default browser
+
+Examples:
+    mailmerge preview samples/greeting/campaign.toml --open
+    mailmerge preview campaign.toml --listen 127.0.0.1:8025
 `,
 	"send": `Usage: mailmerge send CAMPAIGN.toml [flags]
        mailmerge send --sandbox DIR CAMPAIGN.toml
@@ -166,6 +189,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdRender(args[1:], ui)
 	case "send":
 		return cmdSend(args[1:], stdin, ui)
+	case "preview":
+		return cmdPreview(args[1:], ui)
 	}
 	ui.errorf("unknown command %q", args[0])
 	ui.hint("run mailmerge --help; the commands are check, render and send")
@@ -205,4 +230,3 @@ func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
 	}
 	return positional[0], true
 }
-

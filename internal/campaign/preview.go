@@ -1,0 +1,122 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+)
+
+// Rendered is one recipient of the list with the message it gets, or the
+// reason it gets none. It is what a preview shows for a row.
+type Rendered struct {
+	Row     int              // data row, as in the results file; 0 for a row the list reader could not number
+	Line    int              // line in the recipients file where the row starts
+	Message *compose.Message // nil when Err is set
+	Err     error            // why this row cannot be sent; carries file, line and row
+}
+
+// ErrNoSuchRow means the list has no recipient with the row number asked for.
+var ErrNoSuchRow = errors.New("no such row")
+
+// Messages renders every recipient in list order and hands each to fn,
+// without keeping any: memory stays flat however long the list is. A
+// problem with one row is Rendered.Err; a problem with the list as a whole
+// (unreadable, a template naming a missing column) is returned, as is
+// anything fn returns, which stops the walk.
+func (c *Campaign) Messages(ctx context.Context, fn func(Rendered) error) error {
+	_, err := c.each(ctx, func(r row) error {
+		rd := Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg, Err: r.err}
+		var re *recipients.Error
+		if rd.Row == 0 && errors.As(r.err, &re) {
+			rd.Row = re.Row
+		}
+		return fn(rd)
+	})
+	return err
+}
+
+// Message renders the one recipient on data row n, reading the list up to
+// it but composing no other row, so that showing row 90,000 of a long list
+// costs one read of the file, not 90,000 messages. A row that cannot be
+// sent comes back with Rendered.Err set and a nil error; a list that cannot
+// be read, or has no row n (ErrNoSuchRow), is the returned error.
+func (c *Campaign) Message(ctx context.Context, n int) (Rendered, error) {
+	list, err := recipients.Open(c.listPath, c.listOpts)
+	if err != nil {
+		return Rendered{}, err
+	}
+	defer list.Close()
+	if errs := c.composer.CheckColumns(list.Columns()); len(errs) > 0 {
+		return Rendered{}, errors.Join(errs...)
+	}
+	lastErr := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return Rendered{}, err
+		}
+		rec, err := list.Next()
+		if err == io.EOF {
+			return Rendered{}, fmt.Errorf("%s: row %d: %w", c.listPath, n, ErrNoSuchRow)
+		}
+		if err != nil {
+			// The same rules as each: a bad row is that row's problem, a
+			// repeated or unnumbered error ends the list.
+			var re *recipients.Error
+			if !errors.As(err, &re) || err.Error() == lastErr || re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
+				return Rendered{}, err
+			}
+			lastErr = err.Error()
+			if re.Row == n {
+				return Rendered{Row: n, Line: re.Line, Err: err}, nil
+			}
+			continue
+		}
+		if rec.Row != n {
+			continue
+		}
+		msg, err := c.composer.Compose(rec.Row, rec.Fields)
+		if err != nil {
+			return Rendered{Row: n, Line: rec.Line, Err: &RowError{File: c.listPath, Line: rec.Line, Row: rec.Row, Err: err}}, nil
+		}
+		return Rendered{Row: n, Line: rec.Line, Message: msg}, nil
+	}
+}
+
+// Files lists the files a message is made from, for watching them change:
+// the campaign file, the recipients list and the text and HTML templates.
+// Attachments and inline images are named by the templates and not listed.
+func (c *Campaign) Files() []string {
+	return c.Config.files(c.Path, c.resolve)
+}
+
+// Files is Campaign.Files for a campaign that may not load: it reads only
+// the campaign file, so a template with a syntax error is still watched
+// and its fix noticed. The campaign file is always first, even when it
+// cannot be read.
+func Files(path string) ([]string, error) {
+	cfg, _, err := readConfig(path)
+	if err != nil {
+		return []string{path}, err
+	}
+	c := &Campaign{Path: path, Dir: filepath.Dir(path)}
+	return cfg.files(path, c.resolve), nil
+}
+
+func (cfg *Config) files(path string, resolve func(string) string) []string {
+	out := []string{path}
+	for _, name := range []string{cfg.Recipients, cfg.Text, cfg.HTML} {
+		if name != "" {
+			out = append(out, resolve(name))
+		}
+	}
+	return out
+}
+
+// FileName is what render calls the .eml of data row n sent to recipient:
+// "00001-alice@example.com.eml".
+func FileName(n int, recipient string) string { return emlName(n, 5, recipient) }
