@@ -236,15 +236,51 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 		}
 		return sum, nil
 	}
-	for _, g := range dups.duplicates() {
+	groups := dups.duplicates()
+	addrs := c.addressesOf(ctx, groups)
+	for _, g := range groups {
 		sum.Duplicates += len(g) - 1
 		rows := make([]string, len(g))
 		for i, r := range g {
 			rows[i] = fmt.Sprint(r)
 		}
+		what := "the same recipient address"
+		if a := addrs[g[0]]; a != "" {
+			what = "the same recipient address: " + a
+		}
 		emit(Problem{Severity: Warning, Row: g[0],
-			Message: fmt.Sprintf("%s: rows %s have the same recipient address", c.listPath, strings.Join(rows, ", ")),
+			Message: fmt.Sprintf("%s: rows %s have %s", c.listPath, strings.Join(rows, ", "), what),
 			Hint:    "each row gets its own message; remove the extra rows if one copy is enough"})
 	}
 	return sum, nil
+}
+
+// addressesOf reads the list again to name the address of the first row of
+// each of the first duplicate groups: the walk keeps only hashes, so memory
+// stays flat however long the list is.
+func (c *Campaign) addressesOf(ctx context.Context, groups [][]int) map[int]string {
+	want := map[int]bool{}
+	last := 0
+	for i, g := range groups {
+		if i == MaxReported {
+			break
+		}
+		want[g[0]] = true
+		last = max(last, g[0])
+	}
+	addrs := make(map[int]string, len(want))
+	if len(want) == 0 {
+		return addrs
+	}
+	errDone := errors.New("done")
+	_, _ = c.each(ctx, func(r row) error {
+		if r.rec.Row > last {
+			return errDone
+		}
+		if want[r.rec.Row] && r.msg != nil {
+			addrs[r.rec.Row] = r.msg.Recipient()
+		}
+		return nil
+	})
+	return addrs
 }

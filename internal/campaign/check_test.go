@@ -99,8 +99,8 @@ func TestCheckDuplicates(t *testing.T) {
 	if sum.Rows != 6 || sum.Valid != 6 || sum.Errors != 0 || sum.Warnings != 2 || sum.Duplicates != 3 {
 		t.Errorf("summary %+v, want 6 valid, 2 warnings, 3 duplicates", sum)
 	}
-	if len(ps) != 2 || ps[0].Severity != campaign.Warning || !strings.HasSuffix(ps[0].Message, "rows 1, 3, 6 have the same recipient address") ||
-		!strings.HasSuffix(ps[1].Message, "rows 2, 5 have the same recipient address") || ps[0].Row != 1 || ps[1].Row != 2 {
+	if len(ps) != 2 || ps[0].Severity != campaign.Warning || !strings.HasSuffix(ps[0].Message, "rows 1, 3, 6 have the same recipient address: alice@example.com") ||
+		!strings.HasSuffix(ps[1].Message, "rows 2, 5 have the same recipient address: bob@example.com") || ps[0].Row != 1 || ps[1].Row != 2 {
 		t.Errorf("problems %+v", ps)
 	}
 }

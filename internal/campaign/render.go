@@ -39,14 +39,20 @@ func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, r
 		return sum, err
 	}
 	parent := filepath.Dir(filepath.Clean(out))
+	created := firstMissing(parent)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return sum, err
 	}
+	done := false
+	defer func() {
+		if !done && created != "" {
+			os.RemoveAll(created) // folders made for an output that never came
+		}
+	}()
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
 	if err != nil {
 		return sum, err
 	}
-	done := false
 	defer func() {
 		if !done {
 			os.RemoveAll(tmp)
@@ -124,6 +130,21 @@ func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, r
 	}
 	done = true
 	return sum, nil
+}
+
+// firstMissing returns the outermost folder of dir that does not exist yet,
+// or "" when dir exists.
+func firstMissing(dir string) string {
+	missing := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			return missing
+		}
+		missing = d
+		if filepath.Dir(d) == d {
+			return missing
+		}
+	}
 }
 
 // emlName is "00001-alice@example.com.eml": the row, zero-padded so files

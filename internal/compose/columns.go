@@ -218,3 +218,38 @@ func rangeOverNumber(tree *parse.Tree) (parse.Pos, bool) {
 	walk(tree.Root)
 	return found, ok
 }
+
+// mayLoop reports whether a template nests range inside range or calls a
+// template: the only ways it can run long without writing output.
+func mayLoop(tree *parse.Tree) bool {
+	if tree == nil || tree.Root == nil {
+		return false
+	}
+	var walk func(n parse.Node, depth int) bool
+	walk = func(n parse.Node, depth int) bool {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return false
+			}
+			for _, c := range n.Nodes {
+				if walk(c, depth) {
+					return true
+				}
+			}
+		case *parse.IfNode:
+			return walk(n.List, depth) || walk(n.ElseList, depth)
+		case *parse.WithNode:
+			return walk(n.List, depth) || walk(n.ElseList, depth)
+		case *parse.RangeNode:
+			if depth >= 1 {
+				return true
+			}
+			return walk(n.List, depth+1) || walk(n.ElseList, depth)
+		case *parse.TemplateNode:
+			return true
+		}
+		return false
+	}
+	return walk(tree.Root, 0)
+}

@@ -76,6 +76,7 @@ type Composer struct {
 	headers     []headerTmpl
 	text, html  *tmpl
 	attachments []*tmpl
+	mayLoop     bool // some template nests loops or calls templates
 }
 
 type headerTmpl struct {
@@ -142,6 +143,11 @@ func New(spec Spec) (*Composer, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	for _, t := range c.templates() {
+		for _, tree := range t.trees() {
+			c.mayLoop = c.mayLoop || mayLoop(tree)
+		}
 	}
 	return c, nil
 }
@@ -223,9 +229,10 @@ func pathError(err error) error {
 // addressList parses a rendered address header. The template, not the
 // data, decides how many addresses there are: a name such as "Smith, John"
 // or "x@evil.com, Bob" stays a display name and can never add a recipient.
-// Only a template that is one column and nothing else ("{{.cc}}") may expand
-// to a list, separated by commas or semicolons. A line break is never fine.
-func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) {
+// Only a cc, bcc or reply_to template that is one column and nothing else
+// ("{{.cc}}") may expand to a list, separated by commas or semicolons; from
+// and to hold what the template says, so a row is one recipient. A line break is never fine.
+func addressList(t *tmpl, value string, required, dataList bool) ([]*mail.Address, error) {
 	if strings.ContainsAny(value, "\r\n") {
 		return nil, &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("%q contains a line break", value)}
 	}
@@ -237,12 +244,16 @@ func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) 
 		return nil, nil
 	}
 	bad := func(v string, err error) error {
-		return &TemplateError{Where: t.src.where(1),
+		te := &TemplateError{Where: t.src.where(1),
 			Err: fmt.Errorf("%q is not a valid address: %s", v, strings.TrimPrefix(err.Error(), "mail: "))}
+		if !dataList && strings.ContainsAny(v, ",;") && strings.Count(v, "@") > 1 {
+			te.Hint = "one row is one recipient: put further addresses in cc or bcc"
+		}
+		return te
 	}
 	var list []*mail.Address
 	switch commas := literalCommas(t); {
-	case commas == 0 && !isSingleColumn(t):
+	case commas == 0 && !(dataList && isSingleColumn(t)):
 		a, err := parseOneAddress(value)
 		if err != nil {
 			return nil, bad(value, err)

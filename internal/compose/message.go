@@ -71,7 +71,31 @@ func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) 
 // refused when the template is parsed (no range over numbers) and stopped by
 // the size and time limits of the output buffer.
 func (c *Composer) render(fields map[string]string) (*rendered, error) {
-	return c.renderAll(fields)
+	if !c.mayLoop {
+		return c.renderAll(fields)
+	}
+	// Nested loops or template calls can spin without writing anything, so
+	// the output deadline cannot stop them: run them where a timer can walk
+	// away. The abandoned goroutine ends with the process.
+	type result struct {
+		r   *rendered
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := c.renderAll(fields)
+		done <- result{r, err}
+	}()
+	t := time.NewTimer(c.spec.Timeout)
+	defer t.Stop()
+	select {
+	case res := <-done:
+		return res.r, res.err
+	case <-t.C:
+		return nil, &TemplateError{Where: c.spec.Subject.File,
+			Err:  fmt.Errorf("rendering took longer than %s", c.spec.Timeout),
+			Hint: "a loop in a template runs away; check nested range and template calls"}
+	}
 }
 
 func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
@@ -118,7 +142,7 @@ func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
 
 func (c *Composer) build(row int, r *rendered) (*Message, error) {
 	m := &Message{Row: row, deterministic: c.spec.Deterministic}
-	from, err := addressList(c.from, r.from, true)
+	from, err := addressList(c.from, r.from, true, false)
 	if err != nil {
 		return nil, err
 	}
@@ -126,22 +150,22 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 		return nil, &TemplateError{Where: c.from.src.where(1), Err: fmt.Errorf("%q: from must be exactly one address", r.from)}
 	}
 	m.From = from[0]
-	if m.To, err = addressList(c.to, r.to, true); err != nil {
+	if m.To, err = addressList(c.to, r.to, true, false); err != nil {
 		return nil, err
 	}
 	if c.cc != nil {
-		if m.Cc, err = addressList(c.cc, r.cc, false); err != nil {
+		if m.Cc, err = addressList(c.cc, r.cc, false, true); err != nil {
 			return nil, err
 		}
 	}
 	if c.bcc != nil {
-		if m.Bcc, err = addressList(c.bcc, r.bcc, false); err != nil {
+		if m.Bcc, err = addressList(c.bcc, r.bcc, false, true); err != nil {
 			return nil, err
 		}
 	}
 	var replyTo []*mail.Address
 	if c.replyTo != nil {
-		if replyTo, err = addressList(c.replyTo, r.replyTo, false); err != nil {
+		if replyTo, err = addressList(c.replyTo, r.replyTo, false, true); err != nil {
 			return nil, err
 		}
 	}
