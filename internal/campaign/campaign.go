@@ -69,6 +69,13 @@ func Load(path string, opts Options) (*Campaign, error) {
 		}
 	}
 	c.listOpts.Encoding = cfg.Encoding
+	if err := recipients.CheckEncoding(cfg.Encoding); err != nil {
+		var re *recipients.Error
+		if errors.As(err, &re) {
+			err = re.Err
+		}
+		fail("encoding", err, `Excel on a Chinese Windows writes "gbk", on a Western one "windows-1252"; "CSV UTF-8" needs no setting`)
+	}
 	c.listOpts.Sheet, c.listOpts.HeaderRow, c.listOpts.SkipHidden = cfg.Sheet, cfg.HeaderRow, cfg.SkipHidden
 	// A key for the other kind of list is a mistake, not silently ignored.
 	misplaced := func(key string, set bool, kind string) {

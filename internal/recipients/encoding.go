@@ -108,3 +108,10 @@ func looksLikeGBK(s string) bool {
 	}
 	return pairs > 0 && 2*gb2312 >= pairs
 }
+
+// CheckEncoding reports whether name is an encoding Open can read, so a
+// campaign can reject a misspelt one on its own line before opening the list.
+func CheckEncoding(name string) error {
+	_, err := lookupEncoding(name)
+	return err
+}
