@@ -143,8 +143,13 @@ func sendError(ui *ui, c *campaign.Campaign, path string, sum campaign.SendSumma
 		ui.errorf("%v", err)
 		ui.hint(campaign.Hint(err) + journalHint(err))
 		return exitUsage
-	case errors.Is(err, delivery.ErrInsecureAuth), errors.Is(err, delivery.ErrStartTLSUnavailable):
+	case errors.Is(err, delivery.ErrInsecureAuth):
 		ui.errorf("%v", err)
+		ui.hint(`use security = "ssl" or "starttls"; a password goes in clear text only to a loopback relay`)
+		return exitUsage
+	case errors.Is(err, delivery.ErrStartTLSUnavailable):
+		ui.errorf("%v", err)
+		ui.hint("nothing was sent and no password left the machine; check [smtp] port and security (465 is ssl, 587 starttls)")
 		return exitStopped
 	}
 	ui.loadError(err)

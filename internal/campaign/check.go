@@ -81,7 +81,7 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 			if re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
 				return columns, err // about the list, not one row
 			}
-			if ferr := fn(row{rec: recipients.Recipient{Line: re.Line}, err: err}); ferr != nil {
+			if ferr := fn(row{rec: recipients.Recipient{Row: re.Row, Line: re.Line}, err: err}); ferr != nil {
 				return columns, ferr
 			}
 			continue

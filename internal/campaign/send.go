@@ -122,6 +122,16 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if report == nil {
 		report = func(Problem) {}
 	}
+	if opts.SkipInvalid {
+		// A bad row is not an error when the user chose to skip it.
+		inner := report
+		report = func(p Problem) {
+			if p.Severity == Error && p.Row > 0 {
+				p.Severity, p.Message = Warning, "skipped: "+p.Message
+			}
+			inner(p)
+		}
+	}
 	sc := c.Config.Send
 	workers := firstPositive(opts.Workers, sc.Workers, DefaultWorkers)
 	attempts := firstPositive(sc.Attempts, DefaultAttempts)
@@ -187,13 +197,25 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 
 	// 3. Connect and log in once before anything is sent, so a wrong password
 	// stops the run with nothing sent.
+	// discardFresh removes a results file this run created and never used,
+	// so a run that could not start leaves nothing behind.
+	discardFresh := func() {
+		if fresh && j.Len() == 0 {
+			j.Abandon()
+			os.Remove(results)
+			os.Remove(journal.InflightPath(results))
+			closed = true
+		}
+	}
 	if opts.Server == nil && dcfg.Username != "" && opts.Password != nil {
 		if dcfg.Password, err = opts.Password(); err != nil {
+			discardFresh()
 			return sum, err
 		}
 	}
 	pool, err := delivery.NewPool(dcfg)
 	if err != nil {
+		discardFresh()
 		return sum, err
 	}
 	defer pool.Close()
@@ -204,14 +226,10 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		}
 		sum.Elapsed = time.Since(start)
 		sum.NothingSent = true
-		closed = true
-		if fresh && j.Len() == 0 {
-			// Nothing happened: leave no empty results file behind.
-			j.Abandon()
-			os.Remove(results)
-			os.Remove(journal.InflightPath(results))
+		if discardFresh(); closed {
 			return sum, nil
 		}
+		closed = true
 		return sum, j.Close()
 	}
 

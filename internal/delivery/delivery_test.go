@@ -672,7 +672,9 @@ func TestReplyClassification(t *testing.T) {
 	}{
 		{550, "5.1.1 <x@example.com>: Recipient address rejected", "5.1.1", false},
 		{421, "4.7.0 Try again later, closing connection.", "4.7.0", true},
-		{451, "4.7.1 Greylisted, please try again later", "4.7.1", true},
+		{451, "4.7.1 Greylisted, please try again later", "4.7.1", false}, // retry later, not slower
+		{450, "4.7.0 Too many messages in a short time: frequency limited", "4.7.0", true},
+		{451, "4.7.500 Server busy. Please try again later", "4.7.500", true},
 		{450, "4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages", "4.2.1", true},
 		{452, "4.3.1 Insufficient system storage", "4.3.1", false},
 		{451, "Requested action aborted: local error", "", false},

@@ -64,7 +64,10 @@ func isEnhanced(s string, code int) bool {
 
 // throttleWords are the only place text matters: servers signal "slow down"
 // in prose far more often than with a dedicated code.
-var throttleWords = regexp.MustCompile(`(?i)\brate\b|rate.?limit|too many|throttl|try again later|slow down|busy|congest`)
+var throttleWords = regexp.MustCompile(`(?i)\brate\b|rate.?limit|too many|throttl|slow down|busy|congest|frequen`)
+
+// greylisting asks for a later retry of this one message, not a slower rate.
+var greylisting = regexp.MustCompile(`(?i)gr[ae]y.?list`)
 
 // throttleHint reports whether a reply asks the sender to slow down.
 func throttleHint(r reply) bool {
@@ -75,8 +78,11 @@ func throttleHint(r reply) bool {
 	default:
 		return false
 	}
-	// 4.7.x is policy (rate limits, greylisting); 4.3.2 and 4.4.5 are
-	// "not accepting messages" and "system congestion".
+	if greylisting.MatchString(r.text) {
+		return false
+	}
+	// 4.7.x is policy (rate limits); 4.3.2 and 4.4.5 are "not accepting
+	// messages" and "system congestion".
 	if strings.HasPrefix(r.enhanced, "4.7.") || r.enhanced == "4.3.2" || r.enhanced == "4.4.5" {
 		return true
 	}
