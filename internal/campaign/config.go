@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
 )
 
 // Config is the campaign file as written. Paths are relative to the file.
@@ -127,7 +129,7 @@ func readConfig(path string) (*Config, []byte, error) {
 			key := de.Key()
 			last := key[len(key)-1]
 			ce := &ConfigError{File: name, Line: row, Err: fmt.Errorf("unknown key %q", strings.Join(key, "."))}
-			if s := closest(last, knownKeys); s != "" {
+			if s := compose.Closest(last, knownKeys); s != "" {
 				ce.Hint = fmt.Sprintf("did you mean %q?", s)
 			}
 			return nil, nil, ce
@@ -140,37 +142,6 @@ func readConfig(path string) (*Config, []byte, error) {
 		return nil, nil, &ConfigError{File: name, Err: err}
 	}
 	return &cfg, data, nil
-}
-
-func closest(word string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		d := levenshtein(word, c)
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // keyLines maps "key" (top level) and "table.key" to the line where the key

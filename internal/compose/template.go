@@ -214,6 +214,18 @@ func columnsHint(missing string, columns []string) string {
 	return hint
 }
 
+// Closest returns the candidate within two edits of word, for "did you
+// mean" hints, or "" when none is that close.
+func Closest(word string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(word, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev := make([]int, len(rb)+1)
