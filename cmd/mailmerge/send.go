@@ -206,25 +206,43 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// readResults returns up to n rows of a results file, for the table.
-func readResults(path string, n int) [][]string {
+// tableRows is how many results the summary shows.
+const tableRows = 20
+
+// readResults returns the rows of a results file for the summary table:
+// all of them when they fit, else those not sent first. It streams the
+// file and also counts the rows and the sent ones.
+func readResults(path string, n int) (rows [][]string, total, sent int) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil
+		return nil, 0, 0
 	}
 	defer f.Close()
 	r := csv.NewReader(bufio.NewReader(f))
 	r.FieldsPerRecord = -1
-	var rows [][]string
-	for len(rows) <= n {
+	var first, notSent [][]string
+	header := true
+	for {
 		rec, err := r.Read()
 		if err != nil {
 			break
 		}
-		rows = append(rows, rec)
+		if header || len(rec) < 5 {
+			header = false
+			continue
+		}
+		total++
+		if rec[2] == "sent" {
+			sent++
+		} else if len(notSent) < n {
+			notSent = append(notSent, rec)
+		}
+		if len(first) < n {
+			first = append(first, rec)
+		}
 	}
-	if len(rows) > 0 {
-		rows = rows[1:] // the header
+	if total <= n {
+		return first, total, sent
 	}
-	return rows
+	return notSent, total, sent
 }

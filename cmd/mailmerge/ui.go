@@ -101,14 +101,14 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 	}
 	done := s.Sent + s.Failed + s.Skipped + s.Unknown
 	if !u.quiet && done > 0 {
-		rows := readResults(s.Results, 20)
+		rows, total, sent := readResults(s.Results, tableRows)
 		if len(rows) > 0 {
+			if total > len(rows) {
+				fmt.Fprintf(out, "%d of %d results, those not sent first:\n", len(rows), total)
+			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ROW\tEMAIL\tSTATUS\tREPLY")
 			for _, r := range rows {
-				if len(r) < 5 {
-					continue
-				}
 				reply := r[4]
 				if r[3] != "" && r[3] != "0" {
 					reply = r[3] + " " + reply
@@ -119,8 +119,8 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r[0], r[1], r[2], reply)
 			}
 			tw.Flush()
-			if total := s.Previous["sent"] + s.Previous["failed"] + s.Previous["skipped"] + s.Previous["unknown"] + done; total > len(rows) {
-				fmt.Fprintf(out, "… %d more in %s\n", total-len(rows), s.Results)
+			if total > len(rows) {
+				fmt.Fprintf(out, "… and %d more (%d sent) in %s\n", total-len(rows), sent, s.Results)
 			}
 			fmt.Fprintln(out)
 		}
