@@ -145,48 +145,47 @@ func Problems(err error) []Problem {
 }
 
 // dupFinder notes recipient addresses by hash, to find duplicates after the
-// walk without keeping the addresses: 12 bytes a row.
+// walk without keeping the addresses: 8 bytes a row, the row being the index.
 type dupFinder struct {
-	seen []dupEntry
-}
-
-type dupEntry struct {
-	hash uint64
-	row  int32
+	hashes []uint64 // hashes[row-1]; 0 for rows without a valid address
 }
 
 func (d *dupFinder) add(row int, email string) {
-	d.seen = append(d.seen, dupEntry{journal.HashEmail(email), int32(row)})
+	for len(d.hashes) < row {
+		d.hashes = append(d.hashes, 0)
+	}
+	d.hashes[row-1] = journal.HashEmail(email)
 }
 
-// duplicates returns groups of rows that share an address, the first row
-// of each group first.
+// duplicates returns groups of rows that share an address, each in row
+// order, the groups ordered by their first row.
 func (d *dupFinder) duplicates() [][]int {
-	slices.SortFunc(d.seen, func(a, b dupEntry) int {
-		if a.hash != b.hash {
-			if a.hash < b.hash {
-				return -1
-			}
-			return 1
+	sorted := slices.Clone(d.hashes)
+	slices.Sort(sorted)
+	dup := map[uint64][]int{}
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] != 0 && sorted[i] == sorted[i-1] {
+			dup[sorted[i]] = nil
 		}
-		return int(a.row - b.row)
-	})
-	var groups [][]int
-	for i := 0; i < len(d.seen); {
-		j := i + 1
-		for j < len(d.seen) && d.seen[j].hash == d.seen[i].hash {
-			j++
-		}
-		if j-i > 1 {
-			g := make([]int, 0, j-i)
-			for _, e := range d.seen[i:j] {
-				g = append(g, int(e.row))
-			}
-			groups = append(groups, g)
-		}
-		i = j
 	}
-	slices.SortFunc(groups, func(a, b []int) int { return a[0] - b[0] })
+	if len(dup) == 0 {
+		return nil
+	}
+	var order []uint64
+	for i, h := range d.hashes {
+		rows, ok := dup[h]
+		if !ok {
+			continue
+		}
+		if rows == nil {
+			order = append(order, h)
+		}
+		dup[h] = append(rows, i+1)
+	}
+	groups := make([][]int, len(order))
+	for i, h := range order {
+		groups[i] = dup[h]
+	}
 	return groups
 }
 

@@ -276,8 +276,9 @@ type runner struct {
 	total      int
 
 	jobs    chan *job
-	pending sync.WaitGroup // jobs created and not yet final or abandoned
-	halt    chan struct{}  // closed when the run must stop taking work
+	haltCtx context.Context // done when halt closes: ends waits for the limiter
+	pending sync.WaitGroup  // jobs created and not yet final or abandoned
+	halt    chan struct{}   // closed when the run must stop taking work
 	once    sync.Once
 
 	mu          sync.Mutex
@@ -309,6 +310,16 @@ func (r *runner) halted() bool {
 }
 
 func (r *runner) run(ctx context.Context, workers int) error {
+	haltCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.haltCtx = haltCtx
+	go func() {
+		select {
+		case <-r.halt:
+			cancel()
+		case <-haltCtx.Done():
+		}
+	}()
 	if r.opts.Stop != nil {
 		go func() {
 			select {
@@ -429,17 +440,7 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 		r.abandon(jb)
 		return
 	}
-	waitCtx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-r.halt:
-			cancel()
-		case <-waitCtx.Done():
-		}
-	}()
-	err := r.limiter.Wait(waitCtx)
-	cancel()
-	if err != nil || r.halted() {
+	if err := r.limiter.Wait(r.haltCtx); err != nil || r.halted() {
 		r.abandon(jb)
 		return
 	}
