@@ -22,6 +22,8 @@ type conn struct {
 	lastUsed time.Time // by Pool.now
 	dirty    bool      // the last transaction did not finish: RSET before reuse
 	reused   bool      // taken from the idle list rather than freshly dialed
+	// pipelining: the server offers PIPELINING (RFC 2920) after EHLO/STARTTLS.
+	pipelining bool
 }
 
 // deadline bounds the next command and its reply; a stalled server then
@@ -143,6 +145,7 @@ func (p *Pool) setUp(ctx context.Context, c *conn) (Result, bool) {
 			return p.failedStep("starttls", err), false
 		}
 	}
+	c.pipelining, _ = client.Extension("PIPELINING")
 	if p.cfg.Username != "" {
 		return p.authenticate(c)
 	}

@@ -21,57 +21,18 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 	c.sent++
 	c.dirty = true // until the server answers the end of DATA
 
-	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
-		return p.broken(ctx, StageMail, err, false)
+	open := p.stepwise
+	if c.pipelining && !p.noPipelining && asciiEnvelope(env) {
+		open = p.pipelined
 	}
-	if err := c.client.Mail("<" + env.From + ">"); err != nil {
-		return p.refused(ctx, StageMail, err, false, nil)
-	}
-
-	var refusedRcpts []RcptReply
-	for _, to := range env.To {
-		if err := c.deadline(p.cfg.CommandTimeout); err != nil {
-			return p.broken(ctx, StageRcpt, err, false)
-		}
-		err := c.client.Rcpt("<" + to + ">")
-		if err == nil {
-			continue
-		}
-		r, ok := replyOf(err)
-		if !ok || r.code == 421 || r.code/100 < 4 {
-			return p.refused(ctx, StageRcpt, err, false, refusedRcpts)
-		}
-		refusedRcpts = append(refusedRcpts, RcptReply{Addr: to, Code: r.code, Enhanced: r.enhanced, Reply: r.text})
-	}
-	if len(refusedRcpts) == len(env.To) {
-		// Nobody to send to: the first refusal decides, the connection is
-		// RSET before its next use.
-		first := refusedRcpts[0]
-		res := replyResult(StageRcpt, reply{code: first.Code, enhanced: first.Enhanced, text: first.Reply})
-		res.Err = fmt.Errorf("rcpt to <%s>: server replied %d %s", first.Addr, first.Code, first.Reply)
-		res.Rcpts = refusedRcpts
-		return res, keep
-	}
-
-	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
-		return p.broken(ctx, StageData, err, false)
-	}
-	w, err := c.client.Data()
-	if err != nil {
-		return p.refused(ctx, StageData, err, false, refusedRcpts)
-	}
-	// DataCloser.Close drops the error of writing the final dot, which is
-	// exactly what tells Deferred from Unknown, so the dot writer is closed
-	// and the reply read here instead.
-	dc, ok := w.(*smtp.DataCloser)
+	dot, refusedRcpts, res, f, ok := open(ctx, c, env)
 	if !ok {
-		_ = w.Close()
-		return p.broken(ctx, StageData, fmt.Errorf("smtp client returned %T for DATA", w), false)
+		return res, f
 	}
 	if err := c.deadline(p.cfg.DataTimeout); err != nil {
 		return p.broken(ctx, StageData, err, false)
 	}
-	ew := &errWriter{w: dc}
+	ew := &errWriter{w: dot}
 	n, err := msg.WriteTo(ew)
 	if err != nil {
 		if ew.err != nil {
@@ -90,7 +51,7 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 				Err: fmt.Errorf("before the end of data: %w", err)}, drop
 		}
 	}
-	if err := dc.WriteCloser.Close(); err != nil {
+	if err := dot.Close(); err != nil {
 		return p.broken(ctx, StageData, err, false)
 	}
 	p.note(c.id, "(message, %d bytes, and the final dot sent)", n)
@@ -183,4 +144,171 @@ func (e *errWriter) Write(b []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
+}
+
+// opener starts a transaction: MAIL, RCPT for every recipient, DATA. When
+// ok, dot takes the message and its Close writes the final dot without
+// reading the reply; otherwise res and f are the outcome.
+type opener func(ctx context.Context, c *conn, env Envelope) (dot io.WriteCloser, refused []RcptReply, res Result, f fate, ok bool)
+
+// stepwise sends each command and reads its reply before the next.
+func (p *Pool) stepwise(ctx context.Context, c *conn, env Envelope) (io.WriteCloser, []RcptReply, Result, fate, bool) {
+	fail := func(res Result, f fate) (io.WriteCloser, []RcptReply, Result, fate, bool) {
+		return nil, nil, res, f, false
+	}
+	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
+		return fail(p.broken(ctx, StageMail, err, false))
+	}
+	if err := c.client.Mail("<" + env.From + ">"); err != nil {
+		return fail(p.refused(ctx, StageMail, err, false, nil))
+	}
+	var refused []RcptReply
+	for _, to := range env.To {
+		if err := c.deadline(p.cfg.CommandTimeout); err != nil {
+			return fail(p.broken(ctx, StageRcpt, err, false))
+		}
+		err := c.client.Rcpt("<" + to + ">")
+		if err == nil {
+			continue
+		}
+		r, ok := replyOf(err)
+		if !ok || r.code == 421 || r.code/100 < 4 {
+			return fail(p.refused(ctx, StageRcpt, err, false, refused))
+		}
+		refused = append(refused, RcptReply{Addr: to, Code: r.code, Enhanced: r.enhanced, Reply: r.text})
+	}
+	if len(refused) == len(env.To) {
+		return fail(nobodyAccepted(refused), keep)
+	}
+	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
+		return fail(p.broken(ctx, StageData, err, false))
+	}
+	w, err := c.client.Data()
+	if err != nil {
+		return fail(p.refused(ctx, StageData, err, false, refused))
+	}
+	// DataCloser.Close drops the error of writing the final dot, which is
+	// exactly what tells Deferred from Unknown, so the dot writer inside it
+	// is closed and the reply read by transact instead.
+	dc, ok := w.(*smtp.DataCloser)
+	if !ok {
+		_ = w.Close()
+		return fail(p.broken(ctx, StageData, fmt.Errorf("smtp client returned %T for DATA", w), false))
+	}
+	return dc.WriteCloser, refused, Result{}, keep, true
+}
+
+// pipelined writes MAIL, every RCPT and DATA in one go and then reads their
+// replies in order (RFC 2920): one round trip instead of three or more,
+// which is most of the cost of a small message on a kept-alive connection.
+func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCloser, []RcptReply, Result, fate, bool) {
+	fail := func(res Result, f fate) (io.WriteCloser, []RcptReply, Result, fate, bool) {
+		return nil, nil, res, f, false
+	}
+	text := c.client.Text
+	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
+		return fail(p.broken(ctx, StageMail, err, false))
+	}
+	cmds := make([]string, 0, len(env.To)+2)
+	cmds = append(cmds, "MAIL FROM:<"+env.From+">")
+	for _, to := range env.To {
+		cmds = append(cmds, "RCPT TO:<"+to+">")
+	}
+	cmds = append(cmds, "DATA")
+	for _, cmd := range cmds {
+		p.debug(c.id, "C:", cmd)
+		if _, err := text.W.WriteString(cmd + "\r\n"); err != nil {
+			return fail(p.broken(ctx, StageMail, err, false))
+		}
+	}
+	if err := text.W.Flush(); err != nil {
+		return fail(p.broken(ctx, StageMail, err, false))
+	}
+
+	// Every command gets a reply, so all of them are read even after a
+	// refusal: the connection stays in step for RSET and the next message.
+	read := func(stage string, expect int) (reply, error) {
+		code, msg, err := text.ReadResponse(expect)
+		if err == nil {
+			p.debug(c.id, "S:", wireReply(code, msg))
+			return parseReply(code, msg), nil
+		}
+		if r, ok := replyOf(err); ok {
+			p.debug(c.id, "S:", wireReply(r.code, msg))
+			return r, err
+		}
+		return reply{}, err
+	}
+	mail, mailErr := read(StageMail, 250)
+	if mailErr != nil && mail.code == 0 {
+		return fail(p.broken(ctx, StageMail, mailErr, false))
+	}
+	var refused []RcptReply
+	var rcptErr error // the first reply that ends the transaction (421, or not a 4xx/5xx)
+	for _, to := range env.To {
+		r, err := read(StageRcpt, 25)
+		if err != nil && r.code == 0 {
+			return fail(p.broken(ctx, StageRcpt, err, false))
+		}
+		if err == nil {
+			continue
+		}
+		if r.code == 421 && rcptErr == nil {
+			rcptErr = err
+		}
+		refused = append(refused, RcptReply{Addr: to, Code: r.code, Enhanced: r.enhanced, Reply: r.text})
+	}
+	data, dataErr := read(StageData, 354)
+	if dataErr != nil && data.code == 0 {
+		return fail(p.broken(ctx, StageData, dataErr, false))
+	}
+	if dataErr == nil && (mailErr != nil || rcptErr != nil || len(refused) == len(env.To)) {
+		// The server took DATA although nothing can be delivered: end the
+		// empty message so that nothing is, and let RSET clear the rest.
+		if err := text.DotWriter().Close(); err != nil {
+			return fail(p.broken(ctx, StageData, err, false))
+		}
+		if _, err := read(StageDataEnd, 2); err != nil {
+			if r, ok := replyOf(err); !ok || r.code == 0 {
+				return fail(p.broken(ctx, StageDataEnd, err, false))
+			}
+		}
+		dataErr = fmt.Errorf("no recipient was accepted")
+	}
+	switch {
+	case mailErr != nil:
+		return fail(p.refused(ctx, StageMail, mailErr, false, nil))
+	case rcptErr != nil:
+		return fail(p.refused(ctx, StageRcpt, rcptErr, false, refused))
+	case len(refused) == len(env.To):
+		return fail(nobodyAccepted(refused), keep)
+	case dataErr != nil:
+		return fail(p.refused(ctx, StageData, dataErr, false, refused))
+	}
+	// Created only now: an open dot writer would end the next command with
+	// a stray ".".
+	return text.DotWriter(), refused, Result{}, keep, true
+}
+
+// nobodyAccepted is the outcome when the server refused every recipient:
+// the first refusal decides, and the connection is RSET before its next use.
+func nobodyAccepted(refused []RcptReply) Result {
+	first := refused[0]
+	res := replyResult(StageRcpt, reply{code: first.Code, enhanced: first.Enhanced, text: first.Reply})
+	res.Err = fmt.Errorf("rcpt to <%s>: server replied %d %s", first.Addr, first.Code, first.Reply)
+	res.Rcpts = refused
+	return res
+}
+
+// asciiEnvelope reports whether every address is ASCII; others need the
+// SMTPUTF8 parameter, which the stepwise path lets go-mail add.
+func asciiEnvelope(env Envelope) bool {
+	for _, a := range append([]string{env.From}, env.To...) {
+		for i := 0; i < len(a); i++ {
+			if a[i] >= 0x80 {
+				return false
+			}
+		}
+	}
+	return true
 }
