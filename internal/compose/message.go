@@ -375,7 +375,7 @@ var reImgSrc = regexp.MustCompile(`(?i)(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'(
 // inlineImages embeds every image the HTML names by a relative path and
 // points its src at the embedded part.
 func (c *Composer) inlineImages(html, domain string) (string, []embed, error) {
-	if !strings.Contains(strings.ToLower(html), "<img") {
+	if !containsFold(html, "<img") {
 		return html, nil, nil
 	}
 	var embeds []embed
@@ -411,6 +411,21 @@ func (c *Composer) inlineImages(html, domain string) (string, []embed, error) {
 		return "", nil, firstErr
 	}
 	return out, embeds, nil
+}
+
+// containsFold is strings.Contains ignoring ASCII case, without copying s;
+// sub must start with a byte that has no case, such as '<'.
+func containsFold(s, sub string) bool {
+	for {
+		i := strings.IndexByte(s, sub[0])
+		if i < 0 || len(s)-i < len(sub) {
+			return false
+		}
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+		s = s[i+1:]
+	}
 }
 
 func unescapeHTMLPath(s string) (string, error) {
