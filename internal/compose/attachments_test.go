@@ -1,0 +1,111 @@
+package compose_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
+)
+
+// attachmentSpec attaches whatever the row's "files" column says, from dir.
+func attachmentSpec(dir string) compose.Spec {
+	return compose.Spec{
+		From:        src("from", "Nami <nami@example.com>"),
+		To:          src("to", "{{.email}}"),
+		Subject:     src("subject", "Your files"),
+		Text:        file("body.txt", "Attached."),
+		Attachments: []compose.Source{src("attachments", "{{.files}}")},
+		Dir:         dir,
+	}
+}
+
+func writeFiles(t *testing.T, dir string, sizes map[string]int) {
+	t.Helper()
+	for name, size := range sizes {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.Repeat("x", size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func names(m *compose.Message) string {
+	var out []string
+	for _, a := range m.Attachments {
+		out = append(out, filepath.Base(a))
+	}
+	return strings.Join(out, ",")
+}
+
+// A cell may list several files with ';', and a glob attaches every match
+// in sorted order; the message carries them in that order.
+func TestAttachmentListsAndGlobs(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]int{
+		"reports/007-march.pdf": 10, "reports/007-jan.pdf": 10, "reports/007-feb.pdf": 10,
+		"reports/008-jan.pdf": 10, "notes.txt": 5, "reports/007-dir/x.pdf": 1,
+	})
+	c, err := compose.New(attachmentSpec(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ files, want string }{
+		{"notes.txt", "notes.txt"},
+		{"notes.txt; reports/008-jan.pdf", "notes.txt,008-jan.pdf"},
+		{"reports/007-*.pdf", "007-feb.pdf,007-jan.pdf,007-march.pdf"},
+		{"reports/007-*", "007-feb.pdf,007-jan.pdf,007-march.pdf"}, // folders are not attached
+		{" ; notes.txt ;", "notes.txt"},
+		{"", ""},
+	} {
+		m, err := c.Compose(1, map[string]string{"email": "a@example.com", "files": tc.files})
+		if err != nil {
+			t.Errorf("%q: %v", tc.files, err)
+			continue
+		}
+		if got := names(m); got != tc.want {
+			t.Errorf("%q attached %q, want %q", tc.files, got, tc.want)
+		}
+		_, parts := parseBack(t, render(t, m))
+		attached := 0
+		for _, p := range parts {
+			if cd := p.header["Content-Disposition"]; len(cd) > 0 && strings.HasPrefix(cd[0], "attachment") {
+				attached++
+			}
+		}
+		if attached != len(m.Attachments) {
+			t.Errorf("%q: %d attachment parts for %d files", tc.files, attached, len(m.Attachments))
+		}
+	}
+	_, err = c.Compose(1, map[string]string{"email": "a@example.com", "files": "reports/009-*.pdf"})
+	if err == nil || err.Error() != "campaign.toml:1: attachments: attachment reports/009-*.pdf: the pattern matches no file" {
+		t.Errorf("pattern without match: %v", err)
+	}
+}
+
+// Providers refuse large mail, so the attachments of one message have a
+// total limit of their own, 20 MB unless set.
+func TestAttachmentTotalLimit(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]int{"a.bin": 600, "b.bin": 600})
+	spec := attachmentSpec(dir)
+	spec.MaxAttachments = 1000
+	c, err := compose.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Compose(1, map[string]string{"email": "a@example.com", "files": "a.bin"}); err != nil {
+		t.Errorf("one file under the limit: %v", err)
+	}
+	_, err = c.Compose(1, map[string]string{"email": "a@example.com", "files": "a.bin;b.bin"})
+	if err == nil || !strings.Contains(err.Error(), "attachments total 1.2 KB, over the limit of 1000 bytes") {
+		t.Errorf("two files over the limit: %v", err)
+	}
+	if compose.DefaultMaxAttachments != 20<<20 {
+		t.Errorf("default limit %d, want 20 MB", compose.DefaultMaxAttachments)
+	}
+}
