@@ -13,14 +13,13 @@ import (
 // progress shows a live bar on a terminal and a line every few seconds
 // elsewhere (a log file, CI).
 type progress struct {
-	ui      *ui
-	off     bool
-	mu      sync.Mutex
-	bar     *progressbar.ProgressBar
-	last    time.Time
-	start   time.Time
-	lastP   campaign.Progress
-	printed bool
+	ui    *ui
+	off   bool
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+	last  time.Time
+	start time.Time
+	lastP campaign.Progress
 }
 
 const progressEvery = 5 * time.Second

@@ -281,13 +281,11 @@ type runner struct {
 	halt    chan struct{}   // closed when the run must stop taking work
 	once    sync.Once
 
-	mu          sync.Mutex
-	failures    map[string]int
-	failStreak  int
-	retrying    int
-	produceErr  error
-	started     int
-	remainingMu sync.Mutex
+	mu         sync.Mutex
+	failures   map[string]int
+	failStreak int
+	retrying   int
+	produceErr error
 }
 
 // stop ends the intake of new work, once, with a reason for the summary.

@@ -21,7 +21,7 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 	c.sent++
 	c.dirty = true // until the server answers the end of DATA
 
-	open := p.stepwise
+	var open opener = p.stepwise
 	if c.pipelining && !p.noPipelining && asciiEnvelope(env) {
 		open = p.pipelined
 	}
