@@ -36,7 +36,7 @@ Usage:
     mailmerge help   COMMAND                     more about one command
     mailmerge --version
 
-A campaign is a TOML file naming the recipients list (CSV), the templates
+A campaign is a TOML file naming the recipients list (CSV or .xlsx), the templates
 and the SMTP server. Every header and the plain body are Go text/template,
 the HTML body is html/template: {{.name}} is the "name" column of the row,
 {{index . "First Name"}} a column whose name has spaces.
@@ -181,7 +181,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		ui.errorf("unknown command %q", args[1])
-		ui.hint("the commands are check, render and send")
+		ui.hint("the commands are check, render, send and preview")
 		return exitUsage
 	case "check":
 		return cmdCheck(args[1:], ui)
@@ -193,7 +193,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdPreview(args[1:], ui)
 	}
 	ui.errorf("unknown command %q", args[0])
-	ui.hint("run mailmerge --help; the commands are check, render and send")
+	ui.hint("run mailmerge --help; the commands are check, render, send and preview")
 	return exitUsage
 }
 
