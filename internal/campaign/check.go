@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
 	"github.com/mailmerge/mailmerge/internal/journal"
@@ -63,35 +65,106 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 	if errs := c.composer.CheckColumns(columns); len(errs) > 0 {
 		return columns, errors.Join(errs...)
 	}
+
+	// Rows are read in order, composed on every core, and handed to fn in
+	// order again: a slot per row carries the result, and the bounded
+	// channels keep memory flat however long the list is.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	composers := max(1, runtime.GOMAXPROCS(0))
+	ordered := make(chan *slot, 4*composers)
+	work := make(chan *slot, 4*composers)
+	var readErr error // set before ordered is closed
+	go func() {
+		defer close(ordered)
+		defer close(work)
+		readErr = c.read(ctx, list, func(s *slot) bool {
+			select {
+			case ordered <- s:
+			case <-ctx.Done():
+				return false
+			}
+			if s.done == nil {
+				return true // nothing to compose
+			}
+			select {
+			case work <- s:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	var wg sync.WaitGroup
+	for range composers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				msg, err := c.composer.Compose(s.rec.Row, s.rec.Fields)
+				if err != nil {
+					err = &RowError{File: c.listPath, Sheet: list.Sheet(), Line: s.rec.Line, Row: s.rec.Row, Err: err}
+				}
+				s.msg, s.err = msg, err
+				close(s.done)
+			}
+		}()
+	}
+	defer wg.Wait()
+	for s := range ordered {
+		if s.done != nil {
+			<-s.done
+		}
+		if err := fn(row{rec: s.rec, msg: s.msg, err: s.err}); err != nil {
+			cancel()
+			for range ordered { // let the reader see the cancel and stop
+			}
+			return columns, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return columns, err
+	}
+	return columns, readErr
+}
+
+// slot is one row on its way through each. done is closed when msg and
+// err are set; it is nil for a row the list itself refused.
+type slot struct {
+	rec  recipients.Recipient
+	msg  *compose.Message
+	err  error
+	done chan struct{}
+}
+
+// read streams the list into slots until the end, a problem with the list
+// as a whole, or emit returning false.
+func (c *Campaign) read(ctx context.Context, list *recipients.Reader, emit func(*slot) bool) error {
 	lastErr := ""
 	for {
 		if err := ctx.Err(); err != nil {
-			return columns, err
+			return err
 		}
 		rec, err := list.Next()
 		if err == io.EOF {
-			return columns, nil
+			return nil
 		}
 		if err != nil {
 			var re *recipients.Error
 			if !errors.As(err, &re) || err.Error() == lastErr {
-				return columns, err // the reader cannot go on
+				return err // the reader cannot go on
 			}
 			lastErr = err.Error()
 			if re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
-				return columns, err // about the list, not one row
+				return err // about the list, not one row
 			}
-			if ferr := fn(row{rec: recipients.Recipient{Row: re.Row, Line: re.Line}, err: err}); ferr != nil {
-				return columns, ferr
+			if !emit(&slot{rec: recipients.Recipient{Row: re.Row, Line: re.Line}, err: err}) {
+				return ctx.Err()
 			}
 			continue
 		}
-		msg, err := c.composer.Compose(rec.Row, rec.Fields)
-		if err != nil {
-			err = &RowError{File: c.listPath, Sheet: list.Sheet(), Line: rec.Line, Row: rec.Row, Err: err}
-		}
-		if ferr := fn(row{rec: rec, msg: msg, err: err}); ferr != nil {
-			return columns, ferr
+		if !emit(&slot{rec: rec, done: make(chan struct{})}) {
+			return ctx.Err()
 		}
 	}
 }
