@@ -227,59 +227,44 @@ func pathError(err error) error {
 }
 
 // addressList parses a rendered address header. The template, not the
-// data, decides how many addresses there are: a name such as "Smith, John"
-// or "x@evil.com, Bob" stays a display name and can never add a recipient.
-// Only a cc, bcc or reply_to template that is one column and nothing else
-// ("{{.cc}}") may expand to a list, separated by commas or semicolons; from
-// and to hold what the template says, so a row is one recipient. A line break is never fine.
-func addressList(t *tmpl, value string, required, dataList bool) ([]*mail.Address, error) {
+// data, decides how many addresses there can be: one more than the commas
+// in its own text. A name such as "Smith, John" or "x@evil.com, Bob" stays
+// a display name, and a cell holding "a@x, b@y" is refused rather than
+// read as two recipients. Addresses that render empty ("{{.cc2}}" for a row
+// without one) are left out. A line break is never fine.
+func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) {
 	if strings.ContainsAny(value, "\r\n") {
 		return nil, &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("%q contains a line break", value)}
 	}
 	value = strings.TrimSpace(value)
-	if value == "" {
-		if required {
-			return nil, &TemplateError{Where: t.src.where(1), Err: errors.New("renders empty: no address")}
-		}
-		return nil, nil
-	}
-	bad := func(v string, err error) error {
-		te := &TemplateError{Where: t.src.where(1),
-			Err: fmt.Errorf("%q is not a valid address: %s", v, strings.TrimPrefix(err.Error(), "mail: "))}
-		if !dataList && strings.ContainsAny(v, ",;") && strings.Count(v, "@") > 1 {
-			te.Hint = "one row is one recipient: put further addresses in cc or bcc"
-		}
-		return te
+	room := literalCommas(t) + 1
+	parts := []string{value}
+	if room > 1 {
+		parts = splitAddresses(value)
 	}
 	var list []*mail.Address
-	switch commas := literalCommas(t); {
-	case commas == 0 && !(dataList && isSingleColumn(t)):
-		a, err := parseOneAddress(value)
+	for _, part := range parts {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		a, err := parseOneAddress(part)
 		if err != nil {
-			return nil, bad(value, err)
-		}
-		list = []*mail.Address{a}
-	case commas == 0:
-		for _, part := range strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ';' }) {
-			if part = strings.TrimSpace(part); part == "" {
-				continue
+			te := &TemplateError{Where: t.src.where(1),
+				Err: fmt.Errorf("%q is not a valid address: %s", part, strings.TrimPrefix(err.Error(), "mail: "))}
+			if strings.Count(part, "@") > 1 {
+				te.Hint = "data cannot add recipients: give each address its own column, e.g. cc = \"{{.cc1}}, {{.cc2}}\""
 			}
-			a, err := parseOneAddress(part)
-			if err != nil {
-				return nil, bad(part, err)
-			}
-			list = append(list, a)
+			return nil, te
 		}
-	default:
-		var err error
-		if list, err = mail.ParseAddressList(value); err != nil {
-			return nil, bad(value, err)
-		}
-		if len(list) != commas+1 {
-			return nil, &TemplateError{Where: t.src.where(1),
-				Err:  fmt.Errorf("%q renders %d addresses where the template has %d; a field holds a comma", value, len(list), commas+1),
-				Hint: `quote display names in the template: "\"{{.name}}\" <{{.email}}>"`}
-		}
+		list = append(list, a)
+	}
+	if len(list) > room {
+		return nil, &TemplateError{Where: t.src.where(1),
+			Err:  fmt.Errorf("%q renders %d addresses where the template has room for %d; a field holds a comma", value, len(list), room),
+			Hint: `data cannot add recipients; quote display names in the template: "\"{{.name}}\" <{{.email}}>"`}
+	}
+	if len(list) == 0 && required {
+		return nil, &TemplateError{Where: t.src.where(1), Err: errors.New("renders empty: no address")}
 	}
 	for _, a := range list {
 		if err := checkAddress(a.Address); err != nil {
@@ -292,6 +277,38 @@ func addressList(t *tmpl, value string, required, dataList bool) ([]*mail.Addres
 		}
 	}
 	return list, nil
+}
+
+// splitAddresses cuts an address list at the commas that are outside quotes,
+// comments and angle brackets.
+func splitAddresses(v string) []string {
+	var parts []string
+	depthAngle, depthParen, quoted, escaped := 0, 0, false, false
+	start := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\' && quoted:
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '<':
+			depthAngle++
+		case c == '>' && depthAngle > 0:
+			depthAngle--
+		case c == '(':
+			depthParen++
+		case c == ')' && depthParen > 0:
+			depthParen--
+		case c == ',' && depthAngle == 0 && depthParen == 0:
+			parts = append(parts, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, v[start:])
 }
 
 // parseOneAddress reads "Display Name <addr>" or a bare address. Everything

@@ -211,7 +211,7 @@ func TestGolden(t *testing.T) {
 		From:      src("from", "来自娜美的问候 <nami@example.com>"),
 		To:        src("to", "{{.email}}"),
 		ToDisplay: src("to_display", "有缘人"),
-		Cc:        src("cc", "{{.cc}}"),
+		Cc:        src("cc", "{{.cc1}}, {{.cc2}}, {{.cc3}}"),
 		Bcc:       src("bcc", "audit@example.com"),
 		Subject:   src("subject", "来自娜美的问候"),
 		HTML:      file("body.html", "<p>{{.name}}，你好！<br>见附件。</p>\n"),
@@ -226,7 +226,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"text-only", textOnly, map[string]string{"name": "Alice", "email": "alice@example.com", "city": "Zürich"}},
 		{"greeting", greetingSpec(), greetingRow},
-		{"to-display", display, map[string]string{"name": "王小明", "email": "wang@example.com", "cc": "li@example.com; zhao@example.com"}},
+		{"to-display", display, map[string]string{"name": "王小明", "email": "wang@example.com", "cc1": "li@example.com", "cc2": "zhao@example.com", "cc3": ""}},
 		{"long-subject", long, map[string]string{"name": "张伟", "email": "zhang.wei@example.com", "city": "北京"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -345,9 +345,9 @@ func TestEnvelope(t *testing.T) {
 	spec := greetingSpec()
 	spec.ToDisplay = src("to_display", "有缘人")
 	spec.Cc = src("cc", "Li <li@example.com>")
-	spec.Bcc = src("bcc", "{{.bcc}}")
+	spec.Bcc = src("bcc", "{{.bcc1}}, {{.bcc2}}")
 	row := map[string]string{"id": "1", "name": "王小明", "email": "wang@example.com", "year": "2026", "file": "report.pdf",
-		"bcc": "audit@example.com, boss@example.com"}
+		"bcc1": "audit@example.com", "bcc2": "boss@example.com"}
 	m := mustCompose(t, spec, 3, row)
 	raw := render(t, m)
 	msg, _ := parseBack(t, raw)
@@ -749,4 +749,37 @@ func BenchmarkCompose(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(size), "bytes/msg")
+}
+
+// A cell holding an address list is refused: data cannot add recipients,
+// whatever header it lands in.
+func TestCellCannotAddRecipients(t *testing.T) {
+	for _, key := range []string{"to", "cc", "bcc", "reply_to"} {
+		spec := greetingSpec()
+		cellTemplate := src(key, "{{.extra}}")
+		switch key {
+		case "to":
+			spec.To = cellTemplate
+		case "cc":
+			spec.Cc = cellTemplate
+		case "bcc":
+			spec.Bcc = cellTemplate
+		case "reply_to":
+			spec.ReplyTo = cellTemplate
+		}
+		c, err := compose.New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := maps(greetingRow)
+		row["extra"] = "b15@example.net, stolen@evil.test"
+		m, err := c.Compose(1, row)
+		if err == nil {
+			t.Errorf("%s: a cell with two addresses gave envelope %v", key, m.Envelope.To)
+			continue
+		}
+		if !strings.Contains(err.Error(), "is not a valid address") || !strings.Contains(compose.HintOf(err), "data cannot add recipients") {
+			t.Errorf("%s: %v (hint %q)", key, err, compose.HintOf(err))
+		}
+	}
 }

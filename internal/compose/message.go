@@ -142,7 +142,7 @@ func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
 
 func (c *Composer) build(row int, r *rendered) (*Message, error) {
 	m := &Message{Row: row, deterministic: c.spec.Deterministic}
-	from, err := addressList(c.from, r.from, true, false)
+	from, err := addressList(c.from, r.from, true)
 	if err != nil {
 		return nil, err
 	}
@@ -150,22 +150,22 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 		return nil, &TemplateError{Where: c.from.src.where(1), Err: fmt.Errorf("%q: from must be exactly one address", r.from)}
 	}
 	m.From = from[0]
-	if m.To, err = addressList(c.to, r.to, true, false); err != nil {
+	if m.To, err = addressList(c.to, r.to, true); err != nil {
 		return nil, err
 	}
 	if c.cc != nil {
-		if m.Cc, err = addressList(c.cc, r.cc, false, true); err != nil {
+		if m.Cc, err = addressList(c.cc, r.cc, false); err != nil {
 			return nil, err
 		}
 	}
 	if c.bcc != nil {
-		if m.Bcc, err = addressList(c.bcc, r.bcc, false, true); err != nil {
+		if m.Bcc, err = addressList(c.bcc, r.bcc, false); err != nil {
 			return nil, err
 		}
 	}
 	var replyTo []*mail.Address
 	if c.replyTo != nil {
-		if replyTo, err = addressList(c.replyTo, r.replyTo, false, true); err != nil {
+		if replyTo, err = addressList(c.replyTo, r.replyTo, false); err != nil {
 			return nil, err
 		}
 	}

@@ -293,3 +293,12 @@ func formatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// HintOf returns the hint of a TemplateError in err's chain, or "".
+func HintOf(err error) string {
+	var te *TemplateError
+	if errors.As(err, &te) {
+		return te.Hint
+	}
+	return ""
+}
