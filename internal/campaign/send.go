@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -106,6 +107,12 @@ type job struct {
 	msg      *compose.Message
 	attempts int
 	last     delivery.Result
+	// pending are the envelope recipients still to be sent to: all of them
+	// at first, then those a server deferred while it took the others.
+	pending   []string
+	delivered []string        // envelope recipients the server accepted
+	accepted  delivery.Result // the reply that accepted them
+	refused   []string        // "addr: reply" for recipients refused for good
 }
 
 // Send checks the campaign, then delivers one message per recipient and
@@ -443,7 +450,10 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 		return
 	}
 	jb.attempts++
-	env := delivery.Envelope{From: jb.msg.Envelope.From, To: jb.msg.Envelope.To}
+	if jb.pending == nil {
+		jb.pending = jb.msg.Envelope.To
+	}
+	env := delivery.Envelope{From: jb.msg.Envelope.From, To: jb.pending}
 	mid := "<" + jb.msg.MessageID + ">"
 	var beginErr error
 	res := r.pool.Send(ctx, env, jb.msg, func() error {
@@ -460,28 +470,78 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 	if res.Throttle {
 		r.limiter.SlowDown()
 	}
+	if res.Status == delivery.Delivered {
+		// The server took the message for some recipients and may have
+		// deferred others (a cc greylisted, a mailbox over quota): those
+		// are retried alone, the rest are done.
+		var deferred []string
+		refusedNow := map[string]bool{}
+		for _, rc := range res.Rcpts {
+			refusedNow[rc.Addr] = true
+			if rc.Code/100 == 4 {
+				deferred = append(deferred, rc.Addr)
+			} else {
+				jb.refused = append(jb.refused, fmt.Sprintf("%s: %d %s", rc.Addr, rc.Code, rc.Reply))
+			}
+		}
+		for _, a := range jb.pending {
+			if !refusedNow[a] {
+				jb.delivered = append(jb.delivered, a)
+			}
+		}
+		jb.pending = deferred
+		jb.accepted = res
+		if len(deferred) > 0 && jb.attempts < r.attempts && ctx.Err() == nil {
+			r.retry(jb)
+			return
+		}
+		for _, rc := range res.Rcpts {
+			if rc.Code/100 == 4 {
+				jb.refused = append(jb.refused, fmt.Sprintf("%s: %d %s (gave up after %d attempts)", rc.Addr, rc.Code, rc.Reply, jb.attempts))
+			}
+		}
+	}
+	if res.Status == delivery.Deferred && jb.attempts < r.attempts && ctx.Err() == nil {
+		r.retry(jb)
+		return
+	}
 	entry := journal.Entry{Row: jb.row, Email: jb.email, Code: res.Code, Reply: replyText(res),
 		MessageID: mid, Attempts: jb.attempts}
-	switch res.Status {
-	case delivery.Delivered:
-		entry.Status = journal.Sent
+	if len(jb.delivered) > 0 && res.Status != delivery.Unknown && res.Status != delivery.Fatal {
+		// Some copies went out: the row is sent when its own recipient got
+		// one, and the reply says who did not.
+		if res.Status != delivery.Delivered {
+			for _, rc := range res.Rcpts {
+				jb.refused = append(jb.refused, fmt.Sprintf("%s: %d %s", rc.Addr, rc.Code, rc.Reply))
+			}
+			if len(res.Rcpts) == 0 {
+				jb.refused = append(jb.refused, strings.Join(jb.pending, ", ")+": "+replyText(res))
+			}
+		}
+		entry.Status, entry.Code, entry.Reply = journal.Sent, jb.accepted.Code, jb.accepted.Reply
+		if !slices.Contains(jb.delivered, jb.email) {
+			entry.Status, entry.Code = journal.Failed, res.Code
+			entry.Reply = replyText(res) + " [delivered to " + strings.Join(jb.delivered, ", ") + " only]"
+		}
+		if len(jb.refused) > 0 {
+			entry.Reply += " [not delivered: " + strings.Join(jb.refused, "; ") + "]"
+		}
 		r.record(entry, &res)
+		return
+	}
+	switch res.Status {
 	case delivery.Rejected:
 		entry.Status = journal.Failed
 		r.record(entry, &res)
 	case delivery.Unknown:
 		entry.Status = journal.Unknown
 		r.record(entry, &res)
-	case delivery.Deferred:
-		if jb.attempts >= r.attempts || ctx.Err() != nil {
-			entry.Status = journal.Failed
-			if ctx.Err() == nil {
-				entry.Reply = fmt.Sprintf("gave up after %d attempts: %s", jb.attempts, entry.Reply)
-			}
-			r.record(entry, &res)
-			return
+	case delivery.Deferred: // out of attempts, or the run is ending
+		entry.Status = journal.Failed
+		if ctx.Err() == nil {
+			entry.Reply = fmt.Sprintf("gave up after %d attempts: %s", jb.attempts, entry.Reply)
 		}
-		r.retry(jb)
+		r.record(entry, &res)
 	default: // Fatal: the run stops; this recipient was not sent
 		hint := ""
 		if errors.Is(res.Err, delivery.ErrAuth) {

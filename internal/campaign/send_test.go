@@ -859,3 +859,52 @@ func TestSendStopCountsOnlyThisRun(t *testing.T) {
 	}
 	checkOnce(t, readResults(t, sum.Results), copies(srv))
 }
+
+// A server that takes a message for the To but defers the cc (greylisting,
+// a full mailbox) gets it again for the cc alone: each address receives one
+// copy, and the row is sent once all are done.
+func TestSendDeferredCcRetriedAlone(t *testing.T) {
+	mail := t.TempDir()
+	var mu sync.Mutex
+	deferred := map[string]int{}
+	srv := startSandbox(t, sandbox.Options{Dir: mail, Faults: &sandbox.Faults{Rcpt: func(to string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasPrefix(to, "boss") && deferred[to] < 2 {
+			deferred[to]++
+			return sandbox.Refuse(451, "4.2.0", "mailbox busy, try again")
+		}
+		if to == "boss2@example.org" {
+			return sandbox.Refuse(550, "5.1.1", "no such user")
+		}
+		return nil
+	}}})
+	c := newSendCampaign(t, 3, sendKeys{top: `cc = "Boss <{{.boss}}>"` + "\n"})
+	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+	if sum.Sent != 3 || sum.Failed != 0 {
+		t.Fatalf("summary = %+v, want 3 sent", sum)
+	}
+	stored, err := sandbox.ReadMaildir(mail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, s := range stored {
+		got[s.DeliveredTo]++
+	}
+	for _, a := range []string{addr(1), addr(2), addr(3), "boss1@example.org", "boss3@example.org"} {
+		if got[a] != 1 {
+			t.Errorf("%s got %d copies, want 1", a, got[a])
+		}
+	}
+	if got["boss2@example.org"] != 0 {
+		t.Errorf("the refused cc got %d copies", got["boss2@example.org"])
+	}
+	rows := readResults(t, sum.Results)
+	if r := rows[1]; r.status != "sent" || r.attempts != 3 {
+		t.Errorf("row 1 = %+v, want sent after 3 attempts", r)
+	}
+	if r := rows[2]; r.status != "sent" || !strings.Contains(r.reply, "not delivered: boss2@example.org: 550") {
+		t.Errorf("row 2 = %+v, want sent with the refused cc in the reply", r)
+	}
+}
