@@ -117,7 +117,7 @@ func cmdSend(args []string, stdin io.Reader, ui *ui) int {
 	switch {
 	case sum.Stopped:
 		return exitStopped
-	case sum.Failed > 0 || sum.Unknown > 0:
+	case sum.Failed > 0 || sum.Unknown > 0 || sum.Partial > 0:
 		return exitPartial
 	}
 	return exitOK

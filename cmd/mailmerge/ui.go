@@ -131,6 +131,10 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 		fmt.Fprintf(out, ", not sent yet %d", s.Remaining)
 	}
 	fmt.Fprintf(out, " in %s (%.1f msg/s)\n", s.Elapsed.Round(time.Millisecond), float64(s.Sent+s.Failed+s.Unknown)/max(secs, 0.001))
+	if s.Partial > 0 {
+		fmt.Fprintf(out, "%d sent %s did not reach every recipient: the reply column names who was refused\n",
+			s.Partial, plural(s.Partial, "message", "messages"))
+	}
 	if prev := s.Previous; len(prev) > 0 {
 		fmt.Fprintf(out, "left as earlier runs recorded them: sent %d, failed %d, skipped %d, unknown %d\n",
 			prev["sent"], prev["failed"], prev["skipped"], prev["unknown"])
@@ -165,6 +169,7 @@ func (u *ui) jsonSummary(s campaign.SendSummary) {
 		Failed      int            `json:"failed"`
 		Skipped     int            `json:"skipped"`
 		Unknown     int            `json:"unknown"`
+		Partial     int            `json:"partial"`
 		Remaining   int            `json:"remaining"`
 		Previous    map[string]int `json:"previous"`
 		Recovered   int            `json:"recovered_unknown"`
@@ -175,7 +180,7 @@ func (u *ui) jsonSummary(s campaign.SendSummary) {
 		TopFailures []failure      `json:"top_failures"`
 		Results     string         `json:"results"`
 	}{
-		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Unknown: s.Unknown, Remaining: s.Remaining,
+		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Unknown: s.Unknown, Partial: s.Partial, Remaining: s.Remaining,
 		Previous: s.Previous, Recovered: s.Recovered, Elapsed: s.Elapsed.Seconds(), Stopped: s.Stopped,
 		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{},
 	}

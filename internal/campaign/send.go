@@ -27,6 +27,10 @@ const (
 	DefaultRetryDelay        = 2 * time.Second
 	maxRetryDelay            = 5 * time.Minute
 	syncEvery                = 2 * time.Second
+	// slowDownFor is how long a "slow down" reply halves the rate before it
+	// may double again: long enough to stop hammering, short enough that a
+	// run recovers within minutes from a burst of 421s.
+	slowDownFor = 20 * time.Second
 )
 
 // SendOptions control one send run. Only cmd fills them from flags.
@@ -71,6 +75,7 @@ type SendSummary struct {
 	Check                          CheckSummary
 	Total                          int // rows this run had to deal with
 	Sent, Failed, Skipped, Unknown int
+	Partial                        int            // sent rows with a recipient (cc, bcc, or the To) who did not get it
 	Remaining                      int            // rows not dealt with because the run stopped
 	Previous                       map[string]int // outcomes of earlier runs, left as they were
 	Recovered                      int            // in-flight rows of a crashed run, now unknown
@@ -242,7 +247,7 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 
 	r := &runner{
 		c: c, j: j, pool: pool, opts: opts, sum: &sum,
-		limiter:    throttle.New(spec, throttle.Options{Burst: sc.Burst}),
+		limiter:    throttle.New(spec, throttle.Options{Burst: sc.Burst, CoolDown: slowDownFor}),
 		attempts:   attempts,
 		stopAfter:  stopAfter,
 		retryDelay: retryDelay,
@@ -481,7 +486,7 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 			if rc.Code/100 == 4 {
 				deferred = append(deferred, rc.Addr)
 			} else {
-				jb.refused = append(jb.refused, fmt.Sprintf("%s: %d %s", rc.Addr, rc.Code, rc.Reply))
+				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
 			}
 		}
 		for _, a := range jb.pending {
@@ -497,7 +502,7 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 		}
 		for _, rc := range res.Rcpts {
 			if rc.Code/100 == 4 {
-				jb.refused = append(jb.refused, fmt.Sprintf("%s: %d %s (gave up after %d attempts)", rc.Addr, rc.Code, rc.Reply, jb.attempts))
+				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s (gave up after %d attempts)", rc.Addr, rc.Code, rc.Reply, jb.attempts))
 			}
 		}
 	}
@@ -512,19 +517,26 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 		// one, and the reply says who did not.
 		if res.Status != delivery.Delivered {
 			for _, rc := range res.Rcpts {
-				jb.refused = append(jb.refused, fmt.Sprintf("%s: %d %s", rc.Addr, rc.Code, rc.Reply))
+				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
 			}
 			if len(res.Rcpts) == 0 {
-				jb.refused = append(jb.refused, strings.Join(jb.pending, ", ")+": "+replyText(res))
+				for _, a := range jb.pending {
+					jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", a, res.Code, replyText(res)))
+				}
 			}
 		}
+		// The row is sent once any copy went out, so that --retry-failed can
+		// never send a second one; who did not get it is in the reply and
+		// counted as partial.
 		entry.Status, entry.Code, entry.Reply = journal.Sent, jb.accepted.Code, jb.accepted.Reply
 		if !slices.Contains(jb.delivered, jb.email) {
-			entry.Status, entry.Code = journal.Failed, res.Code
-			entry.Reply = replyText(res) + " [delivered to " + strings.Join(jb.delivered, ", ") + " only]"
+			entry.Reply += " [delivered to " + strings.Join(jb.delivered, ", ") + " only]"
 		}
 		if len(jb.refused) > 0 {
 			entry.Reply += " [not delivered: " + strings.Join(jb.refused, "; ") + "]"
+			r.mu.Lock()
+			r.sum.Partial++
+			r.mu.Unlock()
 		}
 		r.record(entry, &res)
 		return

@@ -881,8 +881,8 @@ func TestSendDeferredCcRetriedAlone(t *testing.T) {
 	}}})
 	c := newSendCampaign(t, 3, sendKeys{top: `cc = "Boss <{{.boss}}>"` + "\n"})
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
-	if sum.Sent != 3 || sum.Failed != 0 {
-		t.Fatalf("summary = %+v, want 3 sent", sum)
+	if sum.Sent != 3 || sum.Failed != 0 || sum.Partial != 1 {
+		t.Fatalf("summary = %+v, want 3 sent, 1 of them partly", sum)
 	}
 	stored, err := sandbox.ReadMaildir(mail)
 	if err != nil {
@@ -904,7 +904,33 @@ func TestSendDeferredCcRetriedAlone(t *testing.T) {
 	if r := rows[1]; r.status != "sent" || r.attempts != 3 {
 		t.Errorf("row 1 = %+v, want sent after 3 attempts", r)
 	}
-	if r := rows[2]; r.status != "sent" || !strings.Contains(r.reply, "not delivered: boss2@example.org: 550") {
+	if r := rows[2]; r.status != "sent" || !strings.Contains(r.reply, "not delivered: boss2@example.org refused: 550") {
 		t.Errorf("row 2 = %+v, want sent with the refused cc in the reply", r)
+	}
+}
+
+// When the To is refused for good but the cc got the message, the row is
+// sent (a copy went out, so --retry-failed must never resend it) and its
+// reply says the To did not get it.
+func TestSendToRefusedCcDelivered(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: func(to string) error {
+		if to == addr(1) {
+			return sandbox.Refuse(550, "5.1.1", "no such user")
+		}
+		return nil
+	}}})
+	c := newSendCampaign(t, 1, sendKeys{top: `cc = "Boss <{{.boss}}>"` + "\n"})
+	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+	if sum.Sent != 1 || sum.Partial != 1 {
+		t.Fatalf("summary = %+v, want 1 sent, partly", sum)
+	}
+	r := readResults(t, sum.Results)[1]
+	if r.status != "sent" || !strings.Contains(r.reply, "[delivered to boss1@example.org only]") ||
+		!strings.Contains(r.reply, "not delivered: "+addr(1)+" refused: 550") {
+		t.Errorf("row 1 = %+v", r)
+	}
+	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true, RetryFailed: true})
+	if got := copies(srv)["boss1@example.org"]; got != 1 {
+		t.Errorf("the cc got %d copies after --retry-failed, want 1", got)
 	}
 }

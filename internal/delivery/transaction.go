@@ -262,26 +262,25 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCl
 	if dataErr != nil && data.code == 0 {
 		return fail(p.broken(ctx, StageData, dataErr, false))
 	}
-	if dataErr == nil && (mailErr != nil || rcptErr != nil || len(refused) == len(env.To)) {
-		// The server took DATA although nothing can be delivered: end the
-		// empty message so that nothing is, and let RSET clear the rest.
-		if err := text.DotWriter().Close(); err != nil {
-			return fail(p.broken(ctx, StageData, err, false))
+	// The server took DATA although MAIL or every RCPT failed. Ending the
+	// data, even empty, could deliver a blank message to whoever the server
+	// still counts as a recipient; the only way out of DATA without that is
+	// to hang up.
+	abandon := dataErr == nil && (mailErr != nil || rcptErr != nil || len(refused) == len(env.To))
+	outcome := func(res Result, f fate) (io.WriteCloser, []RcptReply, Result, fate, bool) {
+		if abandon {
+			p.note(c.id, "(DATA was accepted with nothing to deliver: hanging up)")
+			f = drop
 		}
-		if _, err := read(StageDataEnd, 2); err != nil {
-			if r, ok := replyOf(err); !ok || r.code == 0 {
-				return fail(p.broken(ctx, StageDataEnd, err, false))
-			}
-		}
-		dataErr = fmt.Errorf("no recipient was accepted")
+		return fail(res, f)
 	}
 	switch {
 	case mailErr != nil:
-		return fail(p.refused(ctx, StageMail, mailErr, false, nil))
+		return outcome(p.refused(ctx, StageMail, mailErr, false, nil))
 	case rcptErr != nil:
-		return fail(p.refused(ctx, StageRcpt, rcptErr, false, refused))
+		return outcome(p.refused(ctx, StageRcpt, rcptErr, false, refused))
 	case len(refused) == len(env.To):
-		return fail(nobodyAccepted(refused), keep)
+		return outcome(nobodyAccepted(refused), keep)
 	case dataErr != nil:
 		return fail(p.refused(ctx, StageData, dataErr, false, refused))
 	}

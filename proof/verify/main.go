@@ -463,6 +463,9 @@ func judge(v *verdict, dir string, rows map[string]*row, order []string, copies 
 					// reply says so, the row is reported as sent.
 					v.FailedWithReply++
 					v.PartialRefused++
+				case n == 0 && strings.Contains(r.reply, rc+" refused: 4") && strings.Contains(r.reply, "gave up after"):
+					// Deferred at RCPT, retried alone until the attempts ran out.
+					v.FailedWithReply++
 				case n == 0 && strings.Contains(r.reply, rc+" refused: 4"):
 					v.Lost++
 					v.PartialTempLost++
