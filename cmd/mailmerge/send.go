@@ -60,6 +60,7 @@ func cmdSend(args []string, stdin io.Reader, ui *ui) int {
 		ui.loadError(err)
 		return exitUsage
 	}
+	defer tuneGC()()
 
 	stop := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
