@@ -135,29 +135,6 @@ func literalCommas(t *tmpl) int {
 	return n
 }
 
-// isSingleColumn reports whether the template is exactly one action and
-// nothing else, such as "{{.cc}}": its value is a list from the data.
-func isSingleColumn(t *tmpl) bool {
-	root := t.tree().Root
-	if root == nil {
-		return false
-	}
-	actions := 0
-	for _, n := range root.Nodes {
-		switch n := n.(type) {
-		case *parse.ActionNode:
-			actions++
-		case *parse.TextNode:
-			if strings.TrimSpace(string(n.Text)) != "" {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return actions == 1
-}
-
 // numberFuncs return numbers; ranging over their result could loop for
 // billions of iterations on one cell's value.
 var numberFuncs = map[string]bool{
