@@ -181,12 +181,12 @@ ours() {
   record "$1" "$2" "$3" "$6" "$t0" "$t1" "$tv" "$tool" "$ok"
 }
 
-# source SECTION CASE REP SIZE: smtp-source -d -s 4, N messages, SIZE bytes
-source4() {
+# smtpsource SECTION CASE REP SIZE SESSIONS: smtp-source -d -s SESSIONS, N messages, SIZE bytes
+smtpsource() {
   local tv t0 t1 rc ok
   tv="$D/logs/$2-$3.timev"; pre; t0=$(now)
   GLIBC_TUNABLES=$TUNE timeout "$RUN_TIMEOUT" /usr/bin/time -v -o "$tv" \
-    smtp-source -d -s 4 -m "$N" -l "$4" -N "127.0.0.1:$SP" >"$D/logs/$2-$3.out" 2>&1
+    smtp-source -d -s "${5:-4}" -m "$N" -l "$4" -N "127.0.0.1:$SP" >"$D/logs/$2-$3.out" 2>&1
   rc=$?; t1=$(now); ok=ok; [ "$rc" -eq 0 ] || ok="FAIL(rc=$rc)"
   record "$1" "$2" "$3" "$N" "$t0" "$t1" "$tv" - "$ok"
 }
@@ -210,11 +210,13 @@ START=$(date -u '+%Y-%m-%d %H:%M UTC'); S0=$(date +%s)
 # ---- throughput: reps interleaved so a drifting box hits every case alike -------
 for rep in $(seq "$REPS"); do
   log "plain round $rep/$REPS"
-  measure source4 plain "smtp-source -d -s 4, 2 KB" "$rep" 2000
-  measure ours    plain "mailmerge 4 workers, 2 KB" "$rep" "$D/c2k/campaign.toml" 4 "$N"
-  measure ours    plain "mailmerge 1 worker, 2 KB" "$rep" "$D/c2k/campaign.toml" 1 "$N"
-  measure ours    plain "mailmerge 16 workers, 2 KB" "$rep" "$D/c2k/campaign.toml" 16 "$N"
-  measure source4 plain "smtp-source -d -s 4, 20 KB" "$rep" 20000
+  measure smtpsource plain "smtp-source -d -s 4, 2 KB" "$rep" 2000 4
+  measure ours   plain "mailmerge 4 workers, 2 KB" "$rep" "$D/c2k/campaign.toml" 4 "$N"
+  measure smtpsource plain "smtp-source -d -s 1, 2 KB" "$rep" 2000 1
+  measure ours   plain "mailmerge 1 worker, 2 KB" "$rep" "$D/c2k/campaign.toml" 1 "$N"
+  measure smtpsource plain "smtp-source -d -s 16, 2 KB" "$rep" 2000 16
+  measure ours   plain "mailmerge 16 workers, 2 KB" "$rep" "$D/c2k/campaign.toml" 16 "$N"
+  measure smtpsource plain "smtp-source -d -s 4, 20 KB" "$rep" 20000 4
   measure ours    plain "mailmerge 4 workers, 20 KB" "$rep" "$D/c20k/campaign.toml" 4 "$N"
   log "TLS round $rep/$REPS"
   measure py   tls "py_tutorial keepalive, 1 conn" "$rep"
@@ -262,6 +264,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0>0) printf "%.2f", a/b; else pr
 verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN{ if (v=="n/a") print "n/a"; else if ((dir=="ge" && v+0>=t+0) || (dir=="lt" && v+0<t+0)) print "**met**"; else print "**missed**"}'; }
 
 SRC=$(median_of plain "smtp-source -d -s 4, 2 KB"); SRC20=$(median_of plain "smtp-source -d -s 4, 20 KB")
+SRC1=$(median_of plain "smtp-source -d -s 1, 2 KB"); SRC16=$(median_of plain "smtp-source -d -s 16, 2 KB")
 PY=$(median_of tls "py_tutorial keepalive, 1 conn")
 R_PLAIN=$(ratio "$(median_of plain "mailmerge 4 workers, 2 KB")" "$SRC")
 R_TLS=$(ratio "$(median_of tls "mailmerge TLS 4 workers, 2 KB")" "$PY")
@@ -303,14 +306,16 @@ memrow() {  # CASE TARGET_MB
   echo
   echo "## Plain SMTP to smtp-sink (same sink for every row)"
   echo
-  echo "msgs/s = N / wall-clock seconds of the whole client process (for mailmerge that includes loading, the check of every row and opening the results file). Ratio: against smtp-source -d -s 4 with the same message size. CPU: % of one core used by the client (200 % = whole box). Other CPU: % of one core used during the run by processes other than the client, smtp-sink and stunnel (foreign load; a run above $MAX_OTHER_PCT % was repeated up to $RETRIES times, see the raw runs)."
+  echo "msgs/s = N / wall-clock seconds of the whole client process (for mailmerge that includes loading, the check of every row and opening the results file). Ratio: against smtp-source -d with as many sessions as our workers and the same message size. CPU: % of one core used by the client (200 % = whole box). Other CPU: % of one core used during the run by processes other than the client, smtp-sink and stunnel (foreign load; a run above $MAX_OTHER_PCT % was repeated up to $RETRIES times, see the raw runs)."
   echo
   echo "| case | median msgs/s | min | max | ratio | client CPU % | client max RSS MB | other CPU % | status |"
   echo "|---|---|---|---|---|---|---|---|---|"
   row plain "smtp-source -d -s 4, 2 KB" "$SRC"
   row plain "mailmerge 4 workers, 2 KB" "$SRC"
-  row plain "mailmerge 1 worker, 2 KB" "$SRC"
-  row plain "mailmerge 16 workers, 2 KB" "$SRC"
+  row plain "smtp-source -d -s 1, 2 KB" "$SRC1"
+  row plain "mailmerge 1 worker, 2 KB" "$SRC1"
+  row plain "smtp-source -d -s 16, 2 KB" "$SRC16"
+  row plain "mailmerge 16 workers, 2 KB" "$SRC16"
   row plain "smtp-source -d -s 4, 20 KB" "$SRC20"
   row plain "mailmerge 4 workers, 20 KB" "$SRC20"
   echo
