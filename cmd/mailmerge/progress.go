@@ -19,7 +19,6 @@ type progress struct {
 	bar   *progressbar.ProgressBar
 	last  time.Time
 	start time.Time
-	lastP campaign.Progress
 }
 
 const progressEvery = 5 * time.Second
@@ -34,7 +33,6 @@ func (p *progress) update(s campaign.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.lastP = s
 	done := s.Sent + s.Failed + s.Skipped + s.Unknown
 	if isTerminal(p.ui.stderr) {
 		if p.bar == nil {

@@ -623,25 +623,41 @@ func TestSendRestartRotates(t *testing.T) {
 	}
 }
 
+// refuser refuses the recipients match picks at RCPT with err until lift:
+// a server that recovers, for tests that resume afterwards.
+type refuser struct {
+	mu     sync.Mutex
+	lifted bool
+	match  func(to string) bool
+	err    error
+}
+
+func (r *refuser) rcpt(to string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.lifted && r.match(to) {
+		return r.err
+	}
+	return nil
+}
+
+func (r *refuser) lift() {
+	r.mu.Lock()
+	r.lifted = true
+	r.mu.Unlock()
+}
+
+func only(addr string) func(string) bool { return func(to string) bool { return to == addr } }
+
 func TestSendRetryFailed(t *testing.T) {
-	var mu sync.Mutex
-	refusing := true
-	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: func(to string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if refusing && to == addr(2) {
-			return sandbox.Refuse(550, "5.2.1", "mailbox disabled")
-		}
-		return nil
-	}}})
+	refusal := &refuser{match: only(addr(2)), err: sandbox.Refuse(550, "5.2.1", "mailbox disabled")}
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: refusal.rcpt}})
 	c := newSendCampaign(t, 4, sendKeys{})
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
 	if sum.Failed != 1 {
 		t.Fatalf("summary = %+v, want 1 failed", sum)
 	}
-	mu.Lock()
-	refusing = false
-	mu.Unlock()
+	refusal.lift()
 	// --resume alone leaves the failure as it is.
 	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true})
 	if sum.Sent != 0 || sum.Previous["failed"] != 1 {
@@ -748,16 +764,8 @@ func TestSendListChanged(t *testing.T) {
 // TestSendStopsWhenRefusingEverything: ten failures in a row mean the
 // server refuses everything; the run stops early and can be resumed.
 func TestSendStopsWhenRefusingEverything(t *testing.T) {
-	var mu sync.Mutex
-	refusing := true
-	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: func(string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if refusing {
-			return sandbox.Refuse(550, "5.7.1", "sending disabled for this account")
-		}
-		return nil
-	}}})
+	refusal := &refuser{match: func(string) bool { return true }, err: sandbox.Refuse(550, "5.7.1", "sending disabled for this account")}
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: refusal.rcpt}})
 	const rows = 60
 	c := newSendCampaign(t, rows, sendKeys{})
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
@@ -773,9 +781,7 @@ func TestSendStopsWhenRefusingEverything(t *testing.T) {
 	if n := len(readResults(t, sum.Results)); n != sum.Failed {
 		t.Errorf("results file has %d rows, summary %d failed", n, sum.Failed)
 	}
-	mu.Lock()
-	refusing = false
-	mu.Unlock()
+	refusal.lift()
 	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true, RetryFailed: true})
 	if sum.Sent != rows || sum.Stopped {
 		t.Fatalf("resume: %+v, want all %d sent", sum, rows)
@@ -832,24 +838,14 @@ func TestSendStopMidRun(t *testing.T) {
 // TestSendStopCountsOnlyThisRun: rows an earlier run dealt with are
 // "previous", never "remaining", even when this run stops at once.
 func TestSendStopCountsOnlyThisRun(t *testing.T) {
-	var mu sync.Mutex
-	refusing := true
-	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: func(to string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if refusing && to == addr(25) {
-			return sandbox.Refuse(550, "5.1.1", "no such user")
-		}
-		return nil
-	}}})
+	refusal := &refuser{match: only(addr(25)), err: sandbox.Refuse(550, "5.1.1", "no such user")}
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: refusal.rcpt}})
 	c := newSendCampaign(t, 30, sendKeys{})
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
 	if sum.Sent != 29 || sum.Failed != 1 {
 		t.Fatalf("first run: %+v", sum)
 	}
-	mu.Lock()
-	refusing = false
-	mu.Unlock()
+	refusal.lift()
 	stop := make(chan struct{})
 	close(stop)
 	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true, RetryFailed: true, Stop: stop})

@@ -227,7 +227,7 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCl
 
 	// Every command gets a reply, so all of them are read even after a
 	// refusal: the connection stays in step for RSET and the next message.
-	read := func(stage string, expect int) (reply, error) {
+	read := func(expect int) (reply, error) {
 		code, msg, err := text.ReadResponse(expect)
 		if err == nil {
 			p.debug(c.id, "S:", wireReply(code, msg))
@@ -239,14 +239,14 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCl
 		}
 		return reply{}, err
 	}
-	mail, mailErr := read(StageMail, 250)
+	mail, mailErr := read(250)
 	if mailErr != nil && mail.code == 0 {
 		return fail(p.broken(ctx, StageMail, mailErr, false))
 	}
 	var refused []RcptReply
 	var rcptErr error // the first reply that ends the transaction (421, or not a 4xx/5xx)
 	for _, to := range env.To {
-		r, err := read(StageRcpt, 25)
+		r, err := read(25)
 		if err != nil && r.code == 0 {
 			return fail(p.broken(ctx, StageRcpt, err, false))
 		}
@@ -258,7 +258,7 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCl
 		}
 		refused = append(refused, RcptReply{Addr: to, Code: r.code, Enhanced: r.enhanced, Reply: r.text})
 	}
-	data, dataErr := read(StageData, 354)
+	data, dataErr := read(354)
 	if dataErr != nil && data.code == 0 {
 		return fail(p.broken(ctx, StageData, dataErr, false))
 	}
