@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/wneessen/go-mail/smtp"
 )
 
 // transact runs MAIL, RCPT... and DATA on c and classifies the outcome.
@@ -25,13 +23,14 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 	if c.pipelining && !p.noPipelining && asciiEnvelope(env) {
 		open = p.pipelined
 	}
-	dot, refusedRcpts, res, f, ok := open(ctx, c, env)
+	refusedRcpts, res, f, ok := open(ctx, c, env)
 	if !ok {
 		return res, f
 	}
 	if err := c.deadline(p.cfg.DataTimeout); err != nil {
 		return p.broken(ctx, StageData, err, false)
 	}
+	dot := &dataWriter{w: c.client.Text.W}
 	ew := &errWriter{w: dot}
 	n, err := msg.WriteTo(ew)
 	if err != nil {
@@ -51,7 +50,10 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 				Err: fmt.Errorf("before the end of data: %w", err)}, drop
 		}
 	}
-	if err := dot.Close(); err != nil {
+	if err := dot.end(); err != nil {
+		return p.broken(ctx, StageData, err, false)
+	}
+	if err := c.client.Text.W.Flush(); err != nil {
 		return p.broken(ctx, StageData, err, false)
 	}
 	p.note(c.id, "(message, %d bytes, and the final dot sent)", n)
@@ -147,14 +149,13 @@ func (e *errWriter) Write(b []byte) (int, error) {
 }
 
 // opener starts a transaction: MAIL, RCPT for every recipient, DATA. When
-// ok, dot takes the message and its Close writes the final dot without
-// reading the reply; otherwise res and f are the outcome.
-type opener func(ctx context.Context, c *conn, env Envelope) (dot io.WriteCloser, refused []RcptReply, res Result, f fate, ok bool)
+// ok, the server waits for the message; otherwise res and f are the outcome.
+type opener func(ctx context.Context, c *conn, env Envelope) (refused []RcptReply, res Result, f fate, ok bool)
 
 // stepwise sends each command and reads its reply before the next.
-func (p *Pool) stepwise(ctx context.Context, c *conn, env Envelope) (io.WriteCloser, []RcptReply, Result, fate, bool) {
-	fail := func(res Result, f fate) (io.WriteCloser, []RcptReply, Result, fate, bool) {
-		return nil, nil, res, f, false
+func (p *Pool) stepwise(ctx context.Context, c *conn, env Envelope) ([]RcptReply, Result, fate, bool) {
+	fail := func(res Result, f fate) ([]RcptReply, Result, fate, bool) {
+		return nil, res, f, false
 	}
 	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
 		return fail(p.broken(ctx, StageMail, err, false))
@@ -183,27 +184,30 @@ func (p *Pool) stepwise(ctx context.Context, c *conn, env Envelope) (io.WriteClo
 	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
 		return fail(p.broken(ctx, StageData, err, false))
 	}
-	w, err := c.client.Data()
+	// Not client.Data: the dot writer it opens would end the next command
+	// with a stray "." unless closed, and closing it sends the dot.
+	p.debug(c.id, "C:", "DATA")
+	text := c.client.Text
+	id, err := text.Cmd("DATA")
+	if err != nil {
+		return fail(p.broken(ctx, StageData, err, false))
+	}
+	text.StartResponse(id)
+	code, msg, err := text.ReadResponse(354)
+	text.EndResponse(id)
 	if err != nil {
 		return fail(p.refused(ctx, StageData, err, false, refused))
 	}
-	// DataCloser.Close drops the error of writing the final dot, which is
-	// exactly what tells Deferred from Unknown, so the dot writer inside it
-	// is closed and the reply read by transact instead.
-	dc, ok := w.(*smtp.DataCloser)
-	if !ok {
-		_ = w.Close()
-		return fail(p.broken(ctx, StageData, fmt.Errorf("smtp client returned %T for DATA", w), false))
-	}
-	return dc.WriteCloser, refused, Result{}, keep, true
+	p.debug(c.id, "S:", wireReply(code, msg))
+	return refused, Result{}, keep, true
 }
 
 // pipelined writes MAIL, every RCPT and DATA in one go and then reads their
 // replies in order (RFC 2920): one round trip instead of three or more,
 // which is most of the cost of a small message on a kept-alive connection.
-func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCloser, []RcptReply, Result, fate, bool) {
-	fail := func(res Result, f fate) (io.WriteCloser, []RcptReply, Result, fate, bool) {
-		return nil, nil, res, f, false
+func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) ([]RcptReply, Result, fate, bool) {
+	fail := func(res Result, f fate) ([]RcptReply, Result, fate, bool) {
+		return nil, res, f, false
 	}
 	text := c.client.Text
 	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
@@ -267,7 +271,7 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCl
 	// still counts as a recipient; the only way out of DATA without that is
 	// to hang up.
 	abandon := dataErr == nil && (mailErr != nil || rcptErr != nil || len(refused) == len(env.To))
-	outcome := func(res Result, f fate) (io.WriteCloser, []RcptReply, Result, fate, bool) {
+	outcome := func(res Result, f fate) ([]RcptReply, Result, fate, bool) {
 		if abandon {
 			p.note(c.id, "(DATA was accepted with nothing to deliver: hanging up)")
 			f = drop
@@ -284,9 +288,7 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) (io.WriteCl
 	case dataErr != nil:
 		return fail(p.refused(ctx, StageData, dataErr, false, refused))
 	}
-	// Created only now: an open dot writer would end the next command with
-	// a stray ".".
-	return text.DotWriter(), refused, Result{}, keep, true
+	return refused, Result{}, keep, true
 }
 
 // nobodyAccepted is the outcome when the server refused every recipient:
