@@ -47,15 +47,25 @@ type CheckSummary struct {
 
 // row is one recipient with its message or the reason it has none.
 type row struct {
-	rec recipients.Recipient
-	msg *compose.Message
-	err error
+	rec   recipients.Recipient
+	email string           // the address results are recorded under
+	msg   *compose.Message // nil when each only validates
+	err   error
 }
+
+// walk says what each does with a row: validate it, or also build the
+// message (twice the work, needed only to write or send it).
+type walk bool
+
+const (
+	validate walk = false
+	messages walk = true
+)
 
 // each streams the list and renders every row. A problem with the list as
 // a whole (unreadable, bad header) is returned; a problem with one row goes
 // to fn as row.err. fn returning an error stops the walk.
-func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, error) {
+func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]string, error) {
 	list, err := recipients.Open(c.listPath, c.listOpts)
 	if err != nil {
 		return nil, err
@@ -101,11 +111,17 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 		go func() {
 			defer wg.Done()
 			for s := range work {
-				msg, err := c.composer.Compose(s.rec.Row, s.rec.Fields)
-				if err != nil {
-					err = &RowError{File: c.listPath, Sheet: list.Sheet(), Line: s.rec.Line, Row: s.rec.Row, Err: err}
+				var err error
+				if w == messages {
+					if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
+						s.email = s.msg.Recipient()
+					}
+				} else {
+					s.email, err = c.composer.Validate(s.rec.Row, s.rec.Fields)
 				}
-				s.msg, s.err = msg, err
+				if err != nil {
+					s.err = &RowError{File: c.listPath, Sheet: list.Sheet(), Line: s.rec.Line, Row: s.rec.Row, Err: err}
+				}
 				close(s.done)
 			}
 		}()
@@ -115,7 +131,7 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 		if s.done != nil {
 			<-s.done
 		}
-		if err := fn(row{rec: s.rec, msg: s.msg, err: s.err}); err != nil {
+		if err := fn(row{rec: s.rec, email: s.email, msg: s.msg, err: s.err}); err != nil {
 			cancel()
 			for range ordered { // let the reader see the cancel and stop
 			}
@@ -131,10 +147,11 @@ func (c *Campaign) each(ctx context.Context, fn func(r row) error) ([]string, er
 // slot is one row on its way through each. done is closed when msg and
 // err are set; it is nil for a row the list itself refused.
 type slot struct {
-	rec  recipients.Recipient
-	msg  *compose.Message
-	err  error
-	done chan struct{}
+	rec   recipients.Recipient
+	email string
+	msg   *compose.Message
+	err   error
+	done  chan struct{}
 }
 
 // read streams the list into slots until the end, a problem with the list
@@ -285,14 +302,18 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 		reported++
 	}
 	dups := &dupFinder{}
-	columns, err := c.each(ctx, func(r row) error {
+	w := validate
+	if onValid != nil {
+		w = messages
+	}
+	columns, err := c.each(ctx, w, func(r row) error {
 		sum.Rows++
 		if r.err != nil {
 			emit(Problem{Severity: Error, Row: r.rec.Row, Message: r.err.Error(), Hint: Hint(r.err)})
 			return nil
 		}
 		sum.Valid++
-		dups.add(r.rec.Row, r.msg.Recipient())
+		dups.add(r.rec.Row, r.email)
 		if onValid != nil && sum.Errors == 0 {
 			return onValid(r)
 		}
@@ -345,12 +366,12 @@ func (c *Campaign) addressesOf(ctx context.Context, groups [][]int) map[int]stri
 		return addrs
 	}
 	errDone := errors.New("done")
-	_, _ = c.each(ctx, func(r row) error {
+	_, _ = c.each(ctx, validate, func(r row) error {
 		if r.rec.Row > last {
 			return errDone
 		}
-		if want[r.rec.Row] && r.msg != nil {
-			addrs[r.rec.Row] = r.msg.Recipient()
+		if want[r.rec.Row] && r.err == nil {
+			addrs[r.rec.Row] = r.email
 		}
 		return nil
 	})

@@ -29,7 +29,7 @@ var ErrNoSuchRow = errors.New("no such row")
 // (unreadable, a template naming a missing column) is returned, as is
 // anything fn returns, which stops the walk.
 func (c *Campaign) Messages(ctx context.Context, fn func(Rendered) error) error {
-	_, err := c.each(ctx, func(r row) error {
+	_, err := c.each(ctx, messages, func(r row) error {
 		rd := Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg, Err: r.err}
 		var re *recipients.Error
 		if rd.Row == 0 && errors.As(r.err, &re) {

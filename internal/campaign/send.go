@@ -373,7 +373,7 @@ func (r *runner) run(ctx context.Context, workers int) error {
 // produce walks the list and queues every recipient that this run sends.
 func (r *runner) produce(ctx context.Context) {
 	queued := 0
-	_, err := r.c.each(ctx, func(rw row) error {
+	_, err := r.c.each(ctx, messages, func(rw row) error {
 		// Rows an earlier run dealt with stay "previous" after a stop too;
 		// only the ones this run would have handled are "remaining".
 		if rw.err != nil {
@@ -390,7 +390,7 @@ func (r *runner) produce(ctx context.Context) {
 			}
 			return r.record(journal.Entry{Row: rw.rec.Row, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
 		}
-		email := rw.msg.Recipient()
+		email := rw.email
 		if prev, ok := r.j.Lookup(rw.rec.Row); ok {
 			if prev.EmailHash != journal.HashEmail(email) {
 				return fmt.Errorf("%s: row %d is now %s: %w", r.c.listPath, rw.rec.Row, email, ErrListChanged)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -685,7 +686,11 @@ func FuzzHeaders(f *testing.F) {
 	}
 	want := []string{"Content-Transfer-Encoding", "Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To", "X-Note"}
 	f.Fuzz(func(t *testing.T, from, subject, note string) {
-		m, err := c.Compose(1, map[string]string{"from": from, "subject": subject, "note": note})
+		fields := map[string]string{"from": from, "subject": subject, "note": note}
+		m, err := c.Compose(1, fields)
+		if _, verr := c.Validate(1, fields); fmt.Sprint(verr) != fmt.Sprint(err) {
+			t.Fatalf("Validate error %v, Compose error %v", verr, err)
+		}
 		if err != nil {
 			var te *compose.TemplateError
 			if !errors.As(err, &te) {
@@ -781,5 +786,55 @@ func TestCellCannotAddRecipients(t *testing.T) {
 		if !strings.Contains(err.Error(), "is not a valid address") || !strings.Contains(compose.HintOf(err), "data cannot add recipients") {
 			t.Errorf("%s: %v (hint %q)", key, err, compose.HintOf(err))
 		}
+	}
+}
+
+// TestValidateAgrees: Validate, which check uses, refuses exactly the rows
+// Compose refuses, with the same error, and names the same recipient.
+func TestValidateAgrees(t *testing.T) {
+	small := greetingSpec()
+	small.MaxSize = 512
+	noImage := greetingSpec()
+	noImage.HTML.Text = `<img src="missing.png">`
+	htmlOnly := greetingSpec()
+	htmlOnly.Text = compose.Source{}
+	specs := []compose.Spec{greetingSpec(), small, noImage, htmlOnly}
+	edits := []func(r map[string]string){
+		func(map[string]string) {},
+		func(r map[string]string) { r["email"] = "not an address" },
+		func(r map[string]string) { r["email"] = "a@x.test, b@y.test" },
+		func(r map[string]string) { r["email"] = "" },
+		func(r map[string]string) { r["file"] = "reports/missing.pdf" },
+		func(r map[string]string) { r["file"] = "" },
+		func(r map[string]string) { r["file"] = "." },
+		func(r map[string]string) { r["name"] = strings.Repeat("x", 1200) },
+		func(r map[string]string) { r["name"] = "x@evil.com, Bob" },
+		func(r map[string]string) { r["year"] = "2026\r\nBcc: x@evil.test" },
+		func(r map[string]string) { r["year"] = strings.Repeat("y", 990) },
+	}
+	refused := 0
+	for i, spec := range specs {
+		c, err := compose.New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, edit := range edits {
+			row := maps(greetingRow)
+			edit(row)
+			m, cerr := c.Compose(j+1, row)
+			got, verr := c.Validate(j+1, row)
+			if fmt.Sprint(cerr) != fmt.Sprint(verr) {
+				t.Errorf("spec %d, edit %d: Compose error %v, Validate error %v", i, j, cerr, verr)
+			}
+			if cerr == nil && got != m.Recipient() {
+				t.Errorf("spec %d, edit %d: Validate names %q, Compose %q", i, j, got, m.Recipient())
+			}
+			if cerr != nil {
+				refused++
+			}
+		}
+	}
+	if refused < len(specs)*5 {
+		t.Errorf("only %d of %d rows refused: the cases no longer test refusals", refused, len(specs)*len(edits))
 	}
 }

@@ -67,6 +67,22 @@ func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) 
 	return c.build(row, r)
 }
 
+// Validate renders and checks the message for one recipient exactly as
+// Compose does, without assembling it, and returns the address results are
+// recorded under. It is what a check of a whole list needs, at about half
+// the cost.
+func (c *Composer) Validate(row int, fields map[string]string) (string, error) {
+	r, err := c.render(fields)
+	if err != nil {
+		return "", err
+	}
+	d, err := c.check(row, r)
+	if err != nil {
+		return "", err
+	}
+	return d.m.Recipient(), nil
+}
+
 // render executes every template for one recipient. Runaway loops are
 // refused when the template is parsed (no range over numbers) and stopped by
 // the size and time limits of the output buffer.
@@ -140,8 +156,31 @@ func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
 	return r, nil
 }
 
+// draft is one recipient's message with every part checked, not yet
+// assembled into MIME.
+type draft struct {
+	m         *Message
+	replyTo   []*mail.Address
+	toDisplay string   // cleaned; "" for the To addresses themselves
+	headers   []string // cleaned values of c.headers, in order
+	html      string   // with inline images turned into cid: links
+	embeds    []embed
+	domain    string // of the sender
+}
+
 func (c *Composer) build(row int, r *rendered) (*Message, error) {
+	d, err := c.check(row, r)
+	if err != nil {
+		return nil, err
+	}
+	return c.assemble(d, r), nil
+}
+
+// check does everything that can refuse a message: addresses, header
+// lengths, images and attachments, sizes.
+func (c *Composer) check(row int, r *rendered) (*draft, error) {
 	m := &Message{Row: row, deterministic: c.spec.Deterministic}
+	d := &draft{m: m}
 	from, err := addressList(c.from, r.from, true)
 	if err != nil {
 		return nil, err
@@ -163,9 +202,8 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 			return nil, err
 		}
 	}
-	var replyTo []*mail.Address
 	if c.replyTo != nil {
-		if replyTo, err = addressList(c.replyTo, r.replyTo, false); err != nil {
+		if d.replyTo, err = addressList(c.replyTo, r.replyTo, false); err != nil {
 			return nil, err
 		}
 	}
@@ -176,79 +214,38 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 		}
 	}
 
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
-		gomail.WithEncoding(gomail.EncodingQP))
-	msg.FromMailAddress(m.From)
-	if d := cleanHeaderValue(r.toDisplay); len(d) > maxHeaderWord && isASCII(d) {
+	if disp := cleanHeaderValue(r.toDisplay); len(disp) > maxHeaderWord && isASCII(disp) {
 		// An ASCII display text is written as one quoted string, which is not folded.
 		return nil, &TemplateError{Where: c.toDisplay.src.where(1),
-			Err: fmt.Errorf("renders a display text of %d characters; a mail header line holds at most 998", len(d))}
+			Err: fmt.Errorf("renders a display text of %d characters; a mail header line holds at most 998", len(disp))}
 	}
 	if c.toDisplay != nil && strings.TrimSpace(r.toDisplay) != "" {
-		// An empty group shows the text and names no address (RFC 5322 3.4).
-		msg.SetGenHeader("To", groupDisplay(cleanHeaderValue(r.toDisplay)))
-	} else {
-		msg.ToMailAddress(m.To...)
+		d.toDisplay = cleanHeaderValue(r.toDisplay)
 	}
-	if len(m.Cc) > 0 {
-		msg.CcMailAddress(m.Cc...)
-	}
-	if len(replyTo) > 0 {
-		msg.ReplyToMailAddress(replyTo...)
-	}
-
 	m.Subject = cleanHeaderValue(r.subject)
 	if c.subject != nil {
 		if err := checkHeaderWords(c.subject, m.Subject); err != nil {
 			return nil, err
 		}
 	}
-	// go-mail would fold a long encoded subject before its first word, which
-	// readers decode with a leading space; fold it here instead.
-	msg.SetGenHeaderPreformatted(gomail.HeaderSubject, foldHeader(len("Subject: "), mime.QEncoding.Encode("UTF-8", m.Subject)))
 	for i, h := range c.headers {
 		v := cleanHeaderValue(r.headers[i])
 		if err := checkHeaderWords(h.value, v); err != nil {
 			return nil, err
 		}
-		if v != "" {
-			msg.SetGenHeader(gomail.Header(h.name), v)
-		}
+		d.headers = append(d.headers, v)
 	}
-	domain := m.From.Address[strings.LastIndexByte(m.From.Address, '@')+1:]
-	m.MessageID = c.newMessageID(row, m.Recipient()) + "@" + domain
-	msg.SetMessageIDWithValue(m.MessageID)
-	if c.spec.Deterministic {
-		msg.SetDateWithValue(c.spec.Date)
-		m.boundarySeed = c.derive("boundary", row, "")
-	} else {
-		msg.SetDate()
-	}
-	if c.spec.Mailer != "" {
-		msg.SetGenHeader(gomail.HeaderUserAgent, c.spec.Mailer)
-	}
+	d.domain = m.From.Address[strings.LastIndexByte(m.From.Address, '@')+1:]
 
 	size := int64(len(r.text) + len(r.html))
-	html := r.html
-	var embeds []embed
+	d.html = r.html
 	if c.html != nil {
-		html, embeds, err = c.inlineImages(html, domain)
-		if err != nil {
+		if d.html, d.embeds, err = c.inlineImages(r.html, d.domain); err != nil {
 			return nil, err
 		}
 	}
-	text := r.text
-	if c.text == nil {
-		text = html2text.HTML2TextWithOptions(r.html, html2text.WithLinksInnerText(), html2text.WithUnixLineBreaks())
-	}
-	msg.SetBodyString(gomail.TypeTextPlain, text)
-	if c.html != nil {
-		msg.AddAlternativeString(gomail.TypeTextHTML, html)
-	}
-	for _, e := range embeds {
+	for _, e := range d.embeds {
 		size += e.size * 4 / 3
-		msg.EmbedFile(e.path, gomail.WithFileName(filepath.Base(e.path)), gomail.WithFileContentID("<"+e.cid+">"),
-			gomail.WithFileContentType(contentType(e.path)))
 	}
 	var attached int64
 	for i, t := range c.attachments {
@@ -274,7 +271,6 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 				attached += st.Size()
 				size += st.Size() * 4 / 3
 				m.Attachments = append(m.Attachments, abs)
-				msg.AttachFile(abs, gomail.WithFileName(filepath.Base(abs)), gomail.WithFileContentType(contentType(abs)))
 			}
 		}
 	}
@@ -288,8 +284,64 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 			Err:  fmt.Errorf("message would be about %s, over the limit of %s", formatBytes(size), formatBytes(c.spec.MaxSize)),
 			Hint: "most providers refuse mail over 25 MB; send large files as links"}
 	}
+	return d, nil
+}
+
+// assemble builds the MIME message of a checked draft.
+func (c *Composer) assemble(d *draft, r *rendered) *Message {
+	m := d.m
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
+		gomail.WithEncoding(gomail.EncodingQP))
+	msg.FromMailAddress(m.From)
+	if d.toDisplay != "" {
+		// An empty group shows the text and names no address (RFC 5322 3.4).
+		msg.SetGenHeader("To", groupDisplay(d.toDisplay))
+	} else {
+		msg.ToMailAddress(m.To...)
+	}
+	if len(m.Cc) > 0 {
+		msg.CcMailAddress(m.Cc...)
+	}
+	if len(d.replyTo) > 0 {
+		msg.ReplyToMailAddress(d.replyTo...)
+	}
+	// go-mail would fold a long encoded subject before its first word, which
+	// readers decode with a leading space; fold it here instead.
+	msg.SetGenHeaderPreformatted(gomail.HeaderSubject, foldHeader(len("Subject: "), mime.QEncoding.Encode("UTF-8", m.Subject)))
+	for i, h := range c.headers {
+		if v := d.headers[i]; v != "" {
+			msg.SetGenHeader(gomail.Header(h.name), v)
+		}
+	}
+	m.MessageID = c.newMessageID(m.Row, m.Recipient()) + "@" + d.domain
+	msg.SetMessageIDWithValue(m.MessageID)
+	if c.spec.Deterministic {
+		msg.SetDateWithValue(c.spec.Date)
+		m.boundarySeed = c.derive("boundary", m.Row, "")
+	} else {
+		msg.SetDate()
+	}
+	if c.spec.Mailer != "" {
+		msg.SetGenHeader(gomail.HeaderUserAgent, c.spec.Mailer)
+	}
+
+	text := r.text
+	if c.text == nil {
+		text = html2text.HTML2TextWithOptions(r.html, html2text.WithLinksInnerText(), html2text.WithUnixLineBreaks())
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, text)
+	if c.html != nil {
+		msg.AddAlternativeString(gomail.TypeTextHTML, d.html)
+	}
+	for _, e := range d.embeds {
+		msg.EmbedFile(e.path, gomail.WithFileName(filepath.Base(e.path)), gomail.WithFileContentID("<"+e.cid+">"),
+			gomail.WithFileContentType(contentType(e.path)))
+	}
+	for _, abs := range m.Attachments {
+		msg.AttachFile(abs, gomail.WithFileName(filepath.Base(abs)), gomail.WithFileContentType(contentType(abs)))
+	}
 	m.msg = msg
-	return m, nil
+	return m
 }
 
 // foldHeader folds a header value at spaces so that no line passes 78
