@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 )
@@ -21,6 +23,8 @@ import (
 func main() {
 	cpu := flag.String("cpuprofile", "", "write a CPU profile here")
 	mem := flag.String("memprofile", "", "write a heap profile here at the end")
+	block := flag.String("blockprofile", "", "write a blocking profile here at the end")
+	trace_ := flag.String("trace", "", "write an execution trace here")
 	workers := flag.Int("workers", 4, "connections")
 	flag.Parse()
 	if flag.NArg() != 1 {
@@ -40,9 +44,28 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *block != "" {
+		runtime.SetBlockProfileRate(1)
+	}
+	if *trace_ != "" {
+		f, err := os.Create(*trace_)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := trace.Start(f); err != nil {
+			log.Fatal(err)
+		}
+		defer trace.Stop()
+	}
 	sum, err := c.Send(context.Background(), campaign.SendOptions{Restart: true, Rate: "0", Workers: *workers})
 	if err != nil {
 		log.Print(err)
+	}
+	if *block != "" {
+		if f, err := os.Create(*block); err == nil {
+			pprof.Lookup("block").WriteTo(f, 0)
+			f.Close()
+		}
 	}
 	if *mem != "" {
 		f, err := os.Create(*mem)

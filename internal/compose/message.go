@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/k3a/html2text"
@@ -114,8 +115,17 @@ func (c *Composer) render(fields map[string]string) (*rendered, error) {
 	}
 }
 
+// renderBuffers keeps output buffers from one message to the next.
+var renderBuffers = sync.Pool{New: func() any { return new(limitedBuffer) }}
+
 func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
-	buf := &limitedBuffer{limit: c.spec.MaxSize, deadline: time.Now().Add(c.spec.Timeout)}
+	buf := renderBuffers.Get().(*limitedBuffer)
+	defer func() {
+		if buf.Cap() <= 256<<10 { // a rare huge message should not pin its buffer
+			renderBuffers.Put(buf)
+		}
+	}()
+	buf.limit, buf.deadline, buf.writes = c.spec.MaxSize, time.Now().Add(c.spec.Timeout), 0
 	exec := func(t *tmpl) (string, error) {
 		if t == nil {
 			return "", nil

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
@@ -263,10 +264,10 @@ func (e *limitError) Error() string {
 // limitedBuffer collects rendered text and fails once it passes the size
 // limit or the deadline, which stops a template that loops producing output.
 type limitedBuffer struct {
-	strings.Builder
-	limit    int64
-	deadline time.Time
-	writes   int
+	bytes.Buffer // reused for every template of a message: one allocation each, not one per doubling
+	limit        int64
+	deadline     time.Time
+	writes       int
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
@@ -277,7 +278,19 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if b.writes++; b.writes%256 == 0 && time.Now().After(b.deadline) {
 		return 0, &limitError{timeout: true}
 	}
-	return b.Builder.Write(p)
+	return b.Buffer.Write(p)
+}
+
+// WriteString keeps the embedded Buffer's own WriteString, which would skip
+// the limits, from being used through io.WriteString.
+func (b *limitedBuffer) WriteString(s string) (int, error) {
+	if int64(b.Len()+len(s)) > b.limit {
+		return 0, &limitError{limit: b.limit}
+	}
+	if b.writes++; b.writes%256 == 0 && time.Now().After(b.deadline) {
+		return 0, &limitError{timeout: true}
+	}
+	return b.Buffer.WriteString(s)
 }
 
 func formatBytes(n int64) string {
