@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,17 +51,24 @@ type row struct {
 	rec   recipients.Recipient
 	email string           // the address results are recorded under
 	msg   *compose.Message // nil when each only validates
+	wire  []byte           // msg as written, when each wrote it
 	err   error
 }
 
-// walk says what each does with a row: validate it, or also build the
-// message (twice the work, needed only to write or send it).
-type walk bool
+// walk says what each does with a row.
+type walk int
 
 const (
-	validate walk = false
-	messages walk = true
+	validate walk = iota // check it can be made: half the work of building it
+	messages             // build the message
+	wire                 // build it and write it out, unless it is large
 )
+
+// maxWire is the largest message each writes out ahead of sending: small
+// messages are then written on every core while the connections wait for
+// replies, and the few in the queues cost little memory. Larger ones, with
+// attachments, are written straight to the connection.
+const maxWire = 256 << 10
 
 // each streams the list and renders every row. A problem with the list as
 // a whole (unreadable, bad header) is returned; a problem with one row goes
@@ -112,12 +120,13 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 			defer wg.Done()
 			for s := range work {
 				var err error
-				if w == messages {
-					if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
-						s.email = s.msg.Recipient()
-					}
-				} else {
+				if w == validate {
 					s.email, err = c.composer.Validate(s.rec.Row, s.rec.Fields)
+				} else if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
+					s.email = s.msg.Recipient()
+					if w == wire && s.msg.Size <= maxWire {
+						s.wire, err = writeOut(s.msg)
+					}
 				}
 				if err != nil {
 					s.err = &RowError{File: c.listPath, Sheet: list.Sheet(), Line: s.rec.Line, Row: s.rec.Row, Err: err}
@@ -131,7 +140,7 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 		if s.done != nil {
 			<-s.done
 		}
-		if err := fn(row{rec: s.rec, email: s.email, msg: s.msg, err: s.err}); err != nil {
+		if err := fn(row{rec: s.rec, email: s.email, msg: s.msg, wire: s.wire, err: s.err}); err != nil {
 			cancel()
 			for range ordered { // let the reader see the cancel and stop
 			}
@@ -150,8 +159,19 @@ type slot struct {
 	rec   recipients.Recipient
 	email string
 	msg   *compose.Message
+	wire  []byte
 	err   error
 	done  chan struct{}
+}
+
+// writeOut is the message as it goes on the wire.
+func writeOut(m *compose.Message) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(int(m.Size) + 2048) // parts are quoted-printable and headers come on top
+	if _, err := m.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // read streams the list into slots until the end, a problem with the list

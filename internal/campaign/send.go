@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,6 +111,7 @@ type job struct {
 	row      int
 	email    string
 	msg      *compose.Message
+	wire     []byte // msg written out ahead; nil for a large one
 	attempts int
 	last     delivery.Result
 	// pending are the envelope recipients still to be sent to: all of them
@@ -373,7 +375,7 @@ func (r *runner) run(ctx context.Context, workers int) error {
 // produce walks the list and queues every recipient that this run sends.
 func (r *runner) produce(ctx context.Context) {
 	queued := 0
-	_, err := r.c.each(ctx, messages, func(rw row) error {
+	_, err := r.c.each(ctx, wire, func(rw row) error {
 		// Rows an earlier run dealt with stay "previous" after a stop too;
 		// only the ones this run would have handled are "remaining".
 		if rw.err != nil {
@@ -410,7 +412,7 @@ func (r *runner) produce(ctx context.Context) {
 		queued++
 		r.pending.Add(1)
 		select {
-		case r.jobs <- &job{row: rw.rec.Row, email: email, msg: rw.msg}:
+		case r.jobs <- &job{row: rw.rec.Row, email: email, msg: rw.msg, wire: rw.wire}:
 		case <-r.halt:
 			r.pending.Done()
 			r.countRemaining()
@@ -460,8 +462,12 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 	}
 	env := delivery.Envelope{From: jb.msg.Envelope.From, To: jb.pending}
 	mid := "<" + jb.msg.MessageID + ">"
+	var body io.WriterTo = jb.msg
+	if jb.wire != nil {
+		body = bytes.NewReader(jb.wire)
+	}
 	var beginErr error
-	res := r.pool.Send(ctx, env, jb.msg, func() error {
+	res := r.pool.Send(ctx, env, body, func() error {
 		beginErr = r.j.Begin(jb.row, jb.email, mid)
 		return beginErr
 	})

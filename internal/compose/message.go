@@ -36,6 +36,7 @@ type Message struct {
 	Subject     string
 	MessageID   string   // without angle brackets
 	Attachments []string // absolute paths, in order
+	Size        int64    // estimate of the size written: parts, images and attachments in base64
 
 	msg           *gomail.Msg
 	deterministic bool
@@ -289,6 +290,7 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 			Err:  fmt.Errorf("attachments total %s, over the limit of %s", formatBytes(attached), formatBytes(c.spec.MaxAttachments)),
 			Hint: "providers refuse mail this large; raise max_attachment_size only if yours accepts it"}
 	}
+	m.Size = size
 	if size > c.spec.MaxSize {
 		return nil, &TemplateError{Where: c.spec.Subject.File,
 			Err:  fmt.Errorf("message would be about %s, over the limit of %s", formatBytes(size), formatBytes(c.spec.MaxSize)),
