@@ -440,19 +440,34 @@ func (r *runner) countRemaining() {
 	r.mu.Unlock()
 }
 
-// work sends jobs until there are none.
+// work sends jobs until there are none. Its session sends each message's
+// end together with the next message's start while jobs are queued, and
+// finishes the last one before waiting for more.
 func (r *runner) work(ctx context.Context) {
-	for jb := range r.jobs {
-		r.attempt(ctx, jb)
+	s := r.pool.Session()
+	defer s.Close(ctx)
+	for {
+		var jb *job
+		var ok bool
+		select {
+		case jb, ok = <-r.jobs:
+		default:
+			s.Flush(ctx)
+			jb, ok = <-r.jobs
+		}
+		if !ok {
+			return
+		}
+		r.attempt(ctx, s, jb)
 	}
 }
 
-func (r *runner) attempt(ctx context.Context, jb *job) {
+func (r *runner) attempt(ctx context.Context, s *delivery.Session, jb *job) {
 	if r.halted() || ctx.Err() != nil {
 		r.abandon(jb)
 		return
 	}
-	if err := r.limiter.Wait(r.haltCtx); err != nil || r.halted() {
+	if err := r.limiter.WaitOr(r.haltCtx, func() { s.Flush(ctx) }); err != nil || r.halted() {
 		r.abandon(jb)
 		return
 	}
@@ -467,10 +482,15 @@ func (r *runner) attempt(ctx context.Context, jb *job) {
 		body = bytes.NewReader(jb.wire)
 	}
 	var beginErr error
-	res := r.pool.Send(ctx, env, body, func() error {
+	s.Send(ctx, env, body, func() error {
 		beginErr = r.j.Begin(jb.row, jb.email, mid)
 		return beginErr
-	})
+	}, func(res delivery.Result) { r.outcome(ctx, jb, res, beginErr) })
+}
+
+// outcome deals with the result of one attempt: record it, or retry.
+func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, beginErr error) {
+	mid := "<" + jb.msg.MessageID + ">"
 	if beginErr != nil {
 		// Not sent: the dot never went out. Stop rather than send blind.
 		r.stop("cannot write the results file: "+beginErr.Error(), "")

@@ -7,9 +7,13 @@
 // into a [Result]: delivered, rejected for good, deferred (safe to retry),
 // unknown (the end of DATA went out but no reply came back: never resend), or
 // fatal (the run must stop: bad credentials, a certificate that does not
-// verify, a STARTTLS that is not offered).
+// verify, a STARTTLS that is not offered). A caller with a queue of
+// messages uses a [Session] instead: with a server that offers PIPELINING
+// (RFC 2920), MAIL, RCPT and DATA go out in one write, and each message's
+// final dot in the same write as the next message's commands, so a message
+// costs one round trip.
 //
-// Protocols: SMTP (RFC 5321), enhanced status codes (RFC 3463), implicit TLS
+// Protocols: SMTP (RFC 5321), PIPELINING (RFC 2920), enhanced status codes (RFC 3463), implicit TLS
 // submission (RFC 8314), STARTTLS (RFC 3207), AUTH (RFC 4954) with PLAIN
 // (RFC 4616), LOGIN, CRAM-MD5 (RFC 2195) and XOAUTH2. The wire protocol is
 // spoken by the smtp package of github.com/wneessen/go-mail; this package

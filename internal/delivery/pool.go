@@ -100,32 +100,16 @@ func (p *Pool) Verify(ctx context.Context) error {
 // that reaches the end of DATA, right before the final CRLF.CRLF is written:
 // from then on the outcome may be Unknown, so a caller that journals can
 // record the attempt there; if beforeEnd returns an error, the dot is not
-// sent, the connection is dropped and the result is Deferred. An envelope address with a line break or an
-// angle bracket is Rejected without touching the network.
+// sent, the connection is dropped and the result is Deferred. An envelope
+// address with a line break or an angle bracket is Rejected without
+// touching the network. A caller with many messages to send one after
+// another does better with a [Session].
 func (p *Pool) Send(ctx context.Context, env Envelope, msg io.WriterTo, beforeEnd func() error) Result {
-	if err := env.check(); err != nil {
-		return Result{Status: Rejected, Stage: StageMail, Err: err}
-	}
-	if res, ok := p.acquireSlot(ctx); !ok {
-		return res
-	}
-	defer p.releaseSlot()
-	for attempt := 0; ; attempt++ {
-		c, res := p.getConn(ctx)
-		if c == nil {
-			return res
-		}
-		reused := c.reused
-		res, f := p.transact(ctx, c, env, msg, beforeEnd)
-		p.putBack(c, f)
-		// A kept-alive connection can die quietly (server idle timeout).
-		// If it fails at MAIL, nothing was committed: try once on a fresh one.
-		if attempt == 0 && reused && res.Stage == StageMail && ctx.Err() == nil &&
-			(res.Code == 421 || (res.Code == 0 && res.Status == Deferred && !isTimeout(res.Err))) {
-			continue
-		}
-		return res
-	}
+	s := p.Session()
+	var res Result
+	s.Send(ctx, env, msg, beforeEnd, func(r Result) { res = r })
+	s.Close(ctx)
+	return res
 }
 
 // Close says QUIT on idle connections and closes them; connections in use

@@ -31,6 +31,7 @@ type testServer struct {
 	port int
 
 	accepts atomic.Int32 // TCP connections accepted
+	chained atomic.Int32 // reads that brought the end of a message and the next MAIL together
 	auths   atomic.Int32 // AUTH exchanges started
 
 	mu       sync.Mutex
@@ -88,7 +89,7 @@ func newTestServer(t testing.TB, mode serverMode, setup func(*testServer)) *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln = &countingListener{Listener: ln, n: &ts.accepts}
+	ln = &countingListener{Listener: ln, n: &ts.accepts, chained: &ts.chained}
 	switch mode {
 	case startTLSServer:
 		srv.TLSConfig = ts.serverTLS
@@ -276,15 +277,32 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 
 type countingListener struct {
 	net.Listener
-	n *atomic.Int32
+	n       *atomic.Int32
+	chained *atomic.Int32
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err == nil {
 		l.n.Add(1)
+		c = &sniffConn{Conn: c, chained: l.chained}
 	}
 	return c, err
+}
+
+// sniffConn counts the reads in which a final dot and the next MAIL arrive
+// together: the client wrote them in one go.
+type sniffConn struct {
+	net.Conn
+	chained *atomic.Int32
+}
+
+func (c *sniffConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if bytes.Contains(b[:n], []byte("\r\n.\r\nMAIL FROM:")) {
+		c.chained.Add(1)
+	}
+	return n, err
 }
 
 // pki is a throwaway CA, a leaf for 127.0.0.1, ::1 and localhost, and one

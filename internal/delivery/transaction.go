@@ -2,69 +2,118 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
 
-// transact runs MAIL, RCPT... and DATA on c and classifies the outcome.
-func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.WriterTo, beforeEnd func() error) (res Result, f fate) {
-	// Closing the socket is the only way to interrupt a blocked read or
-	// write; the connection is then gone and the error classified below.
-	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
-	defer func() {
-		if !stop() {
-			f = drop
-		}
-	}()
+// tail is a message whose final dot is written, perhaps still in the
+// write buffer, and whose reply is not read yet.
+type tail struct {
+	refused []RcptReply  // recipients the server refused
+	done    func(Result) // takes the outcome
+}
+
+// errConnEnded marks a message that never started because the reply to the
+// message before it on the same connection ended the connection.
+var errConnEnded = errors.New("the connection ended after the previous message")
+
+// transact runs MAIL, RCPT... and DATA on c and writes the message and its
+// final dot into the write buffer. On success the returned tail waits for
+// its reply (settle reads it); otherwise res and f are the outcome. prev,
+// when not nil, is the message before on c: its dot goes out in the same
+// write as this message's commands, and its reply, read before theirs, goes
+// to prev.done.
+func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.WriterTo, beforeEnd func() error, prev *tail) (*tail, Result, fate) {
 	c.sent++
 	c.dirty = true // until the server answers the end of DATA
 
-	var open opener = p.stepwise
+	var refused []RcptReply
+	var res Result
+	var f fate
+	var ok bool
 	if c.pipelining && !p.noPipelining && asciiEnvelope(env) {
-		open = p.pipelined
+		refused, res, f, ok = p.pipelined(ctx, c, env, prev)
+	} else {
+		refused, res, f, ok = p.stepwise(ctx, c, env) // the Session flushed any prev
 	}
-	refusedRcpts, res, f, ok := open(ctx, c, env)
 	if !ok {
-		return res, f
+		return nil, res, f
 	}
 	if err := c.deadline(p.cfg.DataTimeout); err != nil {
-		return p.broken(ctx, StageData, err, false)
+		res, f := p.broken(ctx, StageData, err, false)
+		return nil, res, f
 	}
 	dot := &dataWriter{w: c.client.Text.W}
 	ew := &errWriter{w: dot}
 	n, err := msg.WriteTo(ew)
 	if err != nil {
 		if ew.err != nil {
-			return p.broken(ctx, StageData, ew.err, false)
+			res, f := p.broken(ctx, StageData, ew.err, false)
+			return nil, res, f
 		}
 		// The message itself failed. There is no way to abort DATA except
 		// dropping the connection: a final dot would deliver half a message.
-		return Result{Status: Rejected, Stage: StageData, Rcpts: refusedRcpts,
+		return nil, Result{Status: Rejected, Stage: StageData, Rcpts: refused,
 			Err: fmt.Errorf("write message: %w", err)}, drop
 	}
 	if beforeEnd != nil {
 		if err := beforeEnd(); err != nil {
 			// The caller could not journal the attempt: without the final dot
 			// nothing is delivered, so the outcome stays known.
-			return Result{Status: Deferred, Stage: StageData, Rcpts: refusedRcpts,
+			return nil, Result{Status: Deferred, Stage: StageData, Rcpts: refused,
 				Err: fmt.Errorf("before the end of data: %w", err)}, drop
 		}
 	}
+	// A full buffer may send part of the dot already; that is fine, the
+	// caller has journaled the attempt. A write error here means the dot
+	// did not all go out.
 	if err := dot.end(); err != nil {
+		res, f := p.broken(ctx, StageData, err, false)
+		return nil, res, f
+	}
+	p.note(c.id, "(message, %d bytes, and the final dot)", n)
+	return &tail{refused: refused}, Result{}, keep
+}
+
+// settle sends whatever is still buffered of t and reads its reply.
+func (p *Pool) settle(ctx context.Context, c *conn, t *tail) (Result, fate) {
+	if res, f, stopped := p.heldBack(ctx, c, t); stopped {
+		return res, f
+	}
+	if err := c.deadline(p.cfg.DataTimeout); err != nil {
 		return p.broken(ctx, StageData, err, false)
 	}
+	// The dot is the last thing in the buffer: an error means it did not
+	// all go out, so nothing was delivered.
 	if err := c.client.Text.W.Flush(); err != nil {
 		return p.broken(ctx, StageData, err, false)
 	}
-	p.note(c.id, "(message, %d bytes, and the final dot sent)", n)
+	return p.finalReply(ctx, c, t)
+}
+
+// heldBack ends t without sending it when ctx is done while the end of its
+// final dot is still in the write buffer: the server cannot have taken it.
+func (p *Pool) heldBack(ctx context.Context, c *conn, t *tail) (Result, fate, bool) {
+	if ctx.Err() == nil || c.client.Text.W.Buffered() == 0 {
+		return Result{}, keep, false
+	}
+	res, f := p.broken(ctx, StageDataEnd, context.Cause(ctx), false)
+	res.Rcpts = t.refused
+	return res, f, true
+}
+
+// finalReply reads the reply to the final dot of t, which has gone out, or
+// may have: without a reply the outcome is Unknown.
+func (p *Pool) finalReply(ctx context.Context, c *conn, t *tail) (Result, fate) {
 	code, text, err := c.client.Text.ReadResponse(2)
 	if err != nil {
-		return p.refused(ctx, StageDataEnd, err, true, refusedRcpts)
+		return p.refused(ctx, StageDataEnd, err, true, t.refused)
 	}
 	p.debug(c.id, "S:", wireReply(code, text))
 	c.dirty = false
-	res = replyResult(StageDataEnd, parseReply(code, text))
-	res.Rcpts = refusedRcpts
+	res := replyResult(StageDataEnd, parseReply(code, text))
+	res.Rcpts = t.refused
 	return res, keep
 }
 
@@ -148,11 +197,8 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// opener starts a transaction: MAIL, RCPT for every recipient, DATA. When
+// stepwise sends each command and reads its reply before the next. When
 // ok, the server waits for the message; otherwise res and f are the outcome.
-type opener func(ctx context.Context, c *conn, env Envelope) (refused []RcptReply, res Result, f fate, ok bool)
-
-// stepwise sends each command and reads its reply before the next.
 func (p *Pool) stepwise(ctx context.Context, c *conn, env Envelope) ([]RcptReply, Result, fate, bool) {
 	fail := func(res Result, f fate) ([]RcptReply, Result, fate, bool) {
 		return nil, res, f, false
@@ -205,11 +251,20 @@ func (p *Pool) stepwise(ctx context.Context, c *conn, env Envelope) ([]RcptReply
 // pipelined writes MAIL, every RCPT and DATA in one go and then reads their
 // replies in order (RFC 2920): one round trip instead of three or more,
 // which is most of the cost of a small message on a kept-alive connection.
-func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) ([]RcptReply, Result, fate, bool) {
+// The end of prev, when not nil, leads the same write (the message content
+// may be the first "command" of a group) and its reply is read first.
+func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope, prev *tail) ([]RcptReply, Result, fate, bool) {
 	fail := func(res Result, f fate) ([]RcptReply, Result, fate, bool) {
 		return nil, res, f, false
 	}
 	text := c.client.Text
+	if prev != nil {
+		if pres, pf, stopped := p.heldBack(ctx, c, prev); stopped {
+			prev.done(pres)
+			res, _ := p.broken(ctx, StageMail, context.Cause(ctx), false)
+			return fail(res, pf)
+		}
+	}
 	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
 		return fail(p.broken(ctx, StageMail, err, false))
 	}
@@ -225,8 +280,28 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope) ([]RcptRepl
 			return fail(p.broken(ctx, StageMail, err, false))
 		}
 	}
-	if err := text.W.Flush(); err != nil {
-		return fail(p.broken(ctx, StageMail, err, false))
+	if prev != nil {
+		// The server may take as long over the previous message as over any.
+		if err := c.deadline(p.cfg.DataTimeout); err != nil {
+			return fail(p.broken(ctx, StageMail, err, false))
+		}
+	}
+	flushErr := text.W.Flush()
+	if prev != nil {
+		// Even when the write failed the dot may have gone out before it, and
+		// the reply may be waiting: read it, or the outcome is Unknown.
+		pres, pf := p.finalReply(ctx, c, prev)
+		prev.done(pres)
+		if flushErr == nil && pf != keep {
+			// A 421 or a lost connection: this message never started.
+			return fail(Result{Status: Deferred, Stage: StageMail, Err: fmt.Errorf("mail from: %w", errConnEnded)}, pf)
+		}
+		if err := c.deadline(p.cfg.CommandTimeout); flushErr == nil && err != nil {
+			flushErr = err
+		}
+	}
+	if flushErr != nil {
+		return fail(p.broken(ctx, StageMail, flushErr, false))
 	}
 
 	// Every command gets a reply, so all of them are read even after a

@@ -137,16 +137,28 @@ func (l *Limiter) coolDownPeriod() time.Duration {
 // Wait blocks until the next message may be sent, or until ctx is done, in
 // which case it returns ctx.Err() and gives its place back. Call it once per
 // message, just before sending.
-func (l *Limiter) Wait(ctx context.Context) error {
+func (l *Limiter) Wait(ctx context.Context) error { return l.WaitOr(ctx, nil) }
+
+// WaitOr is Wait that calls idle first, when it is not nil and the wait is
+// not over at once: a sender finishes the message it holds back rather than
+// keep it for the whole wait.
+func (l *Limiter) WaitOr(ctx context.Context, idle func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if l == nil {
 		return nil
 	}
-	delay, booked := l.reserve(l.now())
+	now := l.now()
+	delay, booked := l.reserve(now)
 	if delay <= 0 {
 		return nil
+	}
+	if idle != nil {
+		idle()
+		if delay -= l.now().Sub(now); delay <= 0 {
+			return nil
+		}
 	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()

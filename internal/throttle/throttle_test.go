@@ -428,3 +428,25 @@ func BenchmarkWait(b *testing.B) {
 		})
 	}
 }
+
+// WaitOr calls idle only when it has to wait, and the time idle takes
+// counts towards the wait.
+func TestWaitOrIdle(t *testing.T) {
+	l, c := newLimiter(t, "1/s", Options{})
+	calls := 0
+	idle := func() { calls++; c.Advance(time.Second) }
+	if err := l.WaitOr(context.Background(), idle); err != nil || calls != 0 {
+		t.Fatalf("first send: err %v, idle called %d times; want no wait", err, calls)
+	}
+	// The second send is due in 1 s; idle takes that second, so no timer is left to wait on.
+	done := make(chan error, 1)
+	go func() { done <- l.WaitOr(context.Background(), idle) }()
+	select {
+	case err := <-done:
+		if err != nil || calls != 1 {
+			t.Fatalf("second send: err %v, idle called %d times; want once", err, calls)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitOr kept waiting after idle used up the delay")
+	}
+}
