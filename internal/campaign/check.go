@@ -85,66 +85,66 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 	}
 
 	// Rows are read in order, composed on every core, and handed to fn in
-	// order again: a slot per row carries the result, and the bounded
+	// order again. They travel in batches, which keeps the cost of handing
+	// work between goroutines small next to the work, and the bounded
 	// channels keep memory flat however long the list is.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	composers := max(1, runtime.GOMAXPROCS(0))
-	ordered := make(chan *slot, 4*composers)
-	work := make(chan *slot, 4*composers)
+	ordered := make(chan *batch, 2*composers)
+	work := make(chan *batch, 2*composers)
 	var readErr error // set before ordered is closed
 	go func() {
 		defer close(ordered)
 		defer close(work)
-		readErr = c.read(ctx, list, func(s *slot) bool {
+		b := &batch{done: make(chan struct{})}
+		ship := func() bool {
 			select {
-			case ordered <- s:
+			case ordered <- b:
 			case <-ctx.Done():
 				return false
 			}
-			if s.done == nil {
-				return true // nothing to compose
-			}
 			select {
-			case work <- s:
-				return true
+			case work <- b:
 			case <-ctx.Done():
 				return false
 			}
+			b = &batch{done: make(chan struct{})}
+			return true
+		}
+		readErr = c.read(ctx, list, func(s row) bool {
+			b.rows = append(b.rows, s)
+			return len(b.rows) < batchRows || ship()
 		})
+		if len(b.rows) > 0 {
+			ship() // the rows before a problem with the list still count
+		}
 	}()
 	var wg sync.WaitGroup
 	for range composers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := range work {
-				var err error
-				if w == validate {
-					s.email, err = c.composer.Validate(s.rec.Row, s.rec.Fields)
-				} else if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
-					s.email = s.msg.Recipient()
-					if w == wire && s.msg.Size <= maxWire {
-						s.wire, err = writeOut(s.msg)
+			for b := range work {
+				for i := range b.rows {
+					if s := &b.rows[i]; s.err == nil {
+						c.make(w, list.Sheet(), s)
 					}
 				}
-				if err != nil {
-					s.err = &RowError{File: c.listPath, Sheet: list.Sheet(), Line: s.rec.Line, Row: s.rec.Row, Err: err}
-				}
-				close(s.done)
+				close(b.done)
 			}
 		}()
 	}
 	defer wg.Wait()
-	for s := range ordered {
-		if s.done != nil {
-			<-s.done
-		}
-		if err := fn(row{rec: s.rec, email: s.email, msg: s.msg, wire: s.wire, err: s.err}); err != nil {
-			cancel()
-			for range ordered { // let the reader see the cancel and stop
+	for b := range ordered {
+		<-b.done
+		for _, s := range b.rows {
+			if err := fn(s); err != nil {
+				cancel()
+				for range ordered { // let the reader see the cancel and stop
+				}
+				return columns, err
 			}
-			return columns, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -153,15 +153,30 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 	return columns, readErr
 }
 
-// slot is one row on its way through each. done is closed when msg and
-// err are set; it is nil for a row the list itself refused.
-type slot struct {
-	rec   recipients.Recipient
-	email string
-	msg   *compose.Message
-	wire  []byte
-	err   error
-	done  chan struct{}
+// batchRows is how many rows travel together through each.
+const batchRows = 32
+
+// batch is a run of rows on their way through each; done is closed when
+// every row that needs it has been made.
+type batch struct {
+	rows []row // err is set already for a row the list itself refused
+	done chan struct{}
+}
+
+// make validates or builds the message of one row, as w says.
+func (c *Campaign) make(w walk, sheet string, s *row) {
+	var err error
+	if w == validate {
+		s.email, err = c.composer.Validate(s.rec.Row, s.rec.Fields)
+	} else if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
+		s.email = s.msg.Recipient()
+		if w == wire && s.msg.Size <= maxWire {
+			s.wire, err = writeOut(s.msg)
+		}
+	}
+	if err != nil {
+		s.err = &RowError{File: c.listPath, Sheet: sheet, Line: s.rec.Line, Row: s.rec.Row, Err: err}
+	}
 }
 
 // writeOut is the message as it goes on the wire.
@@ -174,9 +189,9 @@ func writeOut(m *compose.Message) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// read streams the list into slots until the end, a problem with the list
+// read streams the list into rows until the end, a problem with the list
 // as a whole, or emit returning false.
-func (c *Campaign) read(ctx context.Context, list *recipients.Reader, emit func(*slot) bool) error {
+func (c *Campaign) read(ctx context.Context, list *recipients.Reader, emit func(row) bool) error {
 	lastErr := ""
 	for {
 		if err := ctx.Err(); err != nil {
@@ -195,12 +210,12 @@ func (c *Campaign) read(ctx context.Context, list *recipients.Reader, emit func(
 			if re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
 				return err // about the list, not one row
 			}
-			if !emit(&slot{rec: recipients.Recipient{Row: re.Row, Line: re.Line}, err: err}) {
+			if !emit(row{rec: recipients.Recipient{Row: re.Row, Line: re.Line}, err: err}) {
 				return ctx.Err()
 			}
 			continue
 		}
-		if !emit(&slot{rec: rec, done: make(chan struct{})}) {
+		if !emit(row{rec: rec}) {
 			return ctx.Err()
 		}
 	}
