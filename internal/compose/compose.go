@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,7 +77,8 @@ type Composer struct {
 	headers     []headerTmpl
 	text, html  *tmpl
 	attachments []*tmpl
-	mayLoop     bool // some template nests loops or calls templates
+	mayLoop     bool                       // some template nests loops or calls templates
+	images      atomic.Pointer[imageCheck] // set once a simple HTML body's images are checked
 }
 
 type headerTmpl struct {

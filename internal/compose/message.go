@@ -57,12 +57,17 @@ type rendered struct {
 	headers                                        []string
 	text, html                                     string
 	attachments                                    []string
+	// The bodies' lengths; when bounded, the body was not run (see
+	// bound.go), its text is empty and its length is an upper bound.
+	textLen, htmlLen int64
+	bounded          bool
+	htmlSkipped      bool
 }
 
 // Compose renders the message for one recipient. Fields must hold every
 // column of the list. Errors are *TemplateError values naming where.
 func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) {
-	r, err := c.render(fields)
+	r, err := c.render(fields, false)
 	if err != nil {
 		return nil, err
 	}
@@ -74,23 +79,35 @@ func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) 
 // recorded under. It is what a check of a whole list needs, at about half
 // the cost.
 func (c *Composer) Validate(row int, fields map[string]string) (string, error) {
-	r, err := c.render(fields)
+	r, err := c.render(fields, true)
 	if err != nil {
 		return "", err
 	}
 	d, err := c.check(row, r)
+	if err == errOverBound {
+		// The bound says it might be too large: run the bodies to know.
+		if r, err = c.render(fields, false); err != nil {
+			return "", err
+		}
+		d, err = c.check(row, r)
+	}
 	if err != nil {
 		return "", err
 	}
 	return d.m.Recipient(), nil
 }
 
+// errOverBound is check's answer when a skipped body might make the message
+// too large.
+var errOverBound = errors.New("message may be over the size limit")
+
 // render executes every template for one recipient. Runaway loops are
 // refused when the template is parsed (no range over numbers) and stopped by
 // the size and time limits of the output buffer.
-func (c *Composer) render(fields map[string]string) (*rendered, error) {
+// With skip, bodies that cannot fail are not run (see bound.go).
+func (c *Composer) render(fields map[string]string, skip bool) (*rendered, error) {
 	if !c.mayLoop {
-		return c.renderAll(fields)
+		return c.renderAll(fields, skip)
 	}
 	// Nested loops or template calls can spin without writing anything, so
 	// the output deadline cannot stop them: run them where a timer can walk
@@ -101,7 +118,7 @@ func (c *Composer) render(fields map[string]string) (*rendered, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := c.renderAll(fields)
+		r, err := c.renderAll(fields, skip)
 		done <- result{r, err}
 	}()
 	t := time.NewTimer(c.spec.Timeout)
@@ -119,7 +136,7 @@ func (c *Composer) render(fields map[string]string) (*rendered, error) {
 // renderBuffers keeps output buffers from one message to the next.
 var renderBuffers = sync.Pool{New: func() any { return new(limitedBuffer) }}
 
-func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
+func (c *Composer) renderAll(fields map[string]string, skip bool) (*rendered, error) {
 	buf := renderBuffers.Get().(*limitedBuffer)
 	defer func() {
 		if buf.Cap() <= 256<<10 { // a rare huge message should not pin its buffer
@@ -144,11 +161,27 @@ func (c *Composer) renderAll(fields map[string]string) (*rendered, error) {
 		dst *string
 	}{
 		{c.from, &r.from}, {c.to, &r.to}, {c.cc, &r.cc}, {c.bcc, &r.bcc}, {c.replyTo, &r.replyTo},
-		{c.subject, &r.subject}, {c.toDisplay, &r.toDisplay}, {c.text, &r.text}, {c.html, &r.html},
+		{c.subject, &r.subject}, {c.toDisplay, &r.toDisplay},
 	} {
 		if *f.dst, err = exec(f.t); err != nil {
 			return nil, err
 		}
+	}
+	// Neither body can fail once it is known to be simple, so skipping one
+	// changes no error: the first one is still the first one.
+	if n, ok := c.bound(c.text, fields, skip); ok {
+		r.textLen, r.bounded = n, true
+	} else if r.text, err = exec(c.text); err != nil {
+		return nil, err
+	} else {
+		r.textLen = int64(len(r.text))
+	}
+	if n, ok := c.bound(c.html, fields, skip && c.images.Load() != nil); ok {
+		r.htmlLen, r.bounded, r.htmlSkipped = n, true, true
+	} else if r.html, err = exec(c.html); err != nil {
+		return nil, err
+	} else {
+		r.htmlLen = int64(len(r.html))
 	}
 	for _, h := range c.headers {
 		v, err := exec(h.value)
@@ -248,15 +281,31 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 	}
 	d.domain = m.From.Address[strings.LastIndexByte(m.From.Address, '@')+1:]
 
-	size := int64(len(r.text) + len(r.html))
+	size := r.textLen + r.htmlLen
 	d.html = r.html
-	if c.html != nil {
-		if d.html, d.embeds, err = c.inlineImages(r.html, d.domain); err != nil {
+	switch {
+	case r.htmlSkipped:
+		// A simple HTML body has the same images for every row.
+		ic := c.images.Load()
+		if ic.err != nil {
+			return nil, ic.err
+		}
+		size += ic.size
+	case c.html != nil:
+		d.html, d.embeds, err = c.inlineImages(r.html, d.domain)
+		if c.html.simple() != nil {
+			ic := &imageCheck{err: err}
+			for _, e := range d.embeds {
+				ic.size += e.size * 4 / 3
+			}
+			c.images.CompareAndSwap(nil, ic)
+		}
+		if err != nil {
 			return nil, err
 		}
-	}
-	for _, e := range d.embeds {
-		size += e.size * 4 / 3
+		for _, e := range d.embeds {
+			size += e.size * 4 / 3
+		}
 	}
 	var attached int64
 	for i, t := range c.attachments {
@@ -291,6 +340,9 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 			Hint: "providers refuse mail this large; raise max_attachment_size only if yours accepts it"}
 	}
 	m.Size = size
+	if size > c.spec.MaxSize && r.bounded {
+		return nil, errOverBound
+	}
 	if size > c.spec.MaxSize {
 		return nil, &TemplateError{Where: c.spec.Subject.File,
 			Err:  fmt.Errorf("message would be about %s, over the limit of %s", formatBytes(size), formatBytes(c.spec.MaxSize)),

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -64,6 +65,27 @@ type tmpl struct {
 	src  Source
 	text *template.Template
 	html *htmltemplate.Template
+
+	// shape is set, to nil when the template is not that simple, once the
+	// template has parsed (text) or first run without error (HTML: the tree
+	// is escaped then). See bound.go.
+	shape  atomic.Pointer[shape]
+	shaped atomic.Bool
+}
+
+// simple returns the template's shape when it is known and simple.
+func (t *tmpl) simple() *shape {
+	if t == nil || !t.shaped.Load() {
+		return nil
+	}
+	return t.shape.Load()
+}
+
+func (t *tmpl) setShape() {
+	if len(t.trees()) == 1 {
+		t.shape.Store(shapeOf(t.tree(), t.html != nil))
+	}
+	t.shaped.Store(true)
 }
 
 func (t *tmpl) tree() *parse.Tree {
@@ -114,6 +136,9 @@ func parseTemplate(src Source, html bool) (*tmpl, error) {
 				Hint: "range over a list instead, e.g. {{range splitList \";\" .items}}"}
 		}
 	}
+	if !html {
+		t.setShape()
+	}
 	return t, nil
 }
 
@@ -160,7 +185,9 @@ func (t *tmpl) wrap(err error) error {
 func (t *tmpl) execute(w io.Writer, fields map[string]string) error {
 	var err error
 	if t.html != nil {
-		err = t.html.Execute(w, fields)
+		if err = t.html.Execute(w, fields); err == nil && !t.shaped.Load() {
+			t.setShape()
+		}
 	} else {
 		err = t.text.Execute(w, fields)
 	}
