@@ -70,16 +70,42 @@ func receivedOnce(t *testing.T, ts *testServer, n int, missing ...int) {
 	}
 }
 
+// onMessage starts a server that runs act on message n of testMessage and
+// takes every other one.
+func onMessage(t *testing.T, n int, act func(*session) error) *testServer {
+	t.Helper()
+	subject := fmt.Sprintf("Subject: hello %d\r\n", n)
+	return newTestServer(t, plainServer, func(ts *testServer) {
+		ts.onData = func(s *session, data []byte) error {
+			if strings.Contains(string(data), subject) {
+				return act(s)
+			}
+			return nil
+		}
+	})
+}
+
+// wantOutcomes checks that every message was Delivered except those in
+// except, which have the status given there.
+func wantOutcomes(t *testing.T, got map[int]Result, except map[int]Status) {
+	t.Helper()
+	for i, res := range got {
+		want, ok := except[i]
+		if !ok {
+			want = Delivered
+		}
+		if res.Status != want {
+			t.Errorf("message %d: %+v, want %v", i, res, want)
+		}
+	}
+}
+
 // Back to back on one session, each final dot goes out with the next
 // message's commands, and every message arrives once, in order.
 func TestSessionChainsMessages(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
 	p := newPool(t, ts.config(None))
-	for i, res := range sendAll(t, p, 20) {
-		if res.Status != Delivered {
-			t.Errorf("message %d: %+v", i, res)
-		}
-	}
+	wantOutcomes(t, sendAll(t, p, 20), nil)
 	receivedOnce(t, ts, 20)
 	if n := ts.accepts.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
@@ -102,10 +128,7 @@ func TestSessionStepwise(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
 	p := newPool(t, ts.config(None))
 	p.noPipelining = true
-	for i, res := range sendAll(t, p, 5) {
-		wantStatus(t, res, Delivered)
-		_ = i
-	}
+	wantOutcomes(t, sendAll(t, p, 5), nil)
 	receivedOnce(t, ts, 5)
 	if n := ts.chained.Load(); n != 0 {
 		t.Errorf("%d chained writes without PIPELINING", n)
@@ -115,25 +138,12 @@ func TestSessionStepwise(t *testing.T) {
 // A refusal at the end of one message does not disturb the next, which
 // was already on its way.
 func TestSessionRefusalAtDataEnd(t *testing.T) {
-	ts := newTestServer(t, plainServer, func(ts *testServer) {
-		ts.onData = func(_ *session, data []byte) error {
-			if strings.Contains(string(data), "Subject: hello 3\r\n") {
-				return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "message refused"}
-			}
-			return nil
-		}
+	ts := onMessage(t, 3, func(*session) error {
+		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "message refused"}
 	})
 	p := newPool(t, ts.config(None))
 	got := sendAll(t, p, 6)
-	for i, res := range got {
-		want := Delivered
-		if i == 3 {
-			want = Rejected
-		}
-		if res.Status != want {
-			t.Errorf("message %d: %+v, want %v", i, res, want)
-		}
-	}
+	wantOutcomes(t, got, map[int]Status{3: Rejected})
 	if got[3].Code != 554 || got[3].Stage != StageDataEnd {
 		t.Errorf("message 3: %+v", got[3])
 	}
@@ -147,25 +157,9 @@ func TestSessionRefusalAtDataEnd(t *testing.T) {
 // is Unknown, never resent, and the one whose commands went out behind its
 // dot starts again on a fresh connection.
 func TestSessionDropAfterDataEnd(t *testing.T) {
-	ts := newTestServer(t, plainServer, func(ts *testServer) {
-		ts.onData = func(s *session, data []byte) error {
-			if strings.Contains(string(data), "Subject: hello 2\r\n") {
-				s.drop()
-			}
-			return nil
-		}
-	})
+	ts := onMessage(t, 2, func(s *session) error { s.drop(); return nil })
 	p := newPool(t, ts.config(None))
-	got := sendAll(t, p, 5)
-	for i, res := range got {
-		want := Delivered
-		if i == 2 {
-			want = Unknown
-		}
-		if res.Status != want {
-			t.Errorf("message %d: %+v, want %v", i, res, want)
-		}
-	}
+	wantOutcomes(t, sendAll(t, p, 5), map[int]Status{2: Unknown})
 	receivedOnce(t, ts, 5) // the server has message 2; the client cannot know
 	if n := ts.accepts.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
@@ -175,21 +169,14 @@ func TestSessionDropAfterDataEnd(t *testing.T) {
 // A 421 at the end of a message closes the connection: the message is
 // Deferred with the reply, and the next one goes out on a new connection.
 func TestSession421AtDataEnd(t *testing.T) {
-	ts := newTestServer(t, plainServer, func(ts *testServer) {
-		ts.onData = func(_ *session, data []byte) error {
-			if strings.Contains(string(data), "Subject: hello 2\r\n") {
-				return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "too busy, closing"}
-			}
-			return nil
-		}
+	ts := onMessage(t, 2, func(*session) error {
+		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "too busy, closing"}
 	})
 	p := newPool(t, ts.config(None))
 	got := sendAll(t, p, 4)
-	if got[2].Status != Deferred || got[2].Code != 421 {
+	wantOutcomes(t, got, map[int]Status{2: Deferred})
+	if got[2].Code != 421 {
 		t.Errorf("message 2: %+v", got[2])
-	}
-	for _, i := range []int{1, 3, 4} {
-		wantStatus(t, got[i], Delivered)
 	}
 	receivedOnce(t, ts, 4, 2)
 	if n := ts.accepts.Load(); n != 2 {
@@ -204,11 +191,7 @@ func TestSessionMaxPerConnection(t *testing.T) {
 	cfg := ts.config(None)
 	cfg.MaxPerConnection = 3
 	p := newPool(t, cfg)
-	for i, res := range sendAll(t, p, 7) {
-		if res.Status != Delivered {
-			t.Errorf("message %d: %+v", i, res)
-		}
-	}
+	wantOutcomes(t, sendAll(t, p, 7), nil)
 	receivedOnce(t, ts, 7)
 	if n := ts.accepts.Load(); n != 3 {
 		t.Errorf("%d connections, want 3", n)
