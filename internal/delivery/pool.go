@@ -96,11 +96,11 @@ func (p *Pool) Verify(ctx context.Context) error {
 
 // Send delivers msg to the envelope's recipients in one SMTP transaction and
 // says what became of it. It blocks until a connection is free or ctx is
-// done. beforeEnd, when not nil, is called exactly once per transaction
-// that reaches the end of DATA, right before the final CRLF.CRLF is written:
-// from then on the outcome may be Unknown, so a caller that journals can
-// record the attempt there; if beforeEnd returns an error, the dot is not
-// sent, the connection is dropped and the result is Deferred. An envelope
+// done. beforeEnd, when not nil, is called once per transaction that reaches
+// the end of DATA, right before any byte of the final CRLF.CRLF can reach
+// the server: from then on the outcome may be Unknown, so a caller that
+// journals can record the attempt there. If beforeEnd returns an error, the
+// dot is not sent, the connection is dropped and the result is Deferred. An envelope
 // address with a line break or an angle bracket is Rejected without
 // touching the network. A caller with many messages to send one after
 // another does better with a [Session].

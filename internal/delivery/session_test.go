@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,4 +232,45 @@ func TestSessionNonASCIIEnvelope(t *testing.T) {
 		wantStatus(t, o.got[i], Delivered)
 	}
 	receivedOnce(t, ts, 3)
+}
+
+// beforeEnd runs before the server can have the final dot, whether the dot
+// waits in the buffer for the next message or the message is larger than
+// the buffer; and a message that never went out was never begun.
+func TestSessionBeforeEndPrecedesDot(t *testing.T) {
+	var begun sync.Map // message number -> true
+	ts := newTestServer(t, plainServer, func(ts *testServer) {
+		ts.onData = func(_ *session, data []byte) error {
+			var i int
+			fmt.Sscanf(string(data[strings.Index(string(data), "Subject: hello "):]), "Subject: hello %d", &i)
+			if _, ok := begun.Load(i); !ok {
+				t.Errorf("message %d reached the server before beforeEnd ran", i)
+			}
+			return nil
+		}
+	})
+	p := newPool(t, ts.config(None))
+	o := &outcomes{t: t, got: map[int]Result{}}
+	s := p.Session()
+	for i := 1; i <= 12; i++ {
+		msg := testMessage(i)
+		if i%3 == 0 {
+			msg = append(msg, strings.Repeat("A longer line of the message body.\r\n", 400)...) // ~14 KB
+		}
+		s.Send(context.Background(), friend, msg, func() error { begun.Store(i, true); return nil }, o.done(i))
+	}
+	s.Close(context.Background())
+	wantOutcomes(t, o.got, nil)
+	receivedOnce(t, ts, 12)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	s = p.Session()
+	s.Send(ctx, friend, testMessage(13), func() error { calls++; return nil }, o.done(13))
+	cancel()
+	s.Close(ctx)
+	if calls != 0 {
+		t.Errorf("beforeEnd ran %d times for a message that never went out", calls)
+	}
+	wantStatus(t, o.got[13], Deferred)
 }

@@ -10,9 +10,27 @@ import (
 // tail is a message whose final dot is written, perhaps still in the
 // write buffer, and whose reply is not read yet.
 type tail struct {
-	refused []RcptReply  // recipients the server refused
-	done    func(Result) // takes the outcome
+	refused   []RcptReply  // recipients the server refused
+	done      func(Result) // takes the outcome
+	beforeEnd func() error // still to run before the buffer goes out; nil once run
 }
+
+// begin runs t's beforeEnd, if it has not run: the buffer holding t's dot
+// is about to be written.
+func (t *tail) begin() error {
+	f := t.beforeEnd
+	t.beforeEnd = nil
+	if f == nil {
+		return nil
+	}
+	if err := f(); err != nil {
+		return fmt.Errorf("before the end of data: %w", err)
+	}
+	return nil
+}
+
+// endOfData is the longest the final dot can be: CRLF "." CRLF.
+const endOfData = 5
 
 // errConnEnded marks a message that never started because the reply to the
 // message before it on the same connection ended the connection.
@@ -57,29 +75,39 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 		return nil, Result{Status: Rejected, Stage: StageData, Rcpts: refused,
 			Err: fmt.Errorf("write message: %w", err)}, drop
 	}
-	if beforeEnd != nil {
-		if err := beforeEnd(); err != nil {
+	// beforeEnd runs as late as it can, right before the buffer with the dot
+	// is written (see begin), so that a crash in between leaves as few
+	// attempts as possible journaled but not sent. When the dot does not fit
+	// in the buffer, writing it sends part of it: beforeEnd runs now.
+	t := &tail{refused: refused, beforeEnd: beforeEnd}
+	if c.client.Text.W.Available() < endOfData {
+		if err := t.begin(); err != nil {
 			// The caller could not journal the attempt: without the final dot
 			// nothing is delivered, so the outcome stays known.
-			return nil, Result{Status: Deferred, Stage: StageData, Rcpts: refused,
-				Err: fmt.Errorf("before the end of data: %w", err)}, drop
+			return nil, notBegun(refused, err), drop
 		}
 	}
-	// A full buffer may send part of the dot already; that is fine, the
-	// caller has journaled the attempt. A write error here means the dot
-	// did not all go out.
 	if err := dot.end(); err != nil {
 		res, f := p.broken(ctx, StageData, err, false)
 		return nil, res, f
 	}
 	p.note(c.id, "(message, %d bytes, and the final dot)", n)
-	return &tail{refused: refused}, Result{}, keep
+	return t, Result{}, keep
+}
+
+// notBegun is the outcome of a message whose beforeEnd failed: its dot
+// never went out.
+func notBegun(refused []RcptReply, err error) Result {
+	return Result{Status: Deferred, Stage: StageData, Rcpts: refused, Err: err}
 }
 
 // settle sends whatever is still buffered of t and reads its reply.
 func (p *Pool) settle(ctx context.Context, c *conn, t *tail) (Result, fate) {
 	if res, f, stopped := p.heldBack(ctx, c, t); stopped {
 		return res, f
+	}
+	if err := t.begin(); err != nil {
+		return notBegun(t.refused, err), drop
 	}
 	if err := c.deadline(p.cfg.DataTimeout); err != nil {
 		return p.broken(ctx, StageData, err, false)
@@ -263,6 +291,11 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope, prev *tail)
 			prev.done(pres)
 			res, _ := p.broken(ctx, StageMail, context.Cause(ctx), false)
 			return fail(res, pf)
+		}
+		// The commands may fill the buffer and send it, dot and all.
+		if err := prev.begin(); err != nil {
+			prev.done(notBegun(prev.refused, err))
+			return fail(Result{Status: Deferred, Stage: StageMail, Err: fmt.Errorf("mail from: %w", errConnEnded)}, drop)
 		}
 	}
 	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
