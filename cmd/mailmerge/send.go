@@ -108,7 +108,9 @@ func cmdSend(args []string, stdin io.Reader, ui *ui) int {
 	}
 
 	progress := newProgress(ui, *quiet || *jsonOut && !isTerminal(ui.stderr))
-	opts.Progress = progress.update
+	if !progress.off {
+		opts.Progress = progress.update // else the run need not describe itself after every message
+	}
 	sum, err := c.Send(ctx, opts)
 	progress.finish()
 	if err != nil {
