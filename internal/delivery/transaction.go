@@ -138,7 +138,7 @@ func (p *Pool) finalReply(ctx context.Context, c *conn, t *tail) (Result, fate) 
 	if err != nil {
 		return p.refused(ctx, StageDataEnd, err, true, t.refused)
 	}
-	p.debug(c.id, "S:", wireReply(code, text))
+	p.debugReply(c.id, code, text)
 	c.dirty = false
 	res := replyResult(StageDataEnd, parseReply(code, text))
 	res.Rcpts = t.refused
@@ -272,7 +272,7 @@ func (p *Pool) stepwise(ctx context.Context, c *conn, env Envelope) ([]RcptReply
 	if err != nil {
 		return fail(p.refused(ctx, StageData, err, false, refused))
 	}
-	p.debug(c.id, "S:", wireReply(code, msg))
+	p.debugReply(c.id, code, msg)
 	return refused, Result{}, keep, true
 }
 
@@ -309,7 +309,8 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope, prev *tail)
 	cmds = append(cmds, "DATA")
 	for _, cmd := range cmds {
 		p.debug(c.id, "C:", cmd)
-		if _, err := text.W.WriteString(cmd + "\r\n"); err != nil {
+		text.W.WriteString(cmd)
+		if _, err := text.W.Write(crlf); err != nil { // bufio keeps the first error
 			return fail(p.broken(ctx, StageMail, err, false))
 		}
 	}
@@ -342,11 +343,11 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope, prev *tail)
 	read := func(expect int) (reply, error) {
 		code, msg, err := text.ReadResponse(expect)
 		if err == nil {
-			p.debug(c.id, "S:", wireReply(code, msg))
+			p.debugReply(c.id, code, msg)
 			return parseReply(code, msg), nil
 		}
 		if r, ok := replyOf(err); ok {
-			p.debug(c.id, "S:", wireReply(r.code, msg))
+			p.debugReply(c.id, r.code, msg)
 			return r, err
 		}
 		return reply{}, err

@@ -71,6 +71,14 @@ func (p *Pool) debug(id int64, dir, text string) {
 	_, _ = io.WriteString(p.cfg.Debug, b.String())
 }
 
+// debugReply writes a server reply to the transcript; it costs nothing
+// without one, which matters at four replies a message.
+func (p *Pool) debugReply(id int64, code int, text string) {
+	if p.cfg.Debug != nil {
+		p.debug(id, "S:", wireReply(code, text))
+	}
+}
+
 // note writes a transcript line that is not on the wire.
 func (p *Pool) note(id int64, format string, args ...any) {
 	if p.cfg.Debug != nil {
