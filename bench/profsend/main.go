@@ -11,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"runtime"
@@ -24,7 +25,7 @@ func main() {
 	cpu := flag.String("cpuprofile", "", "write a CPU profile here")
 	mem := flag.String("memprofile", "", "write a heap profile here at the end")
 	block := flag.String("blockprofile", "", "write a blocking profile here at the end")
-	trace_ := flag.String("trace", "", "write an execution trace here")
+	traceOut := flag.String("trace", "", "write an execution trace here")
 	workers := flag.Int("workers", 4, "connections")
 	flag.Parse()
 	if flag.NArg() != 1 {
@@ -34,46 +35,48 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if *cpu != "" {
-		f, err := os.Create(*cpu)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	defer record(*cpu, pprof.StartCPUProfile, pprof.StopCPUProfile)()
+	defer record(*traceOut, trace.Start, trace.Stop)()
 	if *block != "" {
 		runtime.SetBlockProfileRate(1)
-	}
-	if *trace_ != "" {
-		f, err := os.Create(*trace_)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := trace.Start(f); err != nil {
-			log.Fatal(err)
-		}
-		defer trace.Stop()
 	}
 	sum, err := c.Send(context.Background(), campaign.SendOptions{Restart: true, Rate: "0", Workers: *workers})
 	if err != nil {
 		log.Print(err)
 	}
-	if *block != "" {
-		if f, err := os.Create(*block); err == nil {
-			pprof.Lookup("block").WriteTo(f, 0)
-			f.Close()
-		}
-	}
-	if *mem != "" {
-		f, err := os.Create(*mem)
-		if err == nil {
-			pprof.WriteHeapProfile(f)
-			f.Close()
-		}
-	}
+	snapshot(*block, func(w io.Writer) error { return pprof.Lookup("block").WriteTo(w, 0) })
+	snapshot(*mem, pprof.WriteHeapProfile)
 	fmt.Printf("sent %d failed %d unknown %d in %.3fs (%.0f msgs/s)\n",
 		sum.Sent, sum.Failed, sum.Unknown, sum.Elapsed.Seconds(), float64(sum.Sent)/sum.Elapsed.Seconds())
+}
+
+// record starts a recorder writing to path (none when path is empty) and
+// returns what stops it.
+func record(path string, start func(io.Writer) error, stop func()) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = start(f)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	return func() { stop(); f.Close() }
+}
+
+// snapshot writes one profile to path, when path is not empty.
+func snapshot(path string, write func(io.Writer) error) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = write(f)
+		f.Close()
+	}
+	if err != nil {
+		log.Print(err)
+	}
 }

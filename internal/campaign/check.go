@@ -128,7 +128,7 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 			for b := range work {
 				for i := range b.rows {
 					if s := &b.rows[i]; s.err == nil {
-						c.make(w, list.Sheet(), s)
+						c.composeRow(w, list.Sheet(), s)
 					}
 				}
 				close(b.done)
@@ -163,8 +163,8 @@ type batch struct {
 	done chan struct{}
 }
 
-// make validates or builds the message of one row, as w says.
-func (c *Campaign) make(w walk, sheet string, s *row) {
+// composeRow validates or builds the message of one row, as w says.
+func (c *Campaign) composeRow(w walk, sheet string, s *row) {
 	var err error
 	if w == validate {
 		s.email, err = c.composer.Validate(s.rec.Row, s.rec.Fields)

@@ -450,19 +450,24 @@ func TestSendServerHangsUpEverySeven(t *testing.T) {
 	checkOnce(t, rows, copies(srv))
 }
 
+// stallOnce is a fault that stalls the first command at stage for a minute.
+func stallOnce(stage sandbox.Stage) func(sandbox.Stage) time.Duration {
+	var once sync.Once
+	return func(s sandbox.Stage) time.Duration {
+		d := time.Duration(0)
+		if s == stage {
+			once.Do(func() { d = time.Minute })
+		}
+		return d
+	}
+}
+
 // TestSendServerStalls: a reply that never comes trips the command timeout.
 // Before the end of DATA that is safe to retry; after it the outcome is
 // unknown and the message is not sent again.
 func TestSendServerStalls(t *testing.T) {
 	t.Run("before data", func(t *testing.T) {
-		var once sync.Once
-		srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Stall: func(s sandbox.Stage) time.Duration {
-			d := time.Duration(0)
-			if s == sandbox.StageMail {
-				once.Do(func() { d = time.Minute })
-			}
-			return d
-		}}})
+		srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Stall: stallOnce(sandbox.StageMail)}})
 		c := newSendCampaign(t, 4, sendKeys{smtp: "command_timeout = \"300ms\"\n"})
 		sum := send(t, c, campaign.SendOptions{Server: target(srv)})
 		rows := readResults(t, sum.Results)
@@ -481,14 +486,7 @@ func TestSendServerStalls(t *testing.T) {
 		checkOnce(t, rows, copies(srv))
 	})
 	t.Run("after data", func(t *testing.T) {
-		var once sync.Once
-		srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Stall: func(s sandbox.Stage) time.Duration {
-			d := time.Duration(0)
-			if s == sandbox.StageData {
-				once.Do(func() { d = time.Minute })
-			}
-			return d
-		}}})
+		srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Stall: stallOnce(sandbox.StageData)}})
 		c := newSendCampaign(t, 4, sendKeys{smtp: "command_timeout = \"300ms\"\ndata_timeout = \"300ms\"\n"})
 		sum := send(t, c, campaign.SendOptions{Server: target(srv)})
 		rows := readResults(t, sum.Results)

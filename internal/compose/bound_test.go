@@ -128,7 +128,7 @@ func TestValidateSkipsOnlySafely(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := c.render(fields, true)
-	if err != nil || !r.bounded || !r.htmlSkipped || r.text != "" || r.html != "" {
-		t.Errorf("second row: bounded %v, html skipped %v, err %v", r.bounded, r.htmlSkipped, err)
+	if err != nil || !r.textSkipped || !r.htmlSkipped || r.text != "" || r.html != "" {
+		t.Errorf("second row: text skipped %v, html skipped %v, err %v", r.textSkipped, r.htmlSkipped, err)
 	}
 }

@@ -57,12 +57,14 @@ type rendered struct {
 	headers                                        []string
 	text, html                                     string
 	attachments                                    []string
-	// The bodies' lengths; when bounded, the body was not run (see
+	// The bodies' lengths; for a skipped body, which was not run (see
 	// bound.go), its text is empty and its length is an upper bound.
-	textLen, htmlLen int64
-	bounded          bool
-	htmlSkipped      bool
+	textLen, htmlLen         int64
+	textSkipped, htmlSkipped bool
 }
+
+// bounded reports whether a length is only an upper bound.
+func (r *rendered) bounded() bool { return r.textSkipped || r.htmlSkipped }
 
 // Compose renders the message for one recipient. Fields must hold every
 // column of the list. Errors are *TemplateError values naming where.
@@ -170,14 +172,14 @@ func (c *Composer) renderAll(fields map[string]string, skip bool) (*rendered, er
 	// Neither body can fail once it is known to be simple, so skipping one
 	// changes no error: the first one is still the first one.
 	if n, ok := c.bound(c.text, fields, skip); ok {
-		r.textLen, r.bounded = n, true
+		r.textLen, r.textSkipped = n, true
 	} else if r.text, err = exec(c.text); err != nil {
 		return nil, err
 	} else {
 		r.textLen = int64(len(r.text))
 	}
 	if n, ok := c.bound(c.html, fields, skip && c.images.Load() != nil); ok {
-		r.htmlLen, r.bounded, r.htmlSkipped = n, true, true
+		r.htmlLen, r.htmlSkipped = n, true
 	} else if r.html, err = exec(c.html); err != nil {
 		return nil, err
 	} else {
@@ -340,7 +342,7 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 			Hint: "providers refuse mail this large; raise max_attachment_size only if yours accepts it"}
 	}
 	m.Size = size
-	if size > c.spec.MaxSize && r.bounded {
+	if size > c.spec.MaxSize && r.bounded() {
 		return nil, errOverBound
 	}
 	if size > c.spec.MaxSize {

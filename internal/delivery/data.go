@@ -55,6 +55,9 @@ func (d *dataWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// endOfData is the most that end writes: CRLF "." CRLF.
+const endOfData = len("\r\n.\r\n")
+
 // end writes what ends the data, after a line break if the message did not
 // end with one. It does not flush: the caller decides when the dot goes out.
 func (d *dataWriter) end() error {

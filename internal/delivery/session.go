@@ -45,7 +45,7 @@ func (s *Session) Send(ctx context.Context, env Envelope, msg io.WriterTo, befor
 		}
 		s.held = true
 	}
-	if s.tail != nil && !asciiEnvelope(env) {
+	if s.tail != nil && !p.pipelines(s.c, env) {
 		s.Flush(ctx) // this one goes stepwise, which cannot carry a dot
 	}
 	for attempt := 0; ; attempt++ {
@@ -90,10 +90,10 @@ func (s *Session) Send(ctx context.Context, env Envelope, msg io.WriterTo, befor
 	}
 }
 
-// chains reports whether the next message may go out on c with the dot
-// of the last one.
+// chains reports whether c may hold a dot back for the next message: the
+// server pipelines and c takes another transaction.
 func (p *Pool) chains(c *conn) bool {
-	return c.pipelining && !p.noPipelining && c.sent < p.cfg.MaxPerConnection
+	return p.pipelining(c) && c.sent < p.cfg.MaxPerConnection
 }
 
 // Flush sends the message waiting for its final write, reads its reply and

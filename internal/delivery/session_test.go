@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -54,8 +55,8 @@ func receivedOnce(t *testing.T, ts *testServer, n int, missing ...int) {
 	}
 	count := map[int]int{}
 	for _, m := range ts.received() {
-		var i int
-		if _, err := fmt.Sscanf(string(m.Data[strings.Index(string(m.Data), "Subject: hello "):]), "Subject: hello %d", &i); err != nil {
+		i := messageNumber(m.Data)
+		if i == 0 {
 			t.Fatalf("unexpected message %q", m.Data)
 		}
 		count[i]++
@@ -71,14 +72,22 @@ func receivedOnce(t *testing.T, ts *testServer, n int, missing ...int) {
 	}
 }
 
+// messageNumber is the i of testMessage(i) in data, or 0.
+func messageNumber(data []byte) int {
+	var i int
+	if k := bytes.Index(data, []byte("Subject: hello ")); k >= 0 {
+		fmt.Sscanf(string(data[k:]), "Subject: hello %d", &i)
+	}
+	return i
+}
+
 // onMessage starts a server that runs act on message n of testMessage and
 // takes every other one.
 func onMessage(t *testing.T, n int, act func(*session) error) *testServer {
 	t.Helper()
-	subject := fmt.Sprintf("Subject: hello %d\r\n", n)
 	return newTestServer(t, plainServer, func(ts *testServer) {
 		ts.onData = func(s *session, data []byte) error {
-			if strings.Contains(string(data), subject) {
+			if messageNumber(data) == n {
 				return act(s)
 			}
 			return nil
@@ -241,8 +250,7 @@ func TestSessionBeforeEndPrecedesDot(t *testing.T) {
 	var begun sync.Map // message number -> true
 	ts := newTestServer(t, plainServer, func(ts *testServer) {
 		ts.onData = func(_ *session, data []byte) error {
-			var i int
-			fmt.Sscanf(string(data[strings.Index(string(data), "Subject: hello "):]), "Subject: hello %d", &i)
+			i := messageNumber(data)
 			if _, ok := begun.Load(i); !ok {
 				t.Errorf("message %d reached the server before beforeEnd ran", i)
 			}

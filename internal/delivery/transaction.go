@@ -29,9 +29,6 @@ func (t *tail) begin() error {
 	return nil
 }
 
-// endOfData is the longest the final dot can be: CRLF "." CRLF.
-const endOfData = 5
-
 // errConnEnded marks a message that never started because the reply to the
 // message before it on the same connection ended the connection.
 var errConnEnded = errors.New("the connection ended after the previous message")
@@ -50,7 +47,7 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 	var res Result
 	var f fate
 	var ok bool
-	if c.pipelining && !p.noPipelining && asciiEnvelope(env) {
+	if p.pipelines(c, env) {
 		refused, res, f, ok = p.pipelined(ctx, c, env, prev)
 	} else {
 		refused, res, f, ok = p.stepwise(ctx, c, env) // the Session flushed any prev
@@ -409,6 +406,15 @@ func nobodyAccepted(refused []RcptReply) Result {
 	res.Rcpts = refused
 	return res
 }
+
+// pipelines reports whether env goes out pipelined on c; only then can it
+// carry the dot of the message before it.
+func (p *Pool) pipelines(c *conn, env Envelope) bool {
+	return p.pipelining(c) && asciiEnvelope(env)
+}
+
+// pipelining reports whether commands go out in groups on c.
+func (p *Pool) pipelining(c *conn) bool { return c.pipelining && !p.noPipelining }
 
 // asciiEnvelope reports whether every address is ASCII; others need the
 // SMTPUTF8 parameter, which the stepwise path lets go-mail add.
