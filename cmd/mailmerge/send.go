@@ -19,8 +19,10 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/human"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/sandbox"
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 func cmdSend(args []string, stdin io.Reader, ui *ui) int {
@@ -98,7 +100,7 @@ func cmdSend(args []string, stdin io.Reader, ui *ui) int {
 			return exitUsage
 		}
 		defer srv.Close()
-		opts.Server = &campaign.Server{Host: "localhost", Port: srv.Port(), Security: "ssl",
+		opts.Server = &campaign.Server{Host: "localhost", Port: srv.Port(), Security: security.SSL,
 			Username: srv.Username(), Password: srv.Password(), RootCAs: srv.RootCAs()}
 		// A rehearsal must never mark anyone as sent in the real results file.
 		opts.Results = filepath.Join(*sandboxDir, "results.csv")
@@ -144,7 +146,7 @@ func sendError(ui *ui, c *campaign.Campaign, path string, sum campaign.SendSumma
 		return exitUsage
 	case errors.Is(err, journal.ErrNotJournal), errors.Is(err, journal.ErrLocked):
 		ui.errorf("%v", err)
-		ui.hint(campaign.Hint(err) + journalHint(err))
+		ui.hint(human.Hint(err))
 		return exitUsage
 	case errors.Is(err, delivery.ErrInsecureAuth):
 		ui.errorf("%v", err)
@@ -160,14 +162,6 @@ func sendError(ui *ui, c *campaign.Campaign, path string, sum campaign.SendSumma
 		return exitStopped
 	}
 	return exitUsage
-}
-
-func journalHint(err error) string {
-	var fe *journal.FileError
-	if errors.As(err, &fe) {
-		return fe.Hint
-	}
-	return ""
 }
 
 // password finds the SMTP password: the environment, password_command, or
@@ -201,7 +195,7 @@ func password(c *campaign.Campaign, stdin io.Reader, ui *ui) (string, error) {
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return "", &campaign.ConfigError{File: c.Path, Err: fmt.Errorf("no password for %s: %s is not set", c.Config.SMTP.Username, env),
-		Hint: fmt.Sprintf("export %s=... (the app password or authorisation code), or set [smtp] password_command", env)}
+		Help: fmt.Sprintf("export %s=... (the app password or authorisation code), or set [smtp] password_command", env)}
 }
 
 func isTerminal(w io.Writer) bool {

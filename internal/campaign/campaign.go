@@ -43,9 +43,9 @@ type Options struct {
 	Mailer string
 }
 
-// DeterministicDate is the Date of every message rendered with
+// deterministicDate is the Date of every message rendered with
 // Options.Deterministic.
-var DeterministicDate = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+func deterministicDate() time.Time { return time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC) }
 
 // Load reads and validates the campaign file and parses its templates.
 // Every problem found is returned together (errors.Join).
@@ -57,7 +57,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data, fileLabel: path}
 	var errs []error
 	fail := func(key string, err error, hint string) {
-		errs = append(errs, &ConfigError{File: path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Hint: hint})
+		errs = append(errs, &ConfigError{File: path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Help: hint})
 	}
 
 	if cfg.Recipients == "" {
@@ -109,7 +109,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 		Bcc: c.source("bcc", cfg.Bcc), ReplyTo: c.source("reply_to", cfg.ReplyTo),
 		ToDisplay: c.source("to_display", cfg.ToDisplay), Subject: c.source("subject", cfg.Subject),
 		Dir: c.Dir, Mailer: opts.Mailer,
-		Deterministic: opts.Deterministic, Seed: filepath.Base(path), Date: DeterministicDate,
+		Deterministic: opts.Deterministic, Seed: filepath.Base(path), Date: deterministicDate(),
 	}
 	// A missing key still names the campaign file in compose's errors.
 	for key, src := range map[string]*compose.Source{"subject": &spec.Subject, "from": &spec.From, "to": &spec.To} {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/human"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
@@ -239,19 +240,6 @@ func (e *RowError) Error() string {
 
 func (e *RowError) Unwrap() error { return e.Err }
 
-// Hint returns the hint an error carries, if any.
-func Hint(err error) string {
-	var te *compose.TemplateError
-	if errors.As(err, &te) && te.Hint != "" {
-		return te.Hint
-	}
-	var ce *ConfigError
-	if errors.As(err, &ce) && ce.Hint != "" {
-		return ce.Hint
-	}
-	return recipients.HintOf(err)
-}
-
 // Problems splits an error from Load or the list into one Problem each.
 func Problems(err error) []Problem {
 	var out []Problem
@@ -263,7 +251,7 @@ func Problems(err error) []Problem {
 			}
 			return
 		}
-		out = append(out, Problem{Severity: Error, Message: err.Error(), Hint: Hint(err)})
+		out = append(out, Problem{Severity: Error, Message: err.Error(), Hint: human.Hint(err)})
 	}
 	walk(err)
 	return out
@@ -344,7 +332,7 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 	columns, err := c.each(ctx, w, func(r row) error {
 		sum.Rows++
 		if r.err != nil {
-			emit(Problem{Severity: Error, Row: r.rec.Row, Message: r.err.Error(), Hint: Hint(r.err)})
+			emit(Problem{Severity: Error, Row: r.rec.Row, Message: r.err.Error(), Hint: human.Hint(r.err)})
 			return nil
 		}
 		sum.Valid++

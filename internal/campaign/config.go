@@ -85,7 +85,7 @@ type ConfigError struct {
 	File string
 	Line int // 0 when not line-specific
 	Err  error
-	Hint string
+	Help string
 }
 
 func (e *ConfigError) Error() string {
@@ -96,6 +96,9 @@ func (e *ConfigError) Error() string {
 }
 
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Hint says what to change in the campaign file.
+func (e *ConfigError) Hint() string { return e.Help }
 
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
@@ -130,7 +133,7 @@ func readConfig(path string) (*Config, []byte, error) {
 			last := key[len(key)-1]
 			ce := &ConfigError{File: name, Line: row, Err: fmt.Errorf("unknown key %q", strings.Join(key, "."))}
 			if s := compose.Closest(last, knownKeys); s != "" {
-				ce.Hint = fmt.Sprintf("did you mean %q?", s)
+				ce.Help = fmt.Sprintf("did you mean %q?", s)
 			}
 			return nil, nil, ce
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/sandbox"
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // sendKeys are the campaign file's settings for one test; empty fields keep
@@ -83,18 +84,8 @@ func startSandbox(t *testing.T, opts sandbox.Options) *sandbox.Server {
 
 // target points a send run at srv with its credentials and CA.
 func target(srv *sandbox.Server) *campaign.Server {
-	return &campaign.Server{Host: "localhost", Port: srv.Port(), Security: security(srv),
+	return &campaign.Server{Host: "localhost", Port: srv.Port(), Security: srv.Security(),
 		Username: srv.Username(), Password: srv.Password(), RootCAs: srv.RootCAs()}
-}
-
-func security(srv *sandbox.Server) string {
-	switch srv.Security() {
-	case sandbox.StartTLS:
-		return "starttls"
-	case sandbox.Plain:
-		return "none"
-	}
-	return "ssl"
 }
 
 func send(t *testing.T, c *campaign.Campaign, opts campaign.SendOptions) campaign.SendSummary {
@@ -242,7 +233,7 @@ func TestSendImplicitTLS(t *testing.T) {
 }
 
 func TestSendStartTLS(t *testing.T) {
-	srv := startSandbox(t, sandbox.Options{Security: sandbox.StartTLS})
+	srv := startSandbox(t, sandbox.Options{Security: security.StartTLS})
 	c := newSendCampaign(t, 5, sendKeys{})
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
 	if sum.Sent != 5 || sum.Stopped {
@@ -255,10 +246,10 @@ func TestSendStartTLS(t *testing.T) {
 // server that does not offer it the run stops before AUTH: the client holds
 // a wrong password, so an AUTH would have shown as a failure at the server.
 func TestSendStartTLSNotOffered(t *testing.T) {
-	srv := startSandbox(t, sandbox.Options{Security: sandbox.Plain})
+	srv := startSandbox(t, sandbox.Options{Security: security.None})
 	c := newSendCampaign(t, 5, sendKeys{})
 	s := target(srv)
-	s.Security, s.Password = "starttls", "wrong"
+	s.Security, s.Password = security.StartTLS, "wrong"
 	var debug bytes.Buffer
 	ctx := context.Background()
 	sum, err := c.Send(ctx, campaign.SendOptions{Server: s, Debug: &debug})

@@ -9,28 +9,29 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // Provider is a mail provider whose submission server mailmerge knows.
 type Provider struct {
 	Host     string
 	Port     int
-	Security string
+	Security security.Mode
 	// AuthHint is shown when the provider refuses the password.
 	AuthHint string
 }
 
-// Providers fill [smtp] host, port and security from provider = "...".
-var Providers = map[string]Provider{
-	"qq": {"smtp.qq.com", 465, "ssl",
+// providers fill [smtp] host, port and security from provider = "...".
+var providers = map[string]Provider{
+	"qq": {"smtp.qq.com", 465, security.SSL,
 		"QQ Mail needs its authorisation code (设置 → 账户 → 开启 SMTP 服务 → 生成授权码), not the QQ password"},
-	"163": {"smtp.163.com", 465, "ssl",
+	"163": {"smtp.163.com", 465, security.SSL,
 		"163 Mail needs a client authorisation code (设置 → POP3/SMTP/IMAP → 授权码), not the web password"},
-	"exmail": {"smtp.exmail.qq.com", 465, "ssl",
+	"exmail": {"smtp.exmail.qq.com", 465, security.SSL,
 		"Tencent Exmail needs a client-specific password (设置 → 客户端专用密码) when safe login is on"},
-	"gmail": {"smtp.gmail.com", 465, "ssl",
+	"gmail": {"smtp.gmail.com", 465, security.SSL,
 		"Gmail needs an app password (Google Account → Security → App passwords), not the account password"},
-	"outlook": {"smtp.office365.com", 587, "starttls",
+	"outlook": {"smtp.office365.com", 587, security.StartTLS,
 		"Outlook needs an app password, or SMTP AUTH enabled for the mailbox by its administrator"},
 }
 
@@ -38,7 +39,7 @@ var Providers = map[string]Provider{
 type Server struct {
 	Host     string
 	Port     int
-	Security string
+	Security security.Mode
 	Username string
 	Password string
 	RootCAs  *x509.CertPool
@@ -46,7 +47,7 @@ type Server struct {
 
 // AuthHint is the provider's hint for an authentication failure, if any.
 func (c *Campaign) AuthHint() string {
-	if p, ok := Providers[strings.ToLower(c.Config.SMTP.Provider)]; ok {
+	if p, ok := providers[strings.ToLower(c.Config.SMTP.Provider)]; ok {
 		return p.AuthHint
 	}
 	return "check username and password; many providers want an app password or authorisation code, not the web password"
@@ -56,32 +57,42 @@ func (c *Campaign) AuthHint() string {
 func (c *Campaign) deliveryConfig(srv *Server, password string, workers int) (delivery.Config, error) {
 	s := c.Config.SMTP
 	fail := func(key string, err error, hint string) error {
-		return &ConfigError{File: c.Path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Hint: hint}
+		return &ConfigError{File: c.Path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Help: hint}
 	}
 	cfg := delivery.Config{
 		Host: s.Host, Port: s.Port, Username: s.Username, Password: password,
 		AuthMechanism: strings.ToLower(s.Auth), HeloName: s.HeloName,
 		Workers: workers, MaxPerConnection: c.Config.Send.MaxPerConnection,
 	}
-	security := s.Security
+	var sec security.Mode
 	if srv != nil {
 		cfg.Host, cfg.Port, cfg.Username, cfg.Password, cfg.RootCAs = srv.Host, srv.Port, srv.Username, srv.Password, srv.RootCAs
 		cfg.AuthMechanism = ""
-		security = srv.Security
+		sec = srv.Security
 	} else {
+		var p *Provider
 		if s.Provider != "" {
-			p, ok := Providers[strings.ToLower(s.Provider)]
+			pr, ok := providers[strings.ToLower(s.Provider)]
 			if !ok {
 				return cfg, fail("smtp.provider", fmt.Errorf("unknown provider %q", s.Provider), "known providers: qq, 163, exmail, gmail, outlook; or set host, port and security")
 			}
+			p = &pr
+		}
+		sec = security.SSL
+		if s.Security != "" {
+			var err error
+			if sec, err = security.Parse(s.Security); err != nil {
+				return cfg, fail("smtp.security", err, `use "ssl" (port 465), "starttls" (port 587) or "none"`)
+			}
+		} else if p != nil {
+			sec = p.Security
+		}
+		if p != nil {
 			if cfg.Host == "" {
 				cfg.Host = p.Host
 			}
-			if cfg.Port == 0 && (security == "" || security == p.Security) {
+			if cfg.Port == 0 && sec == p.Security {
 				cfg.Port = p.Port
-			}
-			if security == "" {
-				security = p.Security
 			}
 		}
 		if cfg.Host == "" {
@@ -99,23 +110,9 @@ func (c *Campaign) deliveryConfig(srv *Server, password string, workers int) (de
 			cfg.RootCAs = pool
 		}
 	}
-	if security == "" {
-		security = "ssl"
-	}
-	sec, err := delivery.ParseSecurity(security)
-	if err != nil {
-		return cfg, fail("smtp.security", err, `use "ssl" (port 465), "starttls" (port 587) or "none"`)
-	}
 	cfg.Security = sec
 	if cfg.Port == 0 {
-		switch sec {
-		case delivery.SSL:
-			cfg.Port = 465
-		case delivery.StartTLS:
-			cfg.Port = 587
-		default:
-			cfg.Port = 25
-		}
+		cfg.Port = sec.DefaultPort()
 	}
 	for _, d := range []struct {
 		key string

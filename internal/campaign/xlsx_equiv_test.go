@@ -14,6 +14,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/mailmerge/mailmerge/internal/sandbox"
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // gradeRows are one class's notices, as the CSV holds them and as the
@@ -216,7 +217,7 @@ func TestWorkbookLikeCSV(t *testing.T) {
 			}
 			defer srv.Close()
 			sum, err := c.Send(ctx, SendOptions{
-				Server: &Server{Host: srv.Host(), Port: srv.Port(), Security: "ssl",
+				Server: &Server{Host: srv.Host(), Port: srv.Port(), Security: security.SSL,
 					Username: srv.Username(), Password: srv.Password(), RootCAs: srv.RootCAs()},
 				Results: filepath.Join(t.TempDir(), "results.csv"),
 			})

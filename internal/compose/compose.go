@@ -111,11 +111,11 @@ func New(spec Spec) (*Composer, error) {
 	}
 	if strings.TrimSpace(spec.From.Text) == "" {
 		errs = append(errs, &TemplateError{Where: spec.From.where(1), Err: errors.New("from is required"),
-			Hint: `set from = "Your Name <you@example.com>" in the campaign`})
+			Help: `set from = "Your Name <you@example.com>" in the campaign`})
 	}
 	if strings.TrimSpace(spec.To.Text) == "" {
 		errs = append(errs, &TemplateError{Where: spec.To.where(1), Err: errors.New("to is required"),
-			Hint: `set to = "{{.name}} <{{.email}}>" in the campaign`})
+			Help: `set to = "{{.name}} <{{.email}}>" in the campaign`})
 	}
 	if spec.Text.IsZero() && spec.HTML.IsZero() {
 		errs = append(errs, &TemplateError{Where: spec.Subject.File, Err: errors.New("no message body: set text, html or both")})
@@ -254,7 +254,7 @@ func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) 
 			te := &TemplateError{Where: t.src.where(1),
 				Err: fmt.Errorf("%q is not a valid address: %s", part, strings.TrimPrefix(err.Error(), "mail: "))}
 			if strings.Count(part, "@") > 1 {
-				te.Hint = "data cannot add recipients: give each address its own column, e.g. cc = \"{{.cc1}}, {{.cc2}}\""
+				te.Help = "data cannot add recipients: give each address its own column, e.g. cc = \"{{.cc1}}, {{.cc2}}\""
 			}
 			return nil, te
 		}
@@ -263,7 +263,7 @@ func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) 
 	if len(list) > room {
 		return nil, &TemplateError{Where: t.src.where(1),
 			Err:  fmt.Errorf("%q renders %d addresses where the template has room for %d; a field holds a comma", value, len(list), room),
-			Hint: `data cannot add recipients; quote display names in the template: "\"{{.name}}\" <{{.email}}>"`}
+			Help: `data cannot add recipients; quote display names in the template: "\"{{.name}}\" <{{.email}}>"`}
 	}
 	if len(list) == 0 && required {
 		return nil, &TemplateError{Where: t.src.where(1), Err: errors.New("renders empty: no address")}

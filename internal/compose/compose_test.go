@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.eml")
@@ -576,8 +577,8 @@ func TestTemplateErrors(t *testing.T) {
 		t.Errorf("error %q", got)
 	}
 	var te *compose.TemplateError
-	if !errors.As(errs[0], &te) || !strings.Contains(te.Hint, `did you mean "name"?`) || !strings.Contains(te.Hint, `"First Name"`) {
-		t.Errorf("hint %q", te.Hint)
+	if !errors.As(errs[0], &te) || !strings.Contains(te.Help, `did you mean "name"?`) || !strings.Contains(te.Help, `"First Name"`) {
+		t.Errorf("hint %q", te.Help)
 	}
 	if got := errs[1].Error(); got != `body.txt:3: unknown column "Last Name"` {
 		t.Errorf("error %q", got)
@@ -803,8 +804,8 @@ func TestCellCannotAddRecipients(t *testing.T) {
 			t.Errorf("%s: a cell with two addresses gave envelope %v", key, m.Envelope.To)
 			continue
 		}
-		if !strings.Contains(err.Error(), "is not a valid address") || !strings.Contains(compose.HintOf(err), "data cannot add recipients") {
-			t.Errorf("%s: %v (hint %q)", key, err, compose.HintOf(err))
+		if !strings.Contains(err.Error(), "is not a valid address") || !strings.Contains(human.Hint(err), "data cannot add recipients") {
+			t.Errorf("%s: %v (hint %q)", key, err, human.Hint(err))
 		}
 	}
 }

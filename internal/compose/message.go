@@ -131,7 +131,7 @@ func (c *Composer) render(fields map[string]string, skip bool) (*rendered, error
 	case <-t.C:
 		return nil, &TemplateError{Where: c.spec.Subject.File,
 			Err:  fmt.Errorf("rendering took longer than %s", c.spec.Timeout),
-			Hint: "a loop in a template runs away; check nested range and template calls"}
+			Help: "a loop in a template runs away; check nested range and template calls"}
 	}
 }
 
@@ -339,7 +339,7 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 	if attached > c.spec.MaxAttachments {
 		return nil, &TemplateError{Where: c.attachments[0].src.where(1),
 			Err:  fmt.Errorf("attachments total %s, over the limit of %s", formatBytes(attached), formatBytes(c.spec.MaxAttachments)),
-			Hint: "providers refuse mail this large; raise max_attachment_size only if yours accepts it"}
+			Help: "providers refuse mail this large; raise max_attachment_size only if yours accepts it"}
 	}
 	m.Size = size
 	if size > c.spec.MaxSize && r.bounded() {
@@ -348,7 +348,7 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 	if size > c.spec.MaxSize {
 		return nil, &TemplateError{Where: c.spec.Subject.File,
 			Err:  fmt.Errorf("message would be about %s, over the limit of %s", formatBytes(size), formatBytes(c.spec.MaxSize)),
-			Hint: "most providers refuse mail over 25 MB; send large files as links"}
+			Help: "most providers refuse mail over 25 MB; send large files as links"}
 	}
 	return d, nil
 }

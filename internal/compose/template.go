@@ -53,11 +53,14 @@ func (s Source) lineAt(pos int) int {
 type TemplateError struct {
 	Where string
 	Err   error
-	Hint  string
+	Help  string // what to change; "" when the message says it all
 }
 
 func (e *TemplateError) Error() string { return e.Where + ": " + e.Err.Error() }
 func (e *TemplateError) Unwrap() error { return e.Err }
+
+// Hint says what to change in the template or the data.
+func (e *TemplateError) Hint() string { return e.Help }
 
 // tmpl is one parsed template: text/template for headers and the plain body,
 // html/template for the HTML body.
@@ -133,7 +136,7 @@ func parseTemplate(src Source, html bool) (*tmpl, error) {
 		if pos, ok := rangeOverNumber(tree); ok {
 			return nil, &TemplateError{Where: src.where(src.lineAt(int(pos))),
 				Err:  errors.New("range over a number is not allowed in mail templates"),
-				Hint: "range over a list instead, e.g. {{range splitList \";\" .items}}"}
+				Help: "range over a list instead, e.g. {{range splitList \";\" .items}}"}
 		}
 	}
 	if !html {
@@ -178,7 +181,7 @@ func (t *tmpl) wrap(err error) error {
 	if m := reUndefined.FindStringSubmatch(msg); m != nil {
 		hint = forbiddenHint(m[1])
 	}
-	return &TemplateError{Where: t.src.where(line), Err: errors.New(msg), Hint: hint}
+	return &TemplateError{Where: t.src.where(line), Err: errors.New(msg), Help: hint}
 }
 
 // execute renders the template for one recipient into w.
@@ -216,7 +219,7 @@ func (t *tmpl) checkColumns(have map[string]bool, columns []string) []error {
 		errs = append(errs, &TemplateError{
 			Where: t.src.where(t.src.lineAt(int(ref.Pos))),
 			Err:   fmt.Errorf("unknown column %q", ref.Column),
-			Hint:  columnsHint(ref.Column, columns),
+			Help:  columnsHint(ref.Column, columns),
 		})
 	}
 	return errs
@@ -332,13 +335,4 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-// HintOf returns the hint of a TemplateError in err's chain, or "".
-func HintOf(err error) string {
-	var te *TemplateError
-	if errors.As(err, &te) {
-		return te.Hint
-	}
-	return ""
 }

@@ -4,13 +4,15 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // BenchmarkSendPlain measures pool throughput against an in-process go-smtp
 // server on loopback: 2 KB messages, 4 kept-alive connections, no TLS.
 func BenchmarkSendPlain(b *testing.B) {
 	ts := newTestServer(b, plainServer, func(ts *testServer) { ts.quiet = true })
-	cfg := ts.config(None)
+	cfg := ts.config(security.None)
 	cfg.Workers = 4
 	cfg.MaxPerConnection = 1 << 30
 	p, err := NewPool(cfg)

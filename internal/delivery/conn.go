@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/wneessen/go-mail/smtp"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // conn is one SMTP connection, owned by at most one Send at a time.
@@ -112,7 +114,7 @@ func (p *Pool) setUp(ctx context.Context, c *conn) (Result, bool) {
 		return p.connectResult(Deferred, fmt.Errorf("smtp %s: %w", p.addr, err)), false
 	}
 	var nc net.Conn = c.raw
-	if p.cfg.Security == SSL {
+	if p.cfg.Security == security.SSL {
 		tc := tls.Client(c.raw, p.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return p.failedStep("tls handshake", err), false
@@ -132,7 +134,7 @@ func (p *Pool) setUp(ctx context.Context, c *conn) (Result, bool) {
 	if err := client.Hello(p.cfg.HeloName); err != nil {
 		return p.failedStep("ehlo", err), false
 	}
-	if p.cfg.Security == StartTLS {
+	if p.cfg.Security == security.StartTLS {
 		if ok, _ := client.Extension("STARTTLS"); !ok {
 			// Stop here: going on would mean AUTH and the message in clear.
 			return p.connectResult(Fatal, fmt.Errorf("smtp %s: %w (check the port, 587 usually offers it, or use security \"ssl\")",
@@ -172,7 +174,7 @@ func (p *Pool) failedStep(step string, err error) Result {
 	}
 	if isTLSError(err) {
 		var rh tls.RecordHeaderError
-		if errors.As(err, &rh) && p.cfg.Security == SSL {
+		if errors.As(err, &rh) && p.cfg.Security == security.SSL {
 			return p.connectResult(Fatal, fmt.Errorf("smtp %s: %w: %w (the server speaks plain SMTP on this port: use security \"starttls\", or port 465)",
 				p.addr, ErrTLS, err))
 		}

@@ -25,10 +25,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // Errors that stop a run: retrying cannot help, the configuration must change.
@@ -40,7 +41,7 @@ var (
 	// ErrTLS: the TLS handshake failed, typically because the server's
 	// certificate does not verify against the system roots or Config.RootCAs.
 	ErrTLS = errors.New("tls handshake failed")
-	// ErrStartTLSUnavailable: Security is StartTLS but the server does not
+	// ErrStartTLSUnavailable: Security is security.StartTLS but the server does not
 	// offer STARTTLS. Nothing, credentials least of all, was sent in clear.
 	ErrStartTLSUnavailable = errors.New("server does not offer STARTTLS")
 	// ErrInsecureAuth: credentials would travel over an unencrypted
@@ -50,63 +51,12 @@ var (
 	ErrClosed = errors.New("delivery pool closed")
 )
 
-// Security says how the connection is protected.
-type Security int
-
-const (
-	// SSL is implicit TLS from the first byte (RFC 8314), default port 465.
-	SSL Security = iota
-	// StartTLS upgrades a plain connection (RFC 3207), default port 587. The
-	// upgrade is mandatory: a server that does not offer it is an error.
-	StartTLS
-	// None is plain text, default port 25. AUTH over it is refused unless the
-	// server is on a loopback address.
-	None
-)
-
-// ParseSecurity reads the campaign's security setting: "ssl" (or "tls"),
-// "starttls" or "none".
-func ParseSecurity(s string) (Security, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "ssl", "tls":
-		return SSL, nil
-	case "starttls":
-		return StartTLS, nil
-	case "none":
-		return None, nil
-	}
-	return 0, fmt.Errorf("unknown security %q (want ssl, starttls or none)", s)
-}
-
-// String returns the name ParseSecurity accepts.
-func (s Security) String() string {
-	switch s {
-	case SSL:
-		return "ssl"
-	case StartTLS:
-		return "starttls"
-	case None:
-		return "none"
-	}
-	return fmt.Sprintf("Security(%d)", int(s))
-}
-
-func (s Security) defaultPort() int {
-	switch s {
-	case SSL:
-		return 465
-	case StartTLS:
-		return 587
-	}
-	return 25
-}
-
 // Config describes the submission server and how hard to use it. Zero
 // values take the defaults named on each field.
 type Config struct {
 	Host     string
-	Port     int      // default by Security: 465, 587 or 25
-	Security Security // default SSL
+	Port     int           // default by Security: 465, 587 or 25
+	Security security.Mode // default security.SSL
 
 	// Username enables AUTH; without one no AUTH is attempted. Password is
 	// the password, app-specific authorisation code or, for "xoauth2", the
@@ -148,12 +98,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("smtp host %q is not a host name", cfg.Host)
 	}
 	switch cfg.Security {
-	case SSL, StartTLS, None:
+	case security.SSL, security.StartTLS, security.None:
 	default:
 		return cfg, fmt.Errorf("smtp %s: unknown security %d", cfg.Host, int(cfg.Security))
 	}
 	if cfg.Port == 0 {
-		cfg.Port = cfg.Security.defaultPort()
+		cfg.Port = cfg.Security.DefaultPort()
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("smtp %s: port %d out of range", cfg.Host, cfg.Port)
@@ -173,7 +123,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	// Checked here, before anything is dialed, so a misconfigured campaign
 	// never puts a password on the wire.
-	if cfg.Username != "" && cfg.Security == None && !isLoopback(cfg.Host) {
+	if cfg.Username != "" && cfg.Security == security.None && !security.Loopback(cfg.Host) {
 		return cfg, fmt.Errorf("smtp %s: %w (use security \"ssl\" or \"starttls\")", cfg.Host, ErrInsecureAuth)
 	}
 	if cfg.HeloName == "" {
@@ -199,18 +149,6 @@ func setDefault(d *time.Duration, def time.Duration) {
 	if *d <= 0 {
 		*d = def
 	}
-}
-
-// isLoopback reports whether host is this machine: "localhost", 127.0.0.0/8
-// or ::1. Only literal addresses count, so a DNS answer cannot make a remote
-// server look local.
-func isLoopback(host string) bool {
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(h, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // defaultHeloName is the host name if it looks fully qualified; servers

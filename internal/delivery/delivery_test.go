@@ -14,6 +14,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 func newPool(t *testing.T, cfg Config) *Pool {
@@ -45,21 +47,9 @@ func withAuth(cfg Config, ts *testServer) Config {
 	return cfg
 }
 
-func TestParseSecurity(t *testing.T) {
-	for in, want := range map[string]Security{"ssl": SSL, "TLS": SSL, " starttls ": StartTLS, "none": None} {
-		got, err := ParseSecurity(in)
-		if err != nil || got != want {
-			t.Errorf("ParseSecurity(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseSecurity("ssl3"); err == nil {
-		t.Error("ParseSecurity(ssl3) succeeded")
-	}
-}
-
 func TestImplicitTLSDelivers(t *testing.T) {
 	ts := newTestServer(t, implicitServer, nil)
-	p := newPool(t, withAuth(ts.config(SSL), ts))
+	p := newPool(t, withAuth(ts.config(security.SSL), ts))
 	env := Envelope{From: "nami@example.com", To: []string{"a@example.com", "b@example.com"}}
 	res := p.Send(context.Background(), env, testMessage(1), nil)
 	wantStatus(t, res, Delivered)
@@ -77,7 +67,7 @@ func TestImplicitTLSDelivers(t *testing.T) {
 
 func TestCertificateNotTrusted(t *testing.T) {
 	ts := newTestServer(t, implicitServer, nil)
-	cfg := withAuth(ts.config(SSL), ts)
+	cfg := withAuth(ts.config(security.SSL), ts)
 	cfg.RootCAs = nil // system roots do not know the test CA
 	p := newPool(t, cfg)
 	if err := p.Verify(context.Background()); !errors.Is(err, ErrTLS) {
@@ -96,9 +86,9 @@ func TestCertificateNotTrusted(t *testing.T) {
 func TestCertificateForAnotherHost(t *testing.T) {
 	for _, mode := range []serverMode{implicitServer, startTLSServer} {
 		ts := newTestServer(t, mode, func(ts *testServer) { ts.serverTLS = testPKI(t).otherTLS })
-		sec := SSL
+		sec := security.SSL
 		if mode == startTLSServer {
-			sec = StartTLS
+			sec = security.StartTLS
 		}
 		p := newPool(t, withAuth(ts.config(sec), ts)) // trusts the CA that signed it
 		if err := p.Verify(context.Background()); !errors.Is(err, ErrTLS) {
@@ -112,7 +102,7 @@ func TestCertificateForAnotherHost(t *testing.T) {
 
 func TestStartTLSUntrusted(t *testing.T) {
 	ts := newTestServer(t, startTLSServer, nil)
-	cfg := withAuth(ts.config(StartTLS), ts)
+	cfg := withAuth(ts.config(security.StartTLS), ts)
 	cfg.RootCAs = nil
 	p := newPool(t, cfg)
 	res := sendOne(t, p, 1)
@@ -124,7 +114,7 @@ func TestStartTLSUntrusted(t *testing.T) {
 
 func TestStartTLSDelivers(t *testing.T) {
 	ts := newTestServer(t, startTLSServer, nil)
-	p := newPool(t, withAuth(ts.config(StartTLS), ts))
+	p := newPool(t, withAuth(ts.config(security.StartTLS), ts))
 	wantStatus(t, sendOne(t, p, 1), Delivered)
 	conv := ts.conversation()
 	tlsAt, authAt := strings.Index(conv, "STARTTLS\r\n"), strings.Index(conv, "AUTH PLAIN")
@@ -138,7 +128,7 @@ func TestStartTLSDelivers(t *testing.T) {
 
 func TestStartTLSMandatory(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil) // offers AUTH PLAIN in clear, no STARTTLS
-	p := newPool(t, withAuth(ts.config(StartTLS), ts))
+	p := newPool(t, withAuth(ts.config(security.StartTLS), ts))
 	if err := p.Verify(context.Background()); !errors.Is(err, ErrStartTLSUnavailable) {
 		t.Fatalf("Verify = %v, want ErrStartTLSUnavailable", err)
 	}
@@ -174,7 +164,7 @@ func TestAuthMechanisms(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, implicitServer, func(ts *testServer) { ts.mechs = tc.offered })
-			cfg := withAuth(ts.config(SSL), ts)
+			cfg := withAuth(ts.config(security.SSL), ts)
 			cfg.AuthMechanism = tc.explicit
 			p := newPool(t, cfg)
 			wantStatus(t, sendOne(t, p, 1), Delivered)
@@ -190,7 +180,7 @@ func TestAuthMechanisms(t *testing.T) {
 
 func TestNoSupportedMechanism(t *testing.T) {
 	ts := newTestServer(t, implicitServer, func(ts *testServer) { ts.mechs = []string{"SCRAM-SHA-256"} })
-	p := newPool(t, withAuth(ts.config(SSL), ts))
+	p := newPool(t, withAuth(ts.config(security.SSL), ts))
 	if err := p.Verify(context.Background()); !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "SCRAM-SHA-256") {
 		t.Fatalf("Verify = %v", err)
 	}
@@ -200,7 +190,7 @@ func TestWrongPassword(t *testing.T) {
 	for _, mech := range []string{sasl.Plain, sasl.Login} {
 		t.Run(mech, func(t *testing.T) {
 			ts := newTestServer(t, implicitServer, func(ts *testServer) { ts.mechs = []string{mech} })
-			cfg := ts.config(SSL)
+			cfg := ts.config(security.SSL)
 			cfg.Username, cfg.Password = ts.user, "not-the-app-code"
 			p := newPool(t, cfg)
 			err := p.Verify(context.Background())
@@ -225,7 +215,7 @@ func TestWrongPassword(t *testing.T) {
 
 func TestInsecureAuthRefusedBeforeDialing(t *testing.T) {
 	// mail.example.com is never dialed: NewPool refuses the configuration.
-	_, err := NewPool(Config{Host: "mail.example.com", Security: None, Username: "nami", Password: "pw"})
+	_, err := NewPool(Config{Host: "mail.example.com", Security: security.None, Username: "nami", Password: "pw"})
 	if !errors.Is(err, ErrInsecureAuth) {
 		t.Fatalf("NewPool = %v, want ErrInsecureAuth", err)
 	}
@@ -233,11 +223,11 @@ func TestInsecureAuthRefusedBeforeDialing(t *testing.T) {
 		t.Error("password in the error")
 	}
 	for _, host := range []string{"localhost", "127.0.0.1", "127.3.2.1", "::1", "LOCALHOST."} {
-		if _, err := NewPool(Config{Host: host, Security: None, Username: "nami", Password: "pw"}); err != nil {
+		if _, err := NewPool(Config{Host: host, Security: security.None, Username: "nami", Password: "pw"}); err != nil {
 			t.Errorf("loopback %s refused: %v", host, err)
 		}
 	}
-	if _, err := NewPool(Config{Host: "mail.example.com", Security: None}); err != nil {
+	if _, err := NewPool(Config{Host: "mail.example.com", Security: security.None}); err != nil {
 		t.Errorf("plain without AUTH refused: %v", err)
 	}
 }
@@ -248,14 +238,14 @@ func TestConfigValidation(t *testing.T) {
 		{Host: "smtp.example.com", Port: 70000},
 		{Host: "smtp.example.com", AuthMechanism: "ntlm", Username: "u"},
 		{Host: "smtp.example.com", AuthMechanism: "plain"},
-		{Host: "smtp.example.com", Security: Security(9)},
+		{Host: "smtp.example.com", Security: security.Mode(9)},
 		{Host: "smtp.example.com", HeloName: "a b"},
 	} {
 		if _, err := NewPool(cfg); err == nil {
 			t.Errorf("NewPool(%+v) succeeded", cfg)
 		}
 	}
-	p, err := NewPool(Config{Host: "smtp.example.com", Security: StartTLS})
+	p, err := NewPool(Config{Host: "smtp.example.com", Security: security.StartTLS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +257,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestAuthOverPlainLoopback(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, withAuth(ts.config(None), ts))
+	p := newPool(t, withAuth(ts.config(security.None), ts))
 	wantStatus(t, sendOne(t, p, 1), Delivered)
 	if ts.auths.Load() != 1 {
 		t.Errorf("auths = %d", ts.auths.Load())
@@ -285,7 +275,7 @@ func TestOneOfTwoRecipientsRefused(t *testing.T) {
 			return nil
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	env := Envelope{From: "nami@example.com", To: []string{"nobody@example.com", "friend@example.com"}}
 	res := p.Send(context.Background(), env, testMessage(1), nil)
 	wantStatus(t, res, Delivered)
@@ -307,7 +297,7 @@ func TestOnlyRecipientRefused(t *testing.T) {
 			return nil
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	calls := 0
 	env := Envelope{From: "nami@example.com", To: []string{"nobody@example.com"}}
 	res := p.Send(context.Background(), env, testMessage(1), func() error { calls++; return nil })
@@ -334,7 +324,7 @@ func TestMailRefused(t *testing.T) {
 			return &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "sender not allowed"}
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	res := sendOne(t, p, 1)
 	wantStatus(t, res, Rejected)
 	if res.Stage != StageMail || res.Code != 553 || res.Enhanced != "5.7.1" || len(ts.received()) != 0 {
@@ -348,7 +338,7 @@ func TestTemporaryFailureAtDataEnd(t *testing.T) {
 			return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "local error in processing"}
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	calls := 0
 	res := p.Send(context.Background(), friend, testMessage(1), func() error { calls++; return nil })
 	wantStatus(t, res, Deferred)
@@ -368,7 +358,7 @@ func TestThrottledByServer(t *testing.T) {
 			return nil
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	res := sendOne(t, p, 1)
 	wantStatus(t, res, Deferred)
 	if !res.Throttle || res.Code != 421 || res.Stage != StageMail {
@@ -387,7 +377,7 @@ func TestDroppedAfterDataEndIsUnknown(t *testing.T) {
 			return nil
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	calls := 0
 	res := p.Send(context.Background(), friend, testMessage(1), func() error { calls++; return nil })
 	wantStatus(t, res, Unknown)
@@ -406,7 +396,7 @@ func TestDroppedBeforeDataIsDeferred(t *testing.T) {
 			return nil
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	calls := 0
 	res := p.Send(context.Background(), friend, testMessage(1), func() error { calls++; return nil })
 	wantStatus(t, res, Deferred)
@@ -425,7 +415,7 @@ func TestStalledServerTimesOut(t *testing.T) {
 		ts.onMail = func(*session, string) error { <-release; return nil }
 	})
 	t.Cleanup(func() { close(release) })
-	cfg := ts.config(None)
+	cfg := ts.config(security.None)
 	cfg.CommandTimeout = 200 * time.Millisecond
 	p := newPool(t, cfg)
 	res := sendOne(t, p, 1)
@@ -437,7 +427,7 @@ func TestStalledServerTimesOut(t *testing.T) {
 
 func TestMaxPerConnection(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	cfg := ts.config(None)
+	cfg := ts.config(security.None)
 	cfg.MaxPerConnection = 3
 	p := newPool(t, cfg)
 	for i := range 7 {
@@ -457,7 +447,7 @@ func TestMaxPerConnection(t *testing.T) {
 
 func TestKeepAlive(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	cfg := ts.config(None)
+	cfg := ts.config(security.None)
 	cfg.Workers = 1
 	p := newPool(t, cfg)
 	for i := range 10 {
@@ -473,7 +463,7 @@ func TestKeepAlive(t *testing.T) {
 
 func TestIdleConnectionProbed(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 	p.now = func() time.Time { return now }
 	wantStatus(t, sendOne(t, p, 1), Delivered)
@@ -491,7 +481,7 @@ func TestIdleConnectionProbed(t *testing.T) {
 
 func TestDeadIdleConnectionReplaced(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	wantStatus(t, sendOne(t, p, 1), Delivered)
 	ts.dropAll() // the server forgets us while the connection sits idle
 	calls := 0
@@ -504,7 +494,7 @@ func TestDeadIdleConnectionReplaced(t *testing.T) {
 
 func TestVerifyKeepsConnection(t *testing.T) {
 	ts := newTestServer(t, implicitServer, nil)
-	p := newPool(t, withAuth(ts.config(SSL), ts))
+	p := newPool(t, withAuth(ts.config(security.SSL), ts))
 	if err := p.Verify(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +506,7 @@ func TestVerifyKeepsConnection(t *testing.T) {
 
 func TestConcurrentSends(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	cfg := ts.config(None)
+	cfg := ts.config(security.None)
 	cfg.Workers = 3
 	p := newPool(t, cfg)
 	var wg sync.WaitGroup
@@ -545,7 +535,7 @@ func TestTranscriptHidesCredentials(t *testing.T) {
 		t.Run(mech, func(t *testing.T) {
 			ts := newTestServer(t, implicitServer, func(ts *testServer) { ts.mechs = []string{mech} })
 			var debug bytes.Buffer
-			cfg := withAuth(ts.config(SSL), ts)
+			cfg := withAuth(ts.config(security.SSL), ts)
 			cfg.Debug = &debug
 			p := newPool(t, cfg)
 			wantStatus(t, sendOne(t, p, 1), Delivered)
@@ -574,7 +564,7 @@ func TestWaitingForConnectionHonoursContext(t *testing.T) {
 	ts := newTestServer(t, plainServer, func(ts *testServer) {
 		ts.onMail = func(*session, string) error { <-release; return nil }
 	})
-	cfg := ts.config(None)
+	cfg := ts.config(security.None)
 	cfg.Workers = 1
 	p := newPool(t, cfg)
 	first := make(chan Result)
@@ -602,7 +592,7 @@ func TestCancelAfterDataEndIsUnknown(t *testing.T) {
 		ts.onData = func(*session, []byte) error { cancel(); <-release; return nil }
 	})
 	t.Cleanup(func() { close(release) })
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	res := p.Send(ctx, friend, testMessage(1), nil)
 	wantStatus(t, res, Unknown)
 	if !errors.Is(res.Err, context.Canceled) {
@@ -612,7 +602,7 @@ func TestCancelAfterDataEndIsUnknown(t *testing.T) {
 
 func TestCancelledBeforeSend(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	wantStatus(t, p.Send(ctx, friend, testMessage(1), nil), Deferred)
@@ -623,7 +613,7 @@ func TestCancelledBeforeSend(t *testing.T) {
 
 func TestMessageFailsMidTransfer(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	calls := 0
 	res := p.Send(context.Background(), friend, failingMessage{}, func() error { calls++; return nil })
 	wantStatus(t, res, Rejected)
@@ -638,7 +628,7 @@ func TestMessageFailsMidTransfer(t *testing.T) {
 
 func TestClosedPool(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	wantStatus(t, sendOne(t, p, 1), Delivered)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -652,7 +642,7 @@ func TestClosedPool(t *testing.T) {
 
 func TestBadEnvelope(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	for _, env := range []Envelope{
 		{From: "a@example.com"},
 		{From: "a@example.com\r\nRCPT TO:<x@evil>", To: []string{"b@example.com"}},
@@ -697,7 +687,7 @@ func TestReplyClassification(t *testing.T) {
 // final dot: nothing is delivered and the outcome is a known Deferred.
 func TestBeforeEndErrorAbortsData(t *testing.T) {
 	ts := newTestServer(t, implicitServer, nil)
-	p := newPool(t, withAuth(ts.config(SSL), ts))
+	p := newPool(t, withAuth(ts.config(security.SSL), ts))
 	res := p.Send(context.Background(), friend, testMessage(1), func() error { return errors.New("disk full") })
 	wantStatus(t, res, Deferred)
 	if got := len(ts.received()); got != 0 {
@@ -718,7 +708,7 @@ func TestPipelinedAndStepwiseAgree(t *testing.T) {
 				return nil
 			}
 		})
-		p := newPool(t, ts.config(None))
+		p := newPool(t, ts.config(security.None))
 		p.noPipelining = stepwise
 		send := func(to ...string) Result {
 			return p.Send(context.Background(), Envelope{From: "nami@example.com", To: to}, testMessage(1), nil)

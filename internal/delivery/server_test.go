@@ -22,6 +22,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // testServer is a real go-smtp server on 127.0.0.1 with a small backend that
@@ -105,7 +107,7 @@ func newTestServer(t testing.TB, mode serverMode, setup func(*testServer)) *test
 }
 
 // config is a client configuration for this server.
-func (ts *testServer) config(sec Security) Config {
+func (ts *testServer) config(sec security.Mode) Config {
 	return Config{Host: ts.host, Port: ts.port, Security: sec, HeloName: "client.test",
 		RootCAs: testPKI(nil).roots, CommandTimeout: 5 * time.Second, DataTimeout: 5 * time.Second}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // outcomes collects what a Session hands to done, checking that every
@@ -114,7 +116,7 @@ func wantOutcomes(t *testing.T, got map[int]Result, except map[int]Status) {
 // message's commands, and every message arrives once, in order.
 func TestSessionChainsMessages(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	wantOutcomes(t, sendAll(t, p, 20), nil)
 	receivedOnce(t, ts, 20)
 	if n := ts.accepts.Load(); n != 1 {
@@ -136,7 +138,7 @@ func TestSessionChainsMessages(t *testing.T) {
 // the next starts.
 func TestSessionStepwise(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	p.noPipelining = true
 	wantOutcomes(t, sendAll(t, p, 5), nil)
 	receivedOnce(t, ts, 5)
@@ -151,7 +153,7 @@ func TestSessionRefusalAtDataEnd(t *testing.T) {
 	ts := onMessage(t, 3, func(*session) error {
 		return &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "message refused"}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	got := sendAll(t, p, 6)
 	wantOutcomes(t, got, map[int]Status{3: Rejected})
 	if got[3].Code != 554 || got[3].Stage != StageDataEnd {
@@ -168,7 +170,7 @@ func TestSessionRefusalAtDataEnd(t *testing.T) {
 // dot starts again on a fresh connection.
 func TestSessionDropAfterDataEnd(t *testing.T) {
 	ts := onMessage(t, 2, func(s *session) error { s.drop(); return nil })
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	wantOutcomes(t, sendAll(t, p, 5), map[int]Status{2: Unknown})
 	receivedOnce(t, ts, 5) // the server has message 2; the client cannot know
 	if n := ts.accepts.Load(); n != 2 {
@@ -182,7 +184,7 @@ func TestSession421AtDataEnd(t *testing.T) {
 	ts := onMessage(t, 2, func(*session) error {
 		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "too busy, closing"}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	got := sendAll(t, p, 4)
 	wantOutcomes(t, got, map[int]Status{2: Deferred})
 	if got[2].Code != 421 {
@@ -198,7 +200,7 @@ func TestSession421AtDataEnd(t *testing.T) {
 // is finished before the connection is replaced.
 func TestSessionMaxPerConnection(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	cfg := ts.config(None)
+	cfg := ts.config(security.None)
 	cfg.MaxPerConnection = 3
 	p := newPool(t, cfg)
 	wantOutcomes(t, sendAll(t, p, 7), nil)
@@ -212,7 +214,7 @@ func TestSessionMaxPerConnection(t *testing.T) {
 // first: it comes back Deferred, and the server has nothing.
 func TestSessionCancelledWithMessageHeld(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outcomes{t: t, got: map[int]Result{}}
 	s := p.Session()
@@ -230,7 +232,7 @@ func TestSessionCancelledWithMessageHeld(t *testing.T) {
 // back is finished.
 func TestSessionNonASCIIEnvelope(t *testing.T) {
 	ts := newTestServer(t, plainServer, nil)
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	o := &outcomes{t: t, got: map[int]Result{}}
 	s := p.Session()
 	s.Send(context.Background(), friend, testMessage(1), nil, o.done(1))
@@ -257,7 +259,7 @@ func TestSessionBeforeEndPrecedesDot(t *testing.T) {
 			return nil
 		}
 	})
-	p := newPool(t, ts.config(None))
+	p := newPool(t, ts.config(security.None))
 	o := &outcomes{t: t, got: map[int]Result{}}
 	s := p.Session()
 	for i := 1; i <= 12; i++ {

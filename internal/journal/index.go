@@ -115,7 +115,7 @@ func (j *Journal) load() error {
 			if errors.As(err, &pe) {
 				line, err = pe.Line+1, pe.Err
 			}
-			return &FileError{Path: j.path, Line: line, Err: err, Hint: damagedHint}
+			return &FileError{Path: j.path, Line: line, Err: err, Help: damagedHint}
 		}
 		fl, _ := r.FieldPos(0)
 		line := fl + 1 // the header is line 1
@@ -128,11 +128,11 @@ func (j *Journal) load() error {
 		}
 		row, code, email, err := parseRecord(rec)
 		if err != nil {
-			return &FileError{Path: j.path, Line: line, Err: err, Hint: damagedHint}
+			return &FileError{Path: j.path, Line: line, Err: err, Help: damagedHint}
 		}
 		off, stop := base+start, base+r.InputOffset()
 		if stop-off > maxLine || off > maxOffset {
-			return &FileError{Path: j.path, Line: line, Err: errors.New("line or file too long"), Hint: damagedHint}
+			return &FileError{Path: j.path, Line: line, Err: errors.New("line or file too long"), Help: damagedHint}
 		}
 		if j.idx.set(row, code, HashEmail(email), off, int(stop-off)) || row < j.maxRow {
 			j.ordered = false
@@ -162,7 +162,7 @@ func (j *Journal) notOurs(first []byte) error {
 	}
 	return &FileError{Path: j.path,
 		Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, shown, strings.Join(Columns, ",")),
-		Hint: notOursHint}
+		Help: notOursHint}
 }
 
 func isHeader(line []byte) bool {

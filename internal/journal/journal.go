@@ -103,12 +103,12 @@ var (
 )
 
 // FileError is a problem with the results file (or its .inflight sidecar)
-// that the user has to resolve; Hint says how.
+// that the user has to resolve; Help says how.
 type FileError struct {
 	Path string
 	Line int // 0 when the problem is not on one line
 	Err  error
-	Hint string
+	Help string
 }
 
 func (e *FileError) Error() string {
@@ -119,6 +119,9 @@ func (e *FileError) Error() string {
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
+
+// Hint says how to resolve the problem.
+func (e *FileError) Hint() string { return e.Help }
 
 // MaxRow is the highest row number a results file may hold; the per-row
 // index costs about 17 bytes per row up to the highest row seen.
@@ -177,7 +180,7 @@ func Open(path string) (*Journal, error) {
 	if err := lockFile(f); err != nil {
 		f.Close()
 		return nil, &FileError{Path: path, Err: err,
-			Hint: "wait for the other run to finish, or set another results file in [send]"}
+			Help: "wait for the other run to finish, or set another results file in [send]"}
 	}
 	j := &Journal{path: path, f: f, open: map[int]begun{}, ordered: true}
 	if err := j.load(); err != nil {

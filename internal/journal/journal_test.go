@@ -348,7 +348,7 @@ func TestForeignFileIsRefused(t *testing.T) {
 		}
 		_, err := Open(path)
 		var fe *FileError
-		if !errors.Is(err, ErrNotJournal) || !errors.As(err, &fe) || fe.Hint == "" || !strings.Contains(err.Error(), name) {
+		if !errors.Is(err, ErrNotJournal) || !errors.As(err, &fe) || fe.Help == "" || !strings.Contains(err.Error(), name) {
 			t.Fatalf("Open(%s) = %v", name, err)
 		}
 		if data, _ := os.ReadFile(path); string(data) != content {

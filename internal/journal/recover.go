@@ -63,12 +63,12 @@ func (j *Journal) recoverInflight() error {
 			if errors.As(err, &pe) {
 				line, err = pe.Line, pe.Err
 			}
-			return &FileError{Path: name, Line: line, Err: err, Hint: inflightHint}
+			return &FileError{Path: name, Line: line, Err: err, Help: inflightHint}
 		}
 		row, err1 := strconv.Atoi(rec[0])
 		began, err2 := strconv.ParseInt(rec[1], 10, 64)
 		if err1 != nil || err2 != nil || row <= 0 || row > MaxRow {
-			return &FileError{Path: name, Line: line, Err: fmt.Errorf("malformed line %q", rec), Hint: inflightHint}
+			return &FileError{Path: name, Line: line, Err: fmt.Errorf("malformed line %q", rec), Help: inflightHint}
 		}
 		if off, _, ok := j.idx.line(row); ok && (off >= began || off >= before) {
 			continue // finished, or already recovered by this pass

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 //go:embed assets
@@ -195,7 +196,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, asJSON bool) (*m
 		return fail(http.StatusNotFound, err.Error(), "the list changed; the page will update")
 	}
 	if err != nil {
-		return fail(http.StatusUnprocessableEntity, err.Error(), campaign.Hint(err))
+		return fail(http.StatusUnprocessableEntity, err.Error(), human.Hint(err))
 	}
 	return v, true
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // entry is one recipient as the list shows it. The index keeps only these
@@ -106,7 +107,7 @@ func (st *state) index(ctx context.Context) error {
 		}
 		e := entry{Row: r.Row, Line: r.Line}
 		if r.Err != nil {
-			e.Error, e.Hint = r.Err.Error(), campaign.Hint(r.Err)
+			e.Error, e.Hint = r.Err.Error(), human.Hint(r.Err)
 		} else {
 			e.To = addressList(r.Message.To)
 			e.Subject = r.Message.Subject

@@ -40,7 +40,7 @@ var (
 // Error() gives one line with the parts that are zero left out: for a CSV
 // file "FILE: line N, column "X": message", for a workbook
 // "FILE: sheet "S": cell C7, column "X": message" (or "row 7" when no one
-// cell is at fault). The Hint is kept apart so a command-line tool can print
+// cell is at fault). The Help is kept apart so a command-line tool can print
 // it on a line of its own.
 type Error struct {
 	File   string // base name or path as given to Open/NewReader
@@ -50,7 +50,7 @@ type Error struct {
 	Cell   string // workbook only: the cell at fault, e.g. "C7"; "" if none
 	Column string // "" if not column-specific
 	Err    error
-	Hint   string // "" if none
+	Help   string // what the user could do; "" if nothing helps
 }
 
 func (e *Error) Error() string {
@@ -88,15 +88,8 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// HintOf returns the Hint of the first *Error in err's chain, or "" if there
-// is none.
-func HintOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Hint
-	}
-	return ""
-}
+// Hint says what the user could do; "" when nothing helps.
+func (e *Error) Hint() string { return e.Help }
 
 // problem is a message written for the user that still matches its sentinel
 // with errors.Is, so the text need not repeat the sentinel's words.

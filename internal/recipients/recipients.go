@@ -120,7 +120,7 @@ func Open(path string, opts Options) (*Reader, error) {
 	}
 	if strings.EqualFold(filepath.Ext(path), ".xls") {
 		return nil, &Error{File: path, Err: problemf(ErrWorkbook, "Excel 97-2003 (.xls) workbooks cannot be read"),
-			Hint: "open it in Excel and save it as .xlsx (Excel Workbook), or export the sheet as CSV"}
+			Help: "open it in Excel and save it as .xlsx (Excel Workbook), or export the sheet as CSV"}
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -144,7 +144,7 @@ func Open(path string, opts Options) (*Reader, error) {
 // errors. Close does not close r.
 func NewReader(name string, r io.Reader, opts Options) (*Reader, error) {
 	fail := func(line int, err error, hint string) (*Reader, error) {
-		return nil, &Error{File: name, Line: line, Err: err, Hint: hint}
+		return nil, &Error{File: name, Line: line, Err: err, Help: hint}
 	}
 	enc, err := lookupEncoding(opts.Encoding)
 	if err != nil {
@@ -280,18 +280,18 @@ func (r *Reader) setColumns(header []string) error {
 		if !utf8.ValidString(cell) {
 			return &Error{File: r.name, Line: line,
 				Err:  problemf(ErrInvalidUTF8, "the name of column %d is not valid UTF-8", i+1),
-				Hint: encodingHint(cell)}
+				Help: encodingHint(cell)}
 		}
 		name := strings.TrimFunc(cell, func(c rune) bool { return unicode.IsSpace(c) || c == '\uFEFF' })
 		if name == "" {
 			return &Error{File: r.name, Line: line,
 				Err:  problemf(ErrHeader, "column %d has no name", i+1),
-				Hint: "give every column a name in the header row, or delete the empty column"}
+				Help: "give every column a name in the header row, or delete the empty column"}
 		}
 		if first, dup := seen[name]; dup {
 			return &Error{File: r.name, Line: line, Column: name,
 				Err:  problemf(ErrHeader, "the name is used twice, by columns %d and %d", first, i+1),
-				Hint: "rename one of the columns: each must have its own name"}
+				Help: "rename one of the columns: each must have its own name"}
 		}
 		seen[name] = i + 1
 		r.columns[i] = name
@@ -343,7 +343,7 @@ func (r *Reader) Next() (Recipient, error) {
 			r.err = io.EOF
 			if r.rows == 0 {
 				return Recipient{}, &Error{File: r.name, Line: r.headerEnd + 1, Err: ErrNoRows,
-					Hint: "the header must be followed by one row per recipient"}
+					Help: "the header must be followed by one row per recipient"}
 			}
 			return Recipient{}, io.EOF
 		}
@@ -371,7 +371,7 @@ func (r *Reader) Next() (Recipient, error) {
 			if !utf8.ValidString(cell) {
 				cellLine, _ := r.csv.FieldPos(i)
 				return Recipient{}, &Error{File: r.name, Line: cellLine, Row: r.rows, Column: r.columns[i],
-					Err: ErrInvalidUTF8, Hint: encodingHint(cell)}
+					Err: ErrInvalidUTF8, Help: encodingHint(cell)}
 			}
 			// The cells are strings the csv reader made for this record
 			// alone; only the record slice is reused.
@@ -394,9 +394,9 @@ func (r *Reader) fieldCountError(line, n int) *Error {
 	e := &Error{File: r.name, Line: line, Row: r.rows,
 		Err: problemf(ErrFieldCount, "%d fields, but the header has %d columns", n, len(r.columns))}
 	if n > len(r.columns) {
-		e.Hint = "a field containing the delimiter " + delimiterName(r.delimiter) + " must be quoted"
+		e.Help = "a field containing the delimiter " + delimiterName(r.delimiter) + " must be quoted"
 	} else {
-		e.Hint = "check for a missing delimiter or a line break outside quotes"
+		e.Help = "check for a missing delimiter or a line break outside quotes"
 	}
 	return e
 }
@@ -420,15 +420,15 @@ func (r *Reader) readError(err error) *Error {
 	switch {
 	case errors.Is(parseErr.Err, csv.ErrBareQuote):
 		e.Err = &problem{msg: `a " inside a field that does not start with one`, kind: csv.ErrBareQuote}
-		e.Hint = `put the whole field in double quotes and double each " inside it, e.g. "27"" screen"`
+		e.Help = `put the whole field in double quotes and double each " inside it, e.g. "27"" screen"`
 	case errors.Is(parseErr.Err, csv.ErrQuote) && parseErr.StartLine != parseErr.Line:
 		// Most likely a quote that is never closed: point at where it opened.
 		e.Line = parseErr.StartLine
 		e.Err = problemf(csv.ErrQuote, `a quoted field is not closed properly; reading it ran on to line %d`, parseErr.Line)
-		e.Hint = `close the quoted field with " before the delimiter or the line end, and double each " inside it`
+		e.Help = `close the quoted field with " before the delimiter or the line end, and double each " inside it`
 	case errors.Is(parseErr.Err, csv.ErrQuote):
 		e.Err = &problem{msg: `text after the closing " of a quoted field`, kind: csv.ErrQuote}
-		e.Hint = `a quoted field ends with " followed by the delimiter or the line end; write a " inside it as ""`
+		e.Help = `a quoted field ends with " followed by the delimiter or the line end; write a " inside it as ""`
 	default:
 		e.Err = parseErr.Err
 	}

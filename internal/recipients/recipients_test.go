@@ -20,6 +20,8 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/traditionalchinese"
 	"golang.org/x/text/encoding/unicode"
+
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // encode returns s in enc, as a spreadsheet in that locale would save it.
@@ -55,7 +57,7 @@ func readAll(t *testing.T, r *Reader) (got, hints []string) {
 				t.Fatalf("Next: %v (%T) is not an *Error", err, err)
 			}
 			got = append(got, "error: "+err.Error())
-			hints = append(hints, e.Hint)
+			hints = append(hints, e.Help)
 			if e.Row == 0 {
 				// Not about one row: nothing follows but the same error or io.EOF.
 				if _, again := r.Next(); again != io.EOF && again != err {
@@ -529,7 +531,7 @@ func TestBadList(t *testing.T) {
 			if !errors.Is(err, tt.is) {
 				t.Errorf("error %q does not match %v", err, tt.is)
 			}
-			if got := HintOf(err); tt.hint == "" && got != "" || !strings.Contains(got, tt.hint) {
+			if got := human.Hint(err); tt.hint == "" && got != "" || !strings.Contains(got, tt.hint) {
 				t.Errorf("hint %q, want it to contain %q", got, tt.hint)
 			}
 		})
@@ -652,25 +654,12 @@ func TestErrorString(t *testing.T) {
 		{Error{File: "a.csv", Line: 3, Column: "name", Err: err}, `a.csv: line 3, column "name": not valid UTF-8`},
 		{Error{File: "a.csv", Line: 3, Err: err}, `a.csv: line 3: not valid UTF-8`},
 		{Error{File: "a.csv", Column: "First Name", Err: err}, `a.csv: column "First Name": not valid UTF-8`},
-		{Error{File: "a.csv", Err: err, Hint: "never shown"}, `a.csv: not valid UTF-8`},
+		{Error{File: "a.csv", Err: err, Help: "never shown"}, `a.csv: not valid UTF-8`},
 		{Error{Line: 7, Err: err}, `line 7: not valid UTF-8`},
 	}
 	for _, tt := range tests {
 		if got := tt.e.Error(); got != tt.want {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
 		}
-	}
-}
-
-func TestHintOf(t *testing.T) {
-	e := &Error{File: "a.csv", Err: ErrNoRows, Hint: "add a row"}
-	if got := HintOf(fmt.Errorf("campaign newsletter.toml: %w", e)); got != "add a row" {
-		t.Errorf("HintOf(wrapped) = %q", got)
-	}
-	if got := HintOf(errors.New("plain")); got != "" {
-		t.Errorf("HintOf(plain error) = %q, want none", got)
-	}
-	if got := HintOf(nil); got != "" {
-		t.Errorf("HintOf(nil) = %q, want none", got)
 	}
 }

@@ -56,7 +56,7 @@ func openWorkbook(path string, opts Options) (*Reader, error) {
 	book, err := excelize.OpenFile(path, workbookOptions())
 	if err != nil {
 		return nil, &Error{File: path, Err: fmt.Errorf("%w: %v", ErrWorkbook, err),
-			Hint: "the file may be damaged: open it in Excel and save it again as .xlsx, or export the sheet as CSV"}
+			Help: "the file may be damaged: open it in Excel and save it again as .xlsx, or export the sheet as CSV"}
 	}
 	s := &sheetReader{name: path, book: book, skipHidden: opts.SkipHidden}
 	if err := s.open(opts); err != nil {
@@ -86,19 +86,19 @@ func sniffWorkbook(path string) error {
 	switch {
 	case n == 0:
 		return &Error{File: path, Err: problemf(ErrWorkbook, "the file is empty"),
-			Hint: "save the workbook again from Excel, or export the sheet as CSV"}
+			Help: "save the workbook again from Excel, or export the sheet as CSV"}
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
 		return nil
 	case bytes.Equal(head, []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}):
 		if _, err := f.Seek(0, io.SeekStart); err == nil && encrypted(f) {
 			return &Error{File: path, Err: problemf(ErrPassword, "the workbook is protected with a password to open"),
-				Hint: "remove the password (File > Info > Protect Workbook > Encrypt with Password, clear it) and save, or export the sheet as CSV"}
+				Help: "remove the password (File > Info > Protect Workbook > Encrypt with Password, clear it) and save, or export the sheet as CSV"}
 		}
 		return &Error{File: path, Err: problemf(ErrWorkbook, "this is an Excel 97-2003 (.xls) workbook, not .xlsx"),
-			Hint: "open it in Excel and save it as .xlsx (Excel Workbook), or export the sheet as CSV"}
+			Help: "open it in Excel and save it as .xlsx (Excel Workbook), or export the sheet as CSV"}
 	}
 	return &Error{File: path, Err: problemf(ErrWorkbook, "not an .xlsx workbook (the file is not a zip archive)"),
-		Hint: "a CSV file must be named .csv; otherwise save the workbook again from Excel as .xlsx"}
+		Help: "a CSV file must be named .csv; otherwise save the workbook again from Excel as .xlsx"}
 }
 
 // encrypted reports whether the compound file holds an encrypted Office
@@ -120,7 +120,7 @@ func encrypted(r io.ReaderAt) bool {
 func (s *sheetReader) open(opts Options) error {
 	if opts.HeaderRow < 0 {
 		return &Error{File: s.name, Err: problemf(ErrHeader, "header_row %d is not a row number", opts.HeaderRow),
-			Hint: "rows are numbered from 1, as Excel shows them"}
+			Help: "rows are numbered from 1, as Excel shows them"}
 	}
 	sheet, err := s.pickSheet(opts.Sheet)
 	if err != nil {
@@ -141,10 +141,10 @@ func (s *sheetReader) open(opts Options) error {
 				if opts.HeaderRow > 0 && s.row > 0 {
 					return &Error{File: s.name, Sheet: s.sheet, Line: opts.HeaderRow,
 						Err:  problemf(ErrHeader, "header_row is %d, but the sheet ends at row %d", opts.HeaderRow, s.row),
-						Hint: "set header_row to the row that names the columns"}
+						Help: "set header_row to the row that names the columns"}
 				}
 				return &Error{File: s.name, Sheet: s.sheet, Err: problemf(ErrEmptyFile, "the sheet is empty"),
-					Hint: "the first row must name the columns, e.g. name, email; " + s.otherSheets()}
+					Help: "the first row must name the columns, e.g. name, email; " + s.otherSheets()}
 			}
 			return err
 		}
@@ -158,7 +158,7 @@ func (s *sheetReader) open(opts Options) error {
 			if opts.HeaderRow > 0 {
 				return &Error{File: s.name, Sheet: s.sheet, Line: s.row,
 					Err:  problemf(ErrHeader, "row %d, which header_row names, is empty", s.row),
-					Hint: "set header_row to the row that names the columns"}
+					Help: "set header_row to the row that names the columns"}
 			}
 			continue // empty rows above the header, like blank lines in a CSV
 		}
@@ -197,7 +197,7 @@ func (s *sheetReader) pickSheet(name string) (string, error) {
 	}
 	return "", &Error{File: s.name,
 		Err:  problemf(ErrSheet, "no sheet %q; the workbook has %s", name, strings.Join(quoted, ", ")),
-		Hint: fmt.Sprintf("set sheet = %s in the campaign, or leave it unset to read the first visible sheet", quoted[0])}
+		Help: fmt.Sprintf("set sheet = %s in the campaign, or leave it unset to read the first visible sheet", quoted[0])}
 }
 
 // otherSheets names the other sheets, for the hint of an empty sheet.
@@ -240,7 +240,7 @@ func (s *sheetReader) fatal(row int, cell string, err error) *Error {
 		err = fmt.Errorf("row %d: %w", row, err)
 	}
 	e := &Error{File: s.name, Sheet: s.sheet, Cell: cell, Err: err,
-		Hint: "the workbook may be damaged: open it in Excel and save it again, or export the sheet as CSV"}
+		Help: "the workbook may be damaged: open it in Excel and save it again, or export the sheet as CSV"}
 	s.err = e
 	return e
 }
@@ -260,17 +260,17 @@ func (s *sheetReader) setColumns(cells []string) error {
 			return &Error{File: s.name, Sheet: s.sheet, Line: s.row, Cell: ref,
 				Err: problemf(ErrHeader, "the header cell is part of the merged cell %s, so its column has no name of its own",
 					m.ref()),
-				Hint: "unmerge the header cells and give each column its own name, or set header_row to the row that names the columns"}
+				Help: "unmerge the header cells and give each column its own name, or set header_row to the row that names the columns"}
 		}
 		if name == "" {
 			return &Error{File: s.name, Sheet: s.sheet, Line: s.row, Cell: ref,
 				Err:  problemf(ErrHeader, "column %s has no name", columnName(i+1)),
-				Hint: "give every column a name in the header row, or delete the empty column"}
+				Help: "give every column a name in the header row, or delete the empty column"}
 		}
 		if first, dup := seen[name]; dup {
 			return &Error{File: s.name, Sheet: s.sheet, Line: s.row, Cell: ref, Column: name,
 				Err:  problemf(ErrHeader, "the name is used twice, by columns %s and %s", columnName(first), columnName(i+1)),
-				Hint: "rename one of the columns: each must have its own name"}
+				Help: "rename one of the columns: each must have its own name"}
 		}
 		seen[name] = i + 1
 		s.columns[i] = name
@@ -289,7 +289,7 @@ func (s *sheetReader) next() (Recipient, error) {
 			s.err = io.EOF
 			if s.data == 0 {
 				return Recipient{}, &Error{File: s.name, Sheet: s.sheet, Line: s.row + 1, Err: ErrNoRows,
-					Hint: "the header must be followed by one row per recipient" + s.hiddenNote()}
+					Help: "the header must be followed by one row per recipient" + s.hiddenNote()}
 			}
 			return Recipient{}, io.EOF
 		}
@@ -304,7 +304,7 @@ func (s *sheetReader) next() (Recipient, error) {
 			if cells[i] != "" {
 				return Recipient{}, &Error{File: s.name, Sheet: s.sheet, Line: s.row, Row: s.data, Cell: cellName(i+1, s.row),
 					Err:  problemf(ErrFieldCount, "a value in column %s, which has no name in the header", columnName(i+1)),
-					Hint: "name the column in the header row, or clear the cell"}
+					Help: "name the column in the header row, or clear the cell"}
 			}
 		}
 		fields := make(map[string]string, len(s.columns))

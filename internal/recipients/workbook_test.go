@@ -155,8 +155,8 @@ func wantError(t *testing.T, err error, kind error, msg, hint string) *Error {
 	if !strings.HasSuffix(err.Error(), string(filepath.Separator)+msg) {
 		t.Errorf("error\n %s\nwant it to end in\n %s", err, msg)
 	}
-	if !strings.Contains(e.Hint, hint) {
-		t.Errorf("hint %q, want it to contain %q", e.Hint, hint)
+	if !strings.Contains(e.Help, hint) {
+		t.Errorf("hint %q, want it to contain %q", e.Help, hint)
 	}
 	return e
 }

@@ -67,30 +67,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
-
-// Security is how the server protects connections.
-type Security int
-
-// The connection security modes. The zero value is ImplicitTLS.
-const (
-	ImplicitTLS Security = iota // TLS from the first byte, as on port 465
-	StartTLS                    // plain text, upgraded by the STARTTLS command
-	Plain                       // no TLS at all; STARTTLS is not offered
-)
-
-// String returns the mode's name as a user would write it.
-func (s Security) String() string {
-	switch s {
-	case ImplicitTLS:
-		return "tls"
-	case StartTLS:
-		return "starttls"
-	case Plain:
-		return "plain"
-	}
-	return "security(" + strconv.Itoa(int(s)) + ")"
-}
 
 // Options configure a sandbox server. The zero value is a working server:
 // implicit TLS on a free port, random credentials required, nothing stored
@@ -104,8 +83,8 @@ type Options struct {
 	// Port on 127.0.0.1 to listen on; 0 picks a free one.
 	Port int
 
-	// Security is the connection protection; default ImplicitTLS.
-	Security Security
+	// Security is the connection protection; default implicit TLS.
+	Security security.Mode
 
 	// Certificate replaces the generated one. RootCAs and CAPEM are then
 	// nil: the caller knows what signed it.
@@ -164,8 +143,8 @@ type Server struct {
 	raw      net.Listener
 	handoff  chan net.Conn // connections ready for go-smtp, greeting faults done
 	ca       *throwawayCA  // nil with Options.Certificate
-	tls      *tls.Config   // nil in Plain mode
-	security Security
+	tls      *tls.Config   // nil in security.None mode
+	security security.Mode
 	maildir  *maildir // nil without Options.Dir
 	faults   Faults
 	username string
@@ -223,7 +202,7 @@ func Start(opts Options) (*Server, error) {
 	s.errorLog = log.New(errOut, "sandbox: ", log.LstdFlags)
 
 	switch opts.Security {
-	case ImplicitTLS, StartTLS:
+	case security.SSL, security.StartTLS:
 		cert := opts.Certificate
 		if cert == nil {
 			ca, err := newThrowawayCA()
@@ -234,7 +213,7 @@ func Start(opts Options) (*Server, error) {
 			cert = &ca.leaf
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
-	case Plain:
+	case security.None:
 	default:
 		return nil, fmt.Errorf("start sandbox: unknown security mode %d", opts.Security)
 	}
@@ -253,8 +232,8 @@ func Start(opts Options) (*Server, error) {
 		srv.Domain = "localhost"
 	}
 	srv.TLSConfig = s.tls
-	// Plain mode exists for tests on loopback; let them authenticate there.
-	srv.AllowInsecureAuth = opts.Security == Plain
+	// security.None mode exists for tests on loopback; let them authenticate there.
+	srv.AllowInsecureAuth = opts.Security == security.None
 	srv.MaxMessageBytes = orDefault(opts.MaxMessageBytes, 50<<20)
 	srv.MaxRecipients = orDefault(opts.MaxRecipients, 100)
 	srv.ReadTimeout = orDefault(opts.ReadTimeout, 60*time.Second)
@@ -304,10 +283,10 @@ func (s *Server) Host() string { return "127.0.0.1" }
 func (s *Server) Port() int { return s.raw.Addr().(*net.TCPAddr).Port }
 
 // Security returns the connection security mode.
-func (s *Server) Security() Security { return s.security }
+func (s *Server) Security() security.Mode { return s.security }
 
 // RootCAs returns a pool holding only the throwaway CA that signed the
-// server certificate, for tls.Config.RootCAs. It is nil in Plain mode or
+// server certificate, for tls.Config.RootCAs. It is nil in security.None mode or
 // with Options.Certificate.
 func (s *Server) RootCAs() *x509.CertPool {
 	if s.ca == nil || s.tls == nil {
@@ -439,7 +418,7 @@ func (s *Server) acceptLoop() {
 func (s *Server) greet(c *trackedConn, n int) {
 	defer s.wg.Done()
 	var conn net.Conn = c
-	if s.security == ImplicitTLS {
+	if s.security == security.SSL {
 		tc := tls.Server(c, s.tls)
 		c.SetDeadline(time.Now().Add(s.smtp.ReadTimeout))
 		if err := tc.Handshake(); err != nil {

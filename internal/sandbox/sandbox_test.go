@@ -18,6 +18,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 	mailsmtp "github.com/wneessen/go-mail/smtp"
+
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // msg is a message with CRLF line ends and a line that needs dot-stuffing,
@@ -62,7 +64,7 @@ func dialErr(srv *Server, roots *x509.CertPool) (*mailsmtp.Client, error) {
 	// No test should hang if the server misbehaves.
 	raw.SetDeadline(time.Now().Add(20 * time.Second))
 	var conn net.Conn = raw
-	if srv.Security() == ImplicitTLS {
+	if srv.Security() == security.SSL {
 		tc := tls.Client(raw, cfg)
 		if err := tc.Handshake(); err != nil {
 			raw.Close()
@@ -75,7 +77,7 @@ func dialErr(srv *Server, roots *x509.CertPool) (*mailsmtp.Client, error) {
 		raw.Close()
 		return nil, err
 	}
-	if srv.Security() == StartTLS {
+	if srv.Security() == security.StartTLS {
 		if err := c.StartTLS(cfg); err != nil {
 			c.Close()
 			return nil, err
@@ -222,7 +224,7 @@ func TestCallerCertificate(t *testing.T) {
 }
 
 func TestStartTLSWithLogin(t *testing.T) {
-	srv := start(t, Options{Security: StartTLS, Dir: t.TempDir()})
+	srv := start(t, Options{Security: security.StartTLS, Dir: t.TempDir()})
 
 	// Before the upgrade, STARTTLS is offered and AUTH is not.
 	raw, err := net.Dial("tcp", srv.Addr())
@@ -261,7 +263,7 @@ func TestStartTLSWithLogin(t *testing.T) {
 }
 
 func TestPlainOffersNoSTARTTLS(t *testing.T) {
-	srv := start(t, Options{Security: Plain, AllowAnonymous: true})
+	srv := start(t, Options{Security: security.None, AllowAnonymous: true})
 	if srv.RootCAs() != nil {
 		t.Error("plain server has a CA")
 	}

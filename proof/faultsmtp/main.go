@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/sandbox"
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // schedule draws the faults from one seeded generator under a mutex, so a
@@ -66,7 +67,7 @@ func main() {
 	portFile := flag.String("port-file", "", "write the port here once listening")
 	caFile := flag.String("ca-file", "", "write the throwaway CA (PEM) here")
 	statsFile := flag.String("stats-file", "", "write fault counts (JSON) here on exit")
-	security := flag.String("security", "ssl", "ssl | starttls | none")
+	securityName := flag.String("security", "ssl", "ssl | starttls | none")
 	user := flag.String("user", "proof", "AUTH user name")
 	pass := flag.String("pass", "proof-secret", "AUTH password")
 	seed := flag.Uint64("seed", 1, "seed of the fault schedule")
@@ -86,16 +87,11 @@ func main() {
 	}
 	opts := sandbox.Options{Dir: *dir, Username: *user, Password: *pass, LogLimit: -1, Domain: "faultsmtp.localhost",
 		MaxRecipients: 1000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	switch *security {
-	case "ssl":
-		opts.Security = sandbox.ImplicitTLS
-	case "starttls":
-		opts.Security = sandbox.StartTLS
-	case "none":
-		opts.Security = sandbox.Plain
-	default:
-		log.Fatalf("unknown -security %q", *security)
+	mode, err := security.Parse(*securityName)
+	if err != nil {
+		log.Fatalf("-security: %v", err)
 	}
+	opts.Security = mode
 	temp := map[string]bool{}
 	for _, a := range strings.Split(*tempfail, ",") {
 		if a = strings.TrimSpace(strings.ToLower(a)); a != "" {

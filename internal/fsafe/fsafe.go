@@ -1,0 +1,31 @@
+// Package fsafe holds the file-system rules every package follows: how an
+// operating-system error is shown, and how a new file's name is made durable.
+package fsafe
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
+
+// Cause drops the operation and path of a *fs.PathError, for messages that
+// name the file themselves: "list.csv: no such file or directory", not
+// "list.csv: open /abs/list.csv: no such file or directory".
+func Cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// SyncDir fsyncs a folder, so that a file created, renamed or removed in it
+// survives a power loss.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,73 @@
+// Package human formats what a person reads: sizes, shortened replies, and
+// the hint an error carries.
+package human
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Bytes writes a size the way a person reads it: "512 bytes", "3.5 KB",
+// "25 MB" (a whole number of units without decimals, as limits are written).
+func Bytes(n int64) string {
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GB"}, {1 << 20, "MB"}, {1 << 10, "KB"}} {
+		if n >= u.size {
+			if n%u.size == 0 {
+				return fmt.Sprintf("%d %s", n/u.size, u.name)
+			}
+			return fmt.Sprintf("%.1f %s", float64(n)/float64(u.size), u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// Clip shortens s to at most max runes, ending in "…" when it cut. It never
+// splits a character, so a Chinese server reply stays readable.
+func Clip(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	if max < 1 {
+		return ""
+	}
+	n := 0
+	for i := range s {
+		if n == max-1 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
+// Hinter is an error that knows what the user could do about it.
+type Hinter interface {
+	error
+	Hint() string
+}
+
+// Hint returns the first non-empty hint in err's chain, or "".
+func Hint(err error) string {
+	for err != nil {
+		if h, ok := err.(Hinter); ok && h.Hint() != "" {
+			return h.Hint()
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if h := Hint(e); h != "" {
+					return h
+				}
+			}
+			return ""
+		default:
+			return ""
+		}
+	}
+	return ""
+}
