@@ -80,26 +80,6 @@ type SendConfig struct {
 	RetryDelay        string `toml:"retry_delay"`
 }
 
-// ConfigError is a problem with the campaign file itself.
-type ConfigError struct {
-	File string
-	Line int // 0 when not line-specific
-	Err  error
-	Help string
-}
-
-func (e *ConfigError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
-	}
-	return fmt.Sprintf("%s: %v", e.File, e.Err)
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-// Hint says what to change in the campaign file.
-func (e *ConfigError) Hint() string { return e.Help }
-
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
 	"recipients", "encoding", "delimiter", "sheet", "header_row", "skip_hidden", "from", "to", "to_display", "cc", "bcc", "reply_to",

@@ -20,9 +20,6 @@ type Rendered struct {
 	Err     error            // why this row cannot be sent; carries file, line and row
 }
 
-// ErrNoSuchRow means the list has no recipient with the row number asked for.
-var ErrNoSuchRow = errors.New("no such row")
-
 // Messages renders every recipient in list order and hands each to fn,
 // without keeping any: memory stays flat however long the list is. A
 // problem with one row is Rendered.Err; a problem with the list as a whole

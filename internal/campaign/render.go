@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,9 +23,6 @@ type RenderSummary struct {
 	Written int
 	Bytes   int64
 }
-
-// ErrNotEmpty means the output folder holds files and Force was not given.
-var ErrNotEmpty = errors.New("output folder is not empty")
 
 // Render is the dry run: it checks the campaign and writes one .eml file per
 // recipient plus index.csv into out. Nothing is left in out unless every row

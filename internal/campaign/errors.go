@@ -1,0 +1,95 @@
+package campaign
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mailmerge/mailmerge/internal/human"
+)
+
+// Errors that callers tell apart with errors.Is.
+var (
+	// Errors that stop send before anything is sent.
+	// ErrResultsExist: the results file has rows and neither --resume nor --restart was given.
+	ErrResultsExist = errors.New("results file already has outcomes")
+	// ErrListChanged: a row's address differs from what the results file recorded for it.
+	ErrListChanged = errors.New("the recipients list changed since the results were written")
+	// ErrInvalid: check found errors and --skip-invalid was not given.
+	ErrInvalid = errors.New("the campaign has errors; nothing was sent")
+
+	// ErrNotEmpty: render's output folder holds files and Force was not given.
+	ErrNotEmpty = errors.New("output folder is not empty")
+	// ErrNoSuchRow: the list has no recipient with the row number asked for.
+	ErrNoSuchRow = errors.New("no such row")
+)
+
+// Severity tells an error, which stops the campaign, from a warning.
+type Severity int
+
+const (
+	Error Severity = iota
+	Warning
+)
+
+// Problem is one thing check found, with where it is.
+type Problem struct {
+	Severity Severity
+	Row      int    // 0 when not about one recipient
+	Message  string // one line, starting with where: "recipients.csv:4: row 3: ..."
+	Hint     string
+}
+
+// RowError is a recipient whose message cannot be made.
+type RowError struct {
+	File  string
+	Sheet string // workbook sheet; "" for a CSV file
+	Line  int    // line of the CSV file, or row of the sheet
+	Row   int    // data row (the recipient's number)
+	Err   error
+}
+
+func (e *RowError) Error() string {
+	if e.Sheet != "" {
+		return fmt.Sprintf("%s: sheet %q: row %d: %v", e.File, e.Sheet, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s:%d: row %d: %v", e.File, e.Line, e.Row, e.Err)
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
+
+// Problems splits an error from Load or the list into one Problem each.
+func Problems(err error) []Problem {
+	var out []Problem
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		out = append(out, Problem{Severity: Error, Message: err.Error(), Hint: human.Hint(err)})
+	}
+	walk(err)
+	return out
+}
+
+// ConfigError is a problem with the campaign file itself.
+type ConfigError struct {
+	File string
+	Line int // 0 when not line-specific
+	Err  error
+	Help string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Hint says what to change in the campaign file.
+func (e *ConfigError) Hint() string { return e.Help }

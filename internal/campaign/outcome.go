@@ -1,0 +1,157 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// outcome deals with the result of one attempt: record it, or retry.
+func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, beginErr error) {
+	mid := "<" + jb.msg.MessageID + ">"
+	if beginErr != nil {
+		// Not sent: the dot never went out. Stop rather than send blind.
+		r.stop("cannot write the results file: "+beginErr.Error(), "")
+		r.abandon(jb)
+		return
+	}
+	jb.last = res
+	if res.Throttle {
+		r.limiter.SlowDown()
+	}
+	if res.Status == delivery.Delivered {
+		// The server took the message for some recipients and may have
+		// deferred others (a cc greylisted, a mailbox over quota): those
+		// are retried alone, the rest are done.
+		var deferred []string
+		refusedNow := map[string]bool{}
+		for _, rc := range res.Rcpts {
+			refusedNow[rc.Addr] = true
+			if rc.Code/100 == 4 {
+				deferred = append(deferred, rc.Addr)
+			} else {
+				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
+			}
+		}
+		for _, a := range jb.pending {
+			if !refusedNow[a] {
+				jb.delivered = append(jb.delivered, a)
+			}
+		}
+		jb.pending = deferred
+		jb.accepted = res
+		if len(deferred) > 0 && jb.attempts < r.attempts && ctx.Err() == nil {
+			r.retry(jb)
+			return
+		}
+		for _, rc := range res.Rcpts {
+			if rc.Code/100 == 4 {
+				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s (gave up after %d attempts)", rc.Addr, rc.Code, rc.Reply, jb.attempts))
+			}
+		}
+	}
+	if res.Status == delivery.Deferred && jb.attempts < r.attempts && ctx.Err() == nil {
+		r.retry(jb)
+		return
+	}
+	entry := journal.Entry{Row: jb.row, Email: jb.email, Code: res.Code, Reply: replyText(res),
+		MessageID: mid, Attempts: jb.attempts}
+	if len(jb.delivered) > 0 && res.Status != delivery.Unknown && res.Status != delivery.Fatal {
+		// Some copies went out: the row is sent when its own recipient got
+		// one, and the reply says who did not.
+		if res.Status != delivery.Delivered {
+			for _, rc := range res.Rcpts {
+				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
+			}
+			if len(res.Rcpts) == 0 {
+				for _, a := range jb.pending {
+					jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", a, res.Code, replyText(res)))
+				}
+			}
+		}
+		// The row is sent once any copy went out, so that --retry-failed can
+		// never send a second one; who did not get it is in the reply and
+		// counted as partial.
+		entry.Status, entry.Code, entry.Reply = journal.Sent, jb.accepted.Code, jb.accepted.Reply
+		if !slices.Contains(jb.delivered, jb.email) {
+			entry.Reply += " [delivered to " + strings.Join(jb.delivered, ", ") + " only]"
+		}
+		if len(jb.refused) > 0 {
+			entry.Reply += " [not delivered: " + strings.Join(jb.refused, "; ") + "]"
+			r.mu.Lock()
+			r.sum.Partial++
+			r.mu.Unlock()
+		}
+		r.record(entry, &res)
+		return
+	}
+	switch res.Status {
+	case delivery.Rejected:
+		entry.Status = journal.Failed
+		r.record(entry, &res)
+	case delivery.Unknown:
+		entry.Status = journal.Unknown
+		r.record(entry, &res)
+	case delivery.Deferred: // out of attempts, or the run is ending
+		entry.Status = journal.Failed
+		if ctx.Err() == nil {
+			entry.Reply = fmt.Sprintf("gave up after %d attempts: %s", jb.attempts, entry.Reply)
+		}
+		r.record(entry, &res)
+	default: // Fatal: the run stops; this recipient was not sent
+		hint := ""
+		if errors.Is(res.Err, delivery.ErrAuth) {
+			hint = r.c.AuthHint()
+		}
+		r.stop(replyText(res), hint)
+		r.abandon(jb)
+	}
+}
+
+// replyText is the server's reply, or the error when there was none.
+func replyText(res delivery.Result) string {
+	var parts []string
+	if res.Enhanced != "" && !strings.HasPrefix(res.Reply, res.Enhanced) {
+		parts = append(parts, res.Enhanced)
+	}
+	if res.Reply != "" {
+		parts = append(parts, res.Reply)
+	}
+	if len(parts) == 0 && res.Err != nil {
+		parts = append(parts, res.Err.Error())
+	}
+	if res.Stage != "" && res.Status != delivery.Delivered {
+		parts = append(parts, "(at "+res.Stage+")")
+	}
+	for _, rc := range res.Rcpts {
+		parts = append(parts, fmt.Sprintf("[%s refused: %d %s]", rc.Addr, rc.Code, rc.Reply))
+	}
+	return strings.Join(parts, " ")
+}
+
+// failureKey groups failures by the server's reply without the refused
+// addresses, so the summary shows the common causes, not one line each.
+func failureKey(e journal.Entry, res *delivery.Result) string {
+	reply := e.Reply
+	if res != nil && len(res.Rcpts) > 0 {
+		r := *res
+		r.Rcpts = nil
+		reply = replyText(r)
+	}
+	return shortReply(e.Code, reply)
+}
+
+func shortReply(code int, reply string) string {
+	if len(reply) > 120 {
+		reply = reply[:120] + "…"
+	}
+	if code == 0 {
+		return reply
+	}
+	return fmt.Sprintf("%d %s", code, reply)
+}

@@ -1,0 +1,188 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/recipients"
+)
+
+// row is one recipient with its message or the reason it has none.
+type row struct {
+	rec   recipients.Recipient
+	email string           // the address results are recorded under
+	msg   *compose.Message // nil when each only validates
+	wire  []byte           // msg as written, when each wrote it
+	err   error
+}
+
+// walk says what each does with a row.
+type walk int
+
+const (
+	validate walk = iota // check it can be made: half the work of building it
+	messages             // build the message
+	wire                 // build it and write it out, unless it is large
+)
+
+// maxWire is the largest message each writes out ahead of sending: small
+// messages are then written on every core while the connections wait for
+// replies, and the few in the queues cost little memory. Larger ones, with
+// attachments, are written straight to the connection.
+const maxWire = 256 << 10
+
+// each streams the list and renders every row. A problem with the list as
+// a whole (unreadable, bad header) is returned; a problem with one row goes
+// to fn as row.err. fn returning an error stops the walk.
+func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]string, error) {
+	list, err := recipients.Open(c.listPath, c.listOpts)
+	if err != nil {
+		return nil, err
+	}
+	defer list.Close()
+	columns := list.Columns()
+	if errs := c.composer.CheckColumns(columns); len(errs) > 0 {
+		return columns, errors.Join(errs...)
+	}
+
+	// Rows are read in order, composed on every core, and handed to fn in
+	// order again. They travel in batches, which keeps the cost of handing
+	// work between goroutines small next to the work, and the bounded
+	// channels keep memory flat however long the list is.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	composers := max(1, runtime.GOMAXPROCS(0))
+	ordered := make(chan *batch, 2*composers)
+	work := make(chan *batch, 2*composers)
+	var readErr error // set before ordered is closed
+	go func() {
+		defer close(ordered)
+		defer close(work)
+		b := &batch{done: make(chan struct{})}
+		ship := func() bool {
+			select {
+			case ordered <- b:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case work <- b:
+			case <-ctx.Done():
+				return false
+			}
+			b = &batch{done: make(chan struct{})}
+			return true
+		}
+		readErr = c.read(ctx, list, func(s row) bool {
+			b.rows = append(b.rows, s)
+			return len(b.rows) < batchRows || ship()
+		})
+		if len(b.rows) > 0 {
+			ship() // the rows before a problem with the list still count
+		}
+	}()
+	var wg sync.WaitGroup
+	for range composers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				for i := range b.rows {
+					if s := &b.rows[i]; s.err == nil {
+						c.composeRow(w, list.Sheet(), s)
+					}
+				}
+				close(b.done)
+			}
+		}()
+	}
+	defer wg.Wait()
+	for b := range ordered {
+		<-b.done
+		for _, s := range b.rows {
+			if err := fn(s); err != nil {
+				cancel()
+				for range ordered { // let the reader see the cancel and stop
+				}
+				return columns, err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return columns, err
+	}
+	return columns, readErr
+}
+
+// batchRows is how many rows travel together through each.
+const batchRows = 32
+
+// batch is a run of rows on their way through each; done is closed when
+// every row that needs it has been made.
+type batch struct {
+	rows []row // err is set already for a row the list itself refused
+	done chan struct{}
+}
+
+// composeRow validates or builds the message of one row, as w says.
+func (c *Campaign) composeRow(w walk, sheet string, s *row) {
+	var err error
+	if w == validate {
+		s.email, err = c.composer.Validate(s.rec.Row, s.rec.Fields)
+	} else if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
+		s.email = s.msg.Recipient()
+		if w == wire && s.msg.Size <= maxWire {
+			s.wire, err = writeOut(s.msg)
+		}
+	}
+	if err != nil {
+		s.err = &RowError{File: c.listPath, Sheet: sheet, Line: s.rec.Line, Row: s.rec.Row, Err: err}
+	}
+}
+
+// writeOut is the message as it goes on the wire.
+func writeOut(m *compose.Message) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(int(m.Size) + 2048) // parts are quoted-printable and headers come on top
+	if _, err := m.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// read streams the list into rows until the end, a problem with the list
+// as a whole, or emit returning false.
+func (c *Campaign) read(ctx context.Context, list *recipients.Reader, emit func(row) bool) error {
+	lastErr := ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := list.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var re *recipients.Error
+			if !errors.As(err, &re) || err.Error() == lastErr {
+				return err // the reader cannot go on
+			}
+			lastErr = err.Error()
+			if re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
+				return err // about the list, not one row
+			}
+			if !emit(row{rec: recipients.Recipient{Row: re.Row, Line: re.Line}, err: err}) {
+				return ctx.Err()
+			}
+			continue
+		}
+		if !emit(row{rec: rec}) {
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,347 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/throttle"
+)
+
+// job is one recipient on its way to the server.
+type job struct {
+	row      int
+	email    string
+	msg      *compose.Message
+	wire     []byte // msg written out ahead; nil for a large one
+	attempts int
+	last     delivery.Result
+	// pending are the envelope recipients still to be sent to: all of them
+	// at first, then those a server deferred while it took the others.
+	pending   []string
+	delivered []string        // envelope recipients the server accepted
+	accepted  delivery.Result // the reply that accepted them
+	refused   []string        // "addr: reply" for recipients refused for good
+}
+
+// runner is one send run in progress.
+type runner struct {
+	c       *Campaign
+	j       *journal.Journal
+	pool    *delivery.Pool
+	limiter *throttle.Limiter
+	opts    SendOptions
+	sum     *SendSummary
+
+	attempts   int
+	stopAfter  int
+	retryDelay time.Duration
+	total      int
+
+	jobs    chan *job
+	haltCtx context.Context // done when halt closes: ends waits for the limiter
+	pending sync.WaitGroup  // jobs created and not yet final or abandoned
+	halt    chan struct{}   // closed when the run must stop taking work
+	once    sync.Once
+
+	mu         sync.Mutex
+	failures   map[string]int
+	failStreak int
+	retrying   int
+	produceErr error
+}
+
+// stop ends the intake of new work, once, with a reason for the summary.
+func (r *runner) stop(reason, hint string) {
+	r.once.Do(func() {
+		r.mu.Lock()
+		r.sum.Stopped, r.sum.StopReason, r.sum.StopHint = true, reason, hint
+		r.mu.Unlock()
+		close(r.halt)
+	})
+}
+
+func (r *runner) halted() bool {
+	select {
+	case <-r.halt:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) run(ctx context.Context, workers int) error {
+	haltCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.haltCtx = haltCtx
+	go func() {
+		select {
+		case <-r.halt:
+			cancel()
+		case <-haltCtx.Done():
+		}
+	}()
+	if r.opts.Stop != nil {
+		go func() {
+			select {
+			case <-r.opts.Stop:
+				r.stop("interrupted", "")
+			case <-r.halt:
+			}
+		}()
+	}
+	// Sync now and then: power loss loses at most the last few seconds.
+	syncDone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(syncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = r.j.Sync()
+			case <-syncDone:
+				return
+			}
+		}
+	}()
+	defer close(syncDone)
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.work(ctx)
+		}()
+	}
+	r.produce(ctx)
+	r.pending.Wait()
+	close(r.jobs)
+	wg.Wait()
+	return r.produceErr
+}
+
+// produce walks the list and queues every recipient that this run sends.
+func (r *runner) produce(ctx context.Context) {
+	queued := 0
+	_, err := r.c.each(ctx, wire, func(rw row) error {
+		// Rows an earlier run dealt with stay "previous" after a stop too;
+		// only the ones this run would have handled are "remaining".
+		if rw.err != nil {
+			if rw.rec.Row == 0 {
+				return nil // a broken line of the list: check already refused or reported it
+			}
+			if prev, ok := r.j.Lookup(rw.rec.Row); ok && prev.Status == journal.Skipped {
+				r.previous(string(prev.Status))
+				return nil
+			}
+			if r.halted() {
+				r.countRemaining()
+				return nil
+			}
+			return r.record(journal.Entry{Row: rw.rec.Row, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
+		}
+		email := rw.email
+		if prev, ok := r.j.Lookup(rw.rec.Row); ok {
+			if prev.EmailHash != journal.HashEmail(email) {
+				return fmt.Errorf("%s: row %d is now %s: %w", r.c.listPath, rw.rec.Row, email, ErrListChanged)
+			}
+			switch {
+			case prev.Status == journal.Failed && r.opts.RetryFailed,
+				prev.Status == journal.Unknown && r.opts.ResendUnknown:
+			default:
+				r.previous(string(prev.Status))
+				return nil
+			}
+		}
+		if r.halted() || r.opts.Limit > 0 && queued >= r.opts.Limit {
+			r.countRemaining()
+			return nil
+		}
+		queued++
+		r.pending.Add(1)
+		select {
+		case r.jobs <- &job{row: rw.rec.Row, email: email, msg: rw.msg, wire: rw.wire}:
+		case <-r.halt:
+			r.pending.Done()
+			r.countRemaining()
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		r.mu.Lock()
+		r.produceErr = err
+		r.mu.Unlock()
+		r.stop(err.Error(), "")
+	}
+}
+
+func (r *runner) previous(status string) {
+	r.mu.Lock()
+	r.sum.Previous[status]++
+	r.total--
+	r.mu.Unlock()
+}
+
+func (r *runner) countRemaining() {
+	r.mu.Lock()
+	r.sum.Remaining++
+	r.mu.Unlock()
+}
+
+// work sends jobs until there are none. Its session sends each message's
+// end together with the next message's start while jobs are queued, and
+// finishes the last one before waiting for more.
+func (r *runner) work(ctx context.Context) {
+	s := r.pool.Session()
+	defer s.Close(ctx)
+	for {
+		var jb *job
+		var ok bool
+		select {
+		case jb, ok = <-r.jobs:
+		default:
+			s.Flush(ctx)
+			jb, ok = <-r.jobs
+		}
+		if !ok {
+			return
+		}
+		r.attempt(ctx, s, jb)
+	}
+}
+
+func (r *runner) attempt(ctx context.Context, s *delivery.Session, jb *job) {
+	if r.halted() || ctx.Err() != nil {
+		r.abandon(jb)
+		return
+	}
+	if err := r.limiter.WaitOr(r.haltCtx, func() { s.Flush(ctx) }); err != nil || r.halted() {
+		r.abandon(jb)
+		return
+	}
+	jb.attempts++
+	if jb.pending == nil {
+		jb.pending = jb.msg.Envelope.To
+	}
+	env := delivery.Envelope{From: jb.msg.Envelope.From, To: jb.pending}
+	mid := "<" + jb.msg.MessageID + ">"
+	var body io.WriterTo = jb.msg
+	if jb.wire != nil {
+		body = bytes.NewReader(jb.wire)
+	}
+	var beginErr error
+	s.Send(ctx, env, body, func() error {
+		beginErr = r.j.Begin(jb.row, jb.email, mid)
+		return beginErr
+	}, func(res delivery.Result) { r.outcome(ctx, jb, res, beginErr) })
+}
+
+// retry queues a deferred job again after an exponential backoff with
+// jitter, without holding up the worker.
+func (r *runner) retry(jb *job) {
+	d := r.retryDelay << (jb.attempts - 1)
+	if d > maxRetryDelay || d <= 0 {
+		d = maxRetryDelay
+	}
+	d += time.Duration(rand.Int64N(int64(d)/2 + 1))
+	r.mu.Lock()
+	r.retrying++
+	r.mu.Unlock()
+	go func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.halt:
+		}
+		r.mu.Lock()
+		r.retrying--
+		r.mu.Unlock()
+		if r.halted() {
+			r.abandon(jb)
+			return
+		}
+		select {
+		case r.jobs <- jb:
+		case <-r.halt:
+			r.abandon(jb)
+		}
+	}()
+}
+
+// abandon drops a job that this run will not finish; it stays unsent in
+// the results file, so --resume sends it.
+func (r *runner) abandon(jb *job) {
+	r.countRemaining()
+	r.pending.Done()
+}
+
+// record writes a final outcome. res is nil for rows that were never sent.
+func (r *runner) record(e journal.Entry, res *delivery.Result) error {
+	e.Time = time.Now()
+	err := r.j.Record(e)
+	r.mu.Lock()
+	switch e.Status {
+	case journal.Sent:
+		r.sum.Sent++
+		r.failStreak = 0
+	case journal.Failed:
+		r.sum.Failed++
+		r.failStreak++
+		if key := failureKey(e, res); len(r.failures) < 1000 || r.failures[key] > 0 {
+			r.failures[key]++
+		}
+	case journal.Unknown:
+		r.sum.Unknown++
+	case journal.Skipped:
+		r.sum.Skipped++
+	}
+	streak := r.failStreak
+	p := Progress{Total: r.total, Sent: r.sum.Sent, Failed: r.sum.Failed, Skipped: r.sum.Skipped,
+		Unknown: r.sum.Unknown, Retrying: r.retrying}
+	r.mu.Unlock()
+	if res != nil {
+		r.pending.Done()
+	}
+	if err != nil {
+		r.stop("cannot write the results file: "+err.Error(), "")
+		return err
+	}
+	if streak >= r.stopAfter {
+		r.stop(fmt.Sprintf("the last %d messages all failed (%s): the server is refusing everything", streak, shortReply(e.Code, e.Reply)),
+			"look at the replies in "+r.sum.Results+"; fix the cause and run again with --resume --retry-failed")
+	}
+	if r.opts.Progress != nil {
+		p.Rate = r.limiter.String()
+		r.opts.Progress(p)
+	}
+	return nil
+}
+
+func (r *runner) topFailures(n int) []ReplyCount {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []ReplyCount
+	for reply, count := range r.failures {
+		out = append(out, ReplyCount{reply, count})
+	}
+	sort.Slice(out, func(i, k int) bool {
+		if out[i].Count != out[k].Count {
+			return out[i].Count > out[k].Count
+		}
+		return out[i].Reply < out[k].Reply
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
