@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/human"
 	"github.com/mailmerge/mailmerge/internal/journal"
 )
 
@@ -146,10 +147,9 @@ func failureKey(e journal.Entry, res *delivery.Result) string {
 	return shortReply(e.Code, reply)
 }
 
+// shortReply is a reply cut to 120 characters for one line of a summary.
 func shortReply(code int, reply string) string {
-	if len(reply) > 120 {
-		reply = reply[:120] + "…"
-	}
+	reply = human.Clip(reply, 120)
 	if code == 0 {
 		return reply
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/journal"
@@ -747,6 +748,25 @@ func TestSendListChanged(t *testing.T) {
 	}
 	if srv.Received() != 3 {
 		t.Errorf("server received %d, want the 3 of the first run", srv.Received())
+	}
+}
+
+// TestSendShortensChineseRepliesWhole: a long refusal from a Chinese
+// server is shortened for the summary and the stop reason without cutting a
+// character in half, which would print as mojibake.
+func TestSendShortensChineseRepliesWhole(t *testing.T) {
+	reply := "x" + strings.Repeat("该账户已被禁止发送邮件，请联系管理员", 6)
+	refusal := &refuser{match: func(string) bool { return true }, err: sandbox.Refuse(550, "5.7.1", reply)}
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: refusal.rcpt}})
+	c := newSendCampaign(t, 12, sendKeys{send: "workers = 1\n"})
+	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+	if !sum.Stopped || len(sum.TopFailures) != 1 {
+		t.Fatalf("summary = %+v, want stopped with one kind of failure", sum)
+	}
+	for what, text := range map[string]string{"top failure": sum.TopFailures[0].Reply, "stop reason": sum.StopReason} {
+		if !utf8.ValidString(text) || !strings.Contains(text, "该账户已被禁止") || !strings.Contains(text, "…") {
+			t.Errorf("%s %q: want the reply shortened to whole characters", what, text)
+		}
 	}
 }
 
