@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 	"github.com/mailmerge/mailmerge/internal/recipients"
 )
 
@@ -65,7 +66,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 	} else {
 		c.listPath = c.resolve(cfg.Recipients)
 		if _, err := os.Stat(c.listPath); err != nil {
-			fail("recipients", fmt.Errorf("%s: %w", c.listPath, pathErr(err)), "")
+			fail("recipients", fmt.Errorf("%s: %w", c.listPath, fsafe.Cause(err)), "")
 		}
 	}
 	c.listOpts.Encoding = cfg.Encoding
@@ -128,7 +129,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 		p := c.resolve(name)
 		b, err := os.ReadFile(p)
 		if err != nil {
-			fail(f.key, fmt.Errorf("%s: %w", p, pathErr(err)), "")
+			fail(f.key, fmt.Errorf("%s: %w", p, fsafe.Cause(err)), "")
 			*f.dst = compose.Source{File: p, Line: 1} // a body was named: no "no message body" too
 			continue
 		}
@@ -190,17 +191,6 @@ func (c *Campaign) ResultsPath() string {
 		return c.resolve(c.Config.Send.Results)
 	}
 	return c.resolve("results.csv")
-}
-
-// RecipientsPath is the list file.
-func (c *Campaign) RecipientsPath() string { return c.listPath }
-
-func pathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // tomlKey writes a key as the campaign file must spell it: bare when it can

@@ -16,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 )
 
 // Config is the campaign file as written. Paths are relative to the file.
@@ -95,11 +96,7 @@ func readConfig(path string) (*Config, []byte, error) {
 	name := filepath.Base(path)
 	data, err := os.ReadFile(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, nil, &ConfigError{File: path, Err: err}
+		return nil, nil, &ConfigError{File: path, Err: fsafe.Cause(err)}
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var cfg Config

@@ -129,7 +129,7 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if err != nil {
 		return sum, &ConfigError{File: c.Path, Line: c.keyLine["send.rate"], Err: err}
 	}
-	dcfg, err := c.deliveryConfig(opts.Server, "", workers)
+	dcfg, err := c.deliveryConfig(opts.Server, workers)
 	if err != nil {
 		return sum, err
 	}

@@ -9,29 +9,30 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // Provider is a mail provider whose submission server mailmerge knows.
+// Its port is the default of its security mode (security.Mode.DefaultPort).
 type Provider struct {
 	Host     string
-	Port     int
 	Security security.Mode
 	// AuthHint is shown when the provider refuses the password.
 	AuthHint string
 }
 
-// providers fill [smtp] host, port and security from provider = "...".
+// providers fill [smtp] host and security (and so the port) from provider = "...".
 var providers = map[string]Provider{
-	"qq": {"smtp.qq.com", 465, security.SSL,
+	"qq": {"smtp.qq.com", security.SSL,
 		"QQ Mail needs its authorisation code (设置 → 账户 → 开启 SMTP 服务 → 生成授权码), not the QQ password"},
-	"163": {"smtp.163.com", 465, security.SSL,
+	"163": {"smtp.163.com", security.SSL,
 		"163 Mail needs a client authorisation code (设置 → POP3/SMTP/IMAP → 授权码), not the web password"},
-	"exmail": {"smtp.exmail.qq.com", 465, security.SSL,
+	"exmail": {"smtp.exmail.qq.com", security.SSL,
 		"Tencent Exmail needs a client-specific password (设置 → 客户端专用密码) when safe login is on"},
-	"gmail": {"smtp.gmail.com", 465, security.SSL,
+	"gmail": {"smtp.gmail.com", security.SSL,
 		"Gmail needs an app password (Google Account → Security → App passwords), not the account password"},
-	"outlook": {"smtp.office365.com", 587, security.StartTLS,
+	"outlook": {"smtp.office365.com", security.StartTLS,
 		"Outlook needs an app password, or SMTP AUTH enabled for the mailbox by its administrator"},
 }
 
@@ -54,13 +55,13 @@ func (c *Campaign) AuthHint() string {
 }
 
 // deliveryConfig turns [smtp] and [send] (or a Server) into the pool's settings.
-func (c *Campaign) deliveryConfig(srv *Server, password string, workers int) (delivery.Config, error) {
+func (c *Campaign) deliveryConfig(srv *Server, workers int) (delivery.Config, error) {
 	s := c.Config.SMTP
 	fail := func(key string, err error, hint string) error {
 		return &ConfigError{File: c.Path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Help: hint}
 	}
 	cfg := delivery.Config{
-		Host: s.Host, Port: s.Port, Username: s.Username, Password: password,
+		Host: s.Host, Port: s.Port, Username: s.Username,
 		AuthMechanism: strings.ToLower(s.Auth), HeloName: s.HeloName,
 		Workers: workers, MaxPerConnection: c.Config.Send.MaxPerConnection,
 	}
@@ -87,13 +88,8 @@ func (c *Campaign) deliveryConfig(srv *Server, password string, workers int) (de
 		} else if p != nil {
 			sec = p.Security
 		}
-		if p != nil {
-			if cfg.Host == "" {
-				cfg.Host = p.Host
-			}
-			if cfg.Port == 0 && sec == p.Security {
-				cfg.Port = p.Port
-			}
+		if p != nil && cfg.Host == "" {
+			cfg.Host = p.Host
 		}
 		if cfg.Host == "" {
 			return cfg, fail("smtp", errors.New("no SMTP host"), `set [smtp] host (and port, security) or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; or try --sandbox DIR`)
@@ -101,7 +97,7 @@ func (c *Campaign) deliveryConfig(srv *Server, password string, workers int) (de
 		if s.CAFile != "" {
 			pem, err := os.ReadFile(c.resolve(s.CAFile))
 			if err != nil {
-				return cfg, fail("smtp.ca_file", pathErr(err), "")
+				return cfg, fail("smtp.ca_file", fsafe.Cause(err), "")
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
@@ -110,10 +106,7 @@ func (c *Campaign) deliveryConfig(srv *Server, password string, workers int) (de
 			cfg.RootCAs = pool
 		}
 	}
-	cfg.Security = sec
-	if cfg.Port == 0 {
-		cfg.Port = sec.DefaultPort()
-	}
+	cfg.Security = sec // delivery.NewPool sets an unset port from it
 	for _, d := range []struct {
 		key string
 		val string
