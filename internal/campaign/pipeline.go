@@ -3,7 +3,6 @@ package campaign
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"runtime"
 	"sync"
@@ -40,15 +39,11 @@ const maxWire = 256 << 10
 // a whole (unreadable, bad header) is returned; a problem with one row goes
 // to fn as row.err. fn returning an error stops the walk.
 func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]string, error) {
-	list, err := recipients.Open(c.listPath, c.listOpts)
+	list, columns, err := c.openList()
 	if err != nil {
-		return nil, err
+		return columns, err
 	}
 	defer list.Close()
-	columns := list.Columns()
-	if errs := c.composer.CheckColumns(columns); len(errs) > 0 {
-		return columns, errors.Join(errs...)
-	}
 
 	// Rows are read in order, composed on every core, and handed to fn in
 	// order again. They travel in batches, which keeps the cost of handing
@@ -158,30 +153,16 @@ func writeOut(m *compose.Message) ([]byte, error) {
 // read streams the list into rows until the end, a problem with the list
 // as a whole, or emit returning false.
 func (c *Campaign) read(ctx context.Context, list *recipients.Reader, emit func(row) bool) error {
-	lastErr := ""
+	rows := rowReader{list: list}
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rec, err := list.Next()
+		rec, rowErr, err := rows.next(ctx)
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			var re *recipients.Error
-			if !errors.As(err, &re) || err.Error() == lastErr {
-				return err // the reader cannot go on
-			}
-			lastErr = err.Error()
-			if re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
-				return err // about the list, not one row
-			}
-			if !emit(row{rec: recipients.Recipient{Row: re.Row, Line: re.Line}, err: err}) {
-				return ctx.Err()
-			}
-			continue
+			return err
 		}
-		if !emit(row{rec: rec}) {
+		if !emit(row{rec: rec, err: rowErr}) {
 			return ctx.Err()
 		}
 	}

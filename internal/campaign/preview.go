@@ -43,38 +43,25 @@ func (c *Campaign) Messages(ctx context.Context, fn func(Rendered) error) error 
 // sent comes back with Rendered.Err set and a nil error; a list that cannot
 // be read, or has no row n (ErrNoSuchRow), is the returned error.
 func (c *Campaign) Message(ctx context.Context, n int) (Rendered, error) {
-	list, err := recipients.Open(c.listPath, c.listOpts)
+	list, _, err := c.openList()
 	if err != nil {
 		return Rendered{}, err
 	}
 	defer list.Close()
-	if errs := c.composer.CheckColumns(list.Columns()); len(errs) > 0 {
-		return Rendered{}, errors.Join(errs...)
-	}
-	lastErr := ""
+	rows := rowReader{list: list}
 	for {
-		if err := ctx.Err(); err != nil {
-			return Rendered{}, err
-		}
-		rec, err := list.Next()
+		rec, rowErr, err := rows.next(ctx)
 		if err == io.EOF {
 			return Rendered{}, fmt.Errorf("%s: row %d: %w", c.listPath, n, ErrNoSuchRow)
 		}
 		if err != nil {
-			// The same rules as each: a bad row is that row's problem, a
-			// repeated or unnumbered error ends the list.
-			var re *recipients.Error
-			if !errors.As(err, &re) || err.Error() == lastErr || re.Line == 0 || errors.Is(err, recipients.ErrNoRows) {
-				return Rendered{}, err
-			}
-			lastErr = err.Error()
-			if re.Row == n {
-				return Rendered{Row: n, Line: re.Line, Err: err}, nil
-			}
-			continue
+			return Rendered{}, err
 		}
 		if rec.Row != n {
 			continue
+		}
+		if rowErr != nil {
+			return Rendered{Row: n, Line: rec.Line, Err: rowErr}, nil
 		}
 		msg, err := c.composer.Compose(rec.Row, rec.Fields)
 		if err != nil {
