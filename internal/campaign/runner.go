@@ -59,6 +59,25 @@ type runner struct {
 	produceErr error
 }
 
+// newRunner makes the runner of one send run, after the check.
+func (c *Campaign) newRunner(j *journal.Journal, pool *delivery.Pool, set sendSettings, opts SendOptions, sum *SendSummary) *runner {
+	r := &runner{
+		c: c, j: j, pool: pool, opts: opts, sum: sum,
+		limiter:    throttle.New(set.rate, throttle.Options{Burst: set.burst, CoolDown: slowDownFor}),
+		attempts:   set.attempts,
+		stopAfter:  set.stopAfter,
+		retryDelay: set.retryDelay,
+		jobs:       make(chan *job, set.workers*2),
+		halt:       make(chan struct{}),
+		failures:   map[string]int{},
+	}
+	r.total = sum.Check.Valid
+	if opts.SkipInvalid {
+		r.total = sum.Check.Rows
+	}
+	return r
+}
+
 // stop ends the intake of new work, once, with a reason for the summary.
 func (r *runner) stop(reason, hint string) {
 	r.once.Do(func() {

@@ -99,44 +99,13 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		results = opts.Results
 	}
 	sum := SendSummary{Results: results, Previous: map[string]int{}}
-	report := opts.Report
-	if report == nil {
-		report = func(Problem) {}
-	}
-	if opts.SkipInvalid {
-		// A bad row is not an error when the user chose to skip it.
-		inner := report
-		report = func(p Problem) {
-			if p.Severity == Error && p.Row > 0 {
-				p.Severity, p.Message = Warning, "skipped: "+p.Message
-			}
-			inner(p)
-		}
-	}
-	sc := c.Config.Send
-	workers := firstPositive(opts.Workers, sc.Workers, DefaultWorkers)
-	attempts := firstPositive(sc.Attempts, DefaultAttempts)
-	stopAfter := firstPositive(sc.StopAfterFailures, DefaultStopAfterFailures)
-	retryDelay, err := parseDuration(sc.RetryDelay, DefaultRetryDelay)
-	if err != nil {
-		return sum, &ConfigError{File: c.Path, Line: c.keyLine["send.retry_delay"], Err: err}
-	}
-	rateText := sc.Rate
-	if opts.Rate != "" {
-		rateText = opts.Rate
-	}
-	spec, err := throttle.Parse(rateText)
-	if err != nil {
-		return sum, &ConfigError{File: c.Path, Line: c.keyLine["send.rate"], Err: err}
-	}
-	dcfg, err := c.deliveryConfig(opts.Server, workers)
+	set, err := c.sendSettings(opts)
 	if err != nil {
 		return sum, err
 	}
-	dcfg.Debug = opts.Debug
 
 	// 1. Nothing is sent unless every row validates.
-	check, err := c.Check(ctx, report)
+	check, err := c.Check(ctx, checkReport(opts))
 	sum.Check = check
 	if err != nil {
 		return sum, err
@@ -146,100 +115,175 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	}
 
 	// 2. The results file: refuse to mix runs by accident.
-	_, statErr := os.Stat(results)
-	fresh := os.IsNotExist(statErr)
-	j, err := journal.Open(results)
+	rf, err := openResults(results, opts, &sum)
 	if err != nil {
 		return sum, err
 	}
-	if j.Len() > 0 && !opts.Resume {
-		if !opts.Restart {
-			n := j.Len()
-			j.Abandon()
-			return sum, fmt.Errorf("%s: %w (%d rows)", results, ErrResultsExist, n)
-		}
-		if err := j.Abandon(); err != nil {
-			return sum, err
-		}
-		if sum.RotatedTo, err = journal.Rotate(results); err != nil {
-			return sum, err
-		}
-		if j, err = journal.Open(results); err != nil {
-			return sum, err
-		}
-	}
-	sum.Recovered = j.Recovered()
-	closed := false
-	defer func() {
-		if !closed {
-			j.Abandon()
-		}
-	}()
+	defer rf.release()
 
 	// 3. Connect and log in once before anything is sent, so a wrong password
 	// stops the run with nothing sent.
-	// discardFresh removes a results file this run created and never used,
-	// so a run that could not start leaves nothing behind.
-	discardFresh := func() {
-		if fresh && j.Len() == 0 {
-			j.Abandon()
-			os.Remove(results)
-			os.Remove(journal.InflightPath(results))
-			closed = true
-		}
-	}
-	if opts.Server == nil && dcfg.Username != "" && opts.Password != nil {
-		if dcfg.Password, err = opts.Password(); err != nil {
-			discardFresh()
-			return sum, err
-		}
-	}
-	pool, err := delivery.NewPool(dcfg)
+	pool, err := c.connect(opts, set.delivery)
 	if err != nil {
-		discardFresh()
+		rf.discardUnused()
 		return sum, err
 	}
 	defer pool.Close()
 	if err := pool.Verify(ctx); err != nil {
-		sum.Stopped, sum.StopReason = true, err.Error()
+		sum.Stopped, sum.StopReason, sum.NothingSent = true, err.Error(), true
 		if errors.Is(err, delivery.ErrAuth) {
 			sum.StopHint = c.AuthHint()
 		}
 		sum.Elapsed = time.Since(start)
-		sum.NothingSent = true
-		if discardFresh(); closed {
+		if rf.discardUnused() {
 			return sum, nil
 		}
-		closed = true
-		return sum, j.Close()
+		return sum, rf.close()
 	}
 
-	r := &runner{
-		c: c, j: j, pool: pool, opts: opts, sum: &sum,
-		limiter:    throttle.New(spec, throttle.Options{Burst: sc.Burst, CoolDown: slowDownFor}),
-		attempts:   attempts,
-		stopAfter:  stopAfter,
-		retryDelay: retryDelay,
-		jobs:       make(chan *job, workers*2),
-		halt:       make(chan struct{}),
-		failures:   map[string]int{},
-	}
-	r.total = check.Valid
-	if opts.SkipInvalid {
-		r.total = check.Rows
-	}
-	err = r.run(ctx, workers)
+	// 4. Send, record, and report.
+	r := c.newRunner(rf.Journal, pool, set, opts, &sum)
+	err = r.run(ctx, set.workers)
 	sum.Total = r.total
 	sum.Elapsed = time.Since(start)
 	sum.TopFailures = r.topFailures(3)
 	if err != nil {
 		return sum, err
 	}
-	closed = true
-	if err := j.Close(); err != nil {
-		return sum, err
+	return sum, rf.close()
+}
+
+// sendSettings are [send] and [smtp] with the flags applied.
+type sendSettings struct {
+	workers    int
+	attempts   int
+	stopAfter  int
+	retryDelay time.Duration
+	rate       throttle.Spec
+	burst      int
+	delivery   delivery.Config
+}
+
+func (c *Campaign) sendSettings(opts SendOptions) (sendSettings, error) {
+	sc := c.Config.Send
+	set := sendSettings{
+		workers:   firstPositive(opts.Workers, sc.Workers, DefaultWorkers),
+		attempts:  firstPositive(sc.Attempts, DefaultAttempts),
+		stopAfter: firstPositive(sc.StopAfterFailures, DefaultStopAfterFailures),
+		burst:     sc.Burst,
 	}
-	return sum, nil
+	var err error
+	if set.retryDelay, err = parseDuration(sc.RetryDelay, DefaultRetryDelay); err != nil {
+		return set, &ConfigError{File: c.Path, Line: c.keyLine["send.retry_delay"], Err: err}
+	}
+	rateText := sc.Rate
+	if opts.Rate != "" {
+		rateText = opts.Rate
+	}
+	if set.rate, err = throttle.Parse(rateText); err != nil {
+		return set, &ConfigError{File: c.Path, Line: c.keyLine["send.rate"], Err: err}
+	}
+	if set.delivery, err = c.deliveryConfig(opts.Server, set.workers); err != nil {
+		return set, err
+	}
+	set.delivery.Debug = opts.Debug
+	return set, nil
+}
+
+// checkReport is where the problems of send's check go: opts.Report, with
+// a bad row a warning when the user chose to skip it.
+func checkReport(opts SendOptions) func(Problem) {
+	report := opts.Report
+	if report == nil {
+		report = func(Problem) {}
+	}
+	if !opts.SkipInvalid {
+		return report
+	}
+	return func(p Problem) {
+		if p.Severity == Error && p.Row > 0 {
+			p.Severity, p.Message = Warning, "skipped: "+p.Message
+		}
+		report(p)
+	}
+}
+
+// resultsFile is the journal of one run, with what it takes to leave no
+// trace of a run that never started.
+type resultsFile struct {
+	*journal.Journal
+	path   string
+	fresh  bool // this run created the file
+	closed bool
+}
+
+// openResults opens the results file and refuses to mix runs by accident:
+// outcomes of an earlier run need --resume, or --restart, which rotates
+// them away first.
+func openResults(path string, opts SendOptions, sum *SendSummary) (*resultsFile, error) {
+	_, statErr := os.Stat(path)
+	rf := &resultsFile{path: path, fresh: os.IsNotExist(statErr)}
+	j, err := journal.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if j.Len() > 0 && !opts.Resume {
+		if !opts.Restart {
+			n := j.Len()
+			j.Abandon()
+			return nil, fmt.Errorf("%s: %w (%d rows)", path, ErrResultsExist, n)
+		}
+		if err := j.Abandon(); err != nil {
+			return nil, err
+		}
+		if sum.RotatedTo, err = journal.Rotate(path); err != nil {
+			return nil, err
+		}
+		if j, err = journal.Open(path); err != nil {
+			return nil, err
+		}
+	}
+	sum.Recovered = j.Recovered()
+	rf.Journal = j
+	return rf, nil
+}
+
+// discardUnused removes a results file this run created and never used, so
+// a run that could not start leaves nothing behind. It says whether it did.
+func (rf *resultsFile) discardUnused() bool {
+	if !rf.fresh || rf.Len() != 0 {
+		return false
+	}
+	rf.Abandon()
+	os.Remove(rf.path)
+	os.Remove(journal.InflightPath(rf.path))
+	rf.closed = true
+	return true
+}
+
+// close writes the results file out for good.
+func (rf *resultsFile) close() error {
+	rf.closed = true
+	return rf.Close()
+}
+
+// release lets go of a results file the run did not close: the run ended
+// with an error.
+func (rf *resultsFile) release() {
+	if !rf.closed {
+		rf.Abandon()
+	}
+}
+
+// connect asks for the password, when one is needed, and makes the pool.
+func (c *Campaign) connect(opts SendOptions, dcfg delivery.Config) (*delivery.Pool, error) {
+	if opts.Server == nil && dcfg.Username != "" && opts.Password != nil {
+		var err error
+		if dcfg.Password, err = opts.Password(); err != nil {
+			return nil, err
+		}
+	}
+	return delivery.NewPool(dcfg)
 }
 
 func firstPositive(vals ...int) int {
