@@ -13,8 +13,9 @@ import (
 )
 
 // outcome deals with the result of one attempt: record it, or retry.
+// It runs on the worker's goroutine, perhaps inside the Send of the next
+// message (see doc.go).
 func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, beginErr error) {
-	mid := "<" + jb.msg.MessageID + ">"
 	if beginErr != nil {
 		// Not sent: the dot never went out. Stop rather than send blind.
 		r.stop("cannot write the results file: "+beginErr.Error(), "")
@@ -26,71 +27,94 @@ func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, begi
 		r.limiter.SlowDown()
 	}
 	if res.Status == delivery.Delivered {
-		// The server took the message for some recipients and may have
-		// deferred others (a cc greylisted, a mailbox over quota): those
-		// are retried alone, the rest are done.
-		var deferred []string
-		refusedNow := map[string]bool{}
-		for _, rc := range res.Rcpts {
-			refusedNow[rc.Addr] = true
-			if rc.Code/100 == 4 {
-				deferred = append(deferred, rc.Addr)
-			} else {
-				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
-			}
-		}
-		for _, a := range jb.pending {
-			if !refusedNow[a] {
-				jb.delivered = append(jb.delivered, a)
-			}
-		}
-		jb.pending = deferred
-		jb.accepted = res
-		if len(deferred) > 0 && jb.attempts < r.attempts && ctx.Err() == nil {
+		jb.sortRecipients(res)
+		if len(jb.pending) > 0 && r.mayRetry(ctx, jb) {
 			r.retry(jb)
 			return
 		}
-		for _, rc := range res.Rcpts {
-			if rc.Code/100 == 4 {
-				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s (gave up after %d attempts)", rc.Addr, rc.Code, rc.Reply, jb.attempts))
-			}
-		}
+		jb.giveUpDeferred(res)
 	}
-	if res.Status == delivery.Deferred && jb.attempts < r.attempts && ctx.Err() == nil {
+	if res.Status == delivery.Deferred && r.mayRetry(ctx, jb) {
 		r.retry(jb)
 		return
 	}
 	entry := journal.Entry{Row: jb.row, Email: jb.email, Code: res.Code, Reply: replyText(res),
-		MessageID: mid, Attempts: jb.attempts}
+		MessageID: "<" + jb.msg.MessageID + ">", Attempts: jb.attempts}
 	if len(jb.delivered) > 0 && res.Status != delivery.Unknown && res.Status != delivery.Fatal {
-		// Some copies went out: the row is sent when its own recipient got
-		// one, and the reply says who did not.
-		if res.Status != delivery.Delivered {
-			for _, rc := range res.Rcpts {
-				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
-			}
-			if len(res.Rcpts) == 0 {
-				for _, a := range jb.pending {
-					jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", a, res.Code, replyText(res)))
-				}
-			}
-		}
-		// The row is sent once any copy went out, so that --retry-failed can
-		// never send a second one; who did not get it is in the reply and
-		// counted as partial.
-		entry.Status, entry.Code, entry.Reply = journal.Sent, jb.accepted.Code, jb.accepted.Reply
-		if !slices.Contains(jb.delivered, jb.email) {
-			entry.Reply += " [delivered to " + strings.Join(jb.delivered, ", ") + " only]"
-		}
-		if len(jb.refused) > 0 {
-			entry.Reply += " [not delivered: " + strings.Join(jb.refused, "; ") + "]"
-			r.mu.Lock()
-			r.sum.Partial++
-			r.mu.Unlock()
-		}
-		r.record(entry, &res)
+		r.recordPartlySent(jb, entry, res)
 		return
 	}
+	r.recordFinal(ctx, jb, entry, res)
+}
+
+// mayRetry says whether a deferred job gets another attempt.
+func (r *runner) mayRetry(ctx context.Context, jb *job) bool {
+	return jb.attempts < r.attempts && ctx.Err() == nil
+}
+
+// sortRecipients deals with a message the server took for some recipients
+// and may have deferred for others (a cc greylisted, a mailbox over
+// quota): those are retried alone, the rest are done.
+func (jb *job) sortRecipients(res delivery.Result) {
+	var deferred []string
+	refusedNow := map[string]bool{}
+	for _, rc := range res.Rcpts {
+		refusedNow[rc.Addr] = true
+		if rc.Code/100 == 4 {
+			deferred = append(deferred, rc.Addr)
+		} else {
+			jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
+		}
+	}
+	for _, a := range jb.pending {
+		if !refusedNow[a] {
+			jb.delivered = append(jb.delivered, a)
+		}
+	}
+	jb.pending = deferred
+	jb.accepted = res
+}
+
+// giveUpDeferred counts the recipients still deferred as refused: the job
+// is out of attempts, or the run is ending.
+func (jb *job) giveUpDeferred(res delivery.Result) {
+	for _, rc := range res.Rcpts {
+		if rc.Code/100 == 4 {
+			jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s (gave up after %d attempts)", rc.Addr, rc.Code, rc.Reply, jb.attempts))
+		}
+	}
+}
+
+// recordPartlySent records a row some copies of which went out: the row is
+// sent, so that --retry-failed can never send a second one; the reply says
+// who did not get it, and it counts as partial.
+func (r *runner) recordPartlySent(jb *job, entry journal.Entry, res delivery.Result) {
+	if res.Status != delivery.Delivered {
+		for _, rc := range res.Rcpts {
+			jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", rc.Addr, rc.Code, rc.Reply))
+		}
+		if len(res.Rcpts) == 0 {
+			for _, a := range jb.pending {
+				jb.refused = append(jb.refused, fmt.Sprintf("%s refused: %d %s", a, res.Code, replyText(res)))
+			}
+		}
+	}
+	entry.Status, entry.Code, entry.Reply = journal.Sent, jb.accepted.Code, jb.accepted.Reply
+	if !slices.Contains(jb.delivered, jb.email) {
+		entry.Reply += " [delivered to " + strings.Join(jb.delivered, ", ") + " only]"
+	}
+	if len(jb.refused) > 0 {
+		entry.Reply += " [not delivered: " + strings.Join(jb.refused, "; ") + "]"
+		r.mu.Lock()
+		r.sum.Partial++
+		r.mu.Unlock()
+	}
+	r.record(entry, &res)
+}
+
+// recordFinal records a row no copy of which went out, or stops the run
+// when the server or the login failed for good (Fatal).
+func (r *runner) recordFinal(ctx context.Context, jb *job, entry journal.Entry, res delivery.Result) {
 	switch res.Status {
 	case delivery.Rejected:
 		entry.Status = journal.Failed
