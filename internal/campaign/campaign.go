@@ -56,39 +56,61 @@ func Load(path string, opts Options) (*Campaign, error) {
 		return nil, err
 	}
 	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data, fileLabel: path}
-	var errs []error
-	fail := func(key string, err error, hint string) {
-		errs = append(errs, &ConfigError{File: path, Line: c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Help: hint})
+	p := &problems{c: c}
+	c.listOpts = c.listOptions(p)
+	spec := c.composeSpec(opts, p)
+	composer, err := compose.New(spec)
+	if err != nil {
+		p.errs = append(p.errs, err)
 	}
+	c.composer = composer
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return c, nil
+}
 
+// problems collects what Load finds wrong, each at its key's line.
+type problems struct {
+	c    *Campaign
+	errs []error
+}
+
+func (p *problems) add(key string, err error, hint string) {
+	p.errs = append(p.errs, &ConfigError{File: p.c.Path, Line: p.c.keyLine[key], Err: fmt.Errorf("%s: %w", key, err), Help: hint})
+}
+
+// listOptions checks the keys about the recipients list and turns them into
+// the reader's options; it sets c.listPath.
+func (c *Campaign) listOptions(p *problems) recipients.Options {
+	cfg := c.Config
 	if cfg.Recipients == "" {
-		fail("recipients", errors.New("is required"), `set recipients = "recipients.csv" in the campaign`)
+		p.add("recipients", errors.New("is required"), `set recipients = "recipients.csv" in the campaign`)
 	} else {
 		c.listPath = c.resolve(cfg.Recipients)
 		if _, err := os.Stat(c.listPath); err != nil {
-			fail("recipients", fmt.Errorf("%s: %w", c.listPath, fsafe.Cause(err)), "")
+			p.add("recipients", fmt.Errorf("%s: %w", c.listPath, fsafe.Cause(err)), "")
 		}
 	}
-	c.listOpts.Encoding = cfg.Encoding
+	lo := recipients.Options{Encoding: cfg.Encoding, Sheet: cfg.Sheet, HeaderRow: cfg.HeaderRow, SkipHidden: cfg.SkipHidden}
 	if err := recipients.CheckEncoding(cfg.Encoding); err != nil {
 		var re *recipients.Error
 		if errors.As(err, &re) {
 			err = re.Err
 		}
-		fail("encoding", err, `Excel on a Chinese Windows writes "gbk", on a Western one "windows-1252"; "CSV UTF-8" needs no setting`)
+		p.add("encoding", err, `Excel on a Chinese Windows writes "gbk", on a Western one "windows-1252"; "CSV UTF-8" needs no setting`)
 	}
-	c.listOpts.Sheet, c.listOpts.HeaderRow, c.listOpts.SkipHidden = cfg.Sheet, cfg.HeaderRow, cfg.SkipHidden
 	// A key for the other kind of list is a mistake, not silently ignored.
 	misplaced := func(key string, set bool, kind string) {
 		if set {
-			fail(key, fmt.Errorf("applies to %s, not to %s", kind, cfg.Recipients), "remove "+key+" from the campaign")
+			p.add(key, fmt.Errorf("applies to %s, not to %s", kind, cfg.Recipients), "remove "+key+" from the campaign")
 		}
 	}
 	if ext := strings.ToLower(filepath.Ext(cfg.Recipients)); ext == ".xlsx" || ext == ".xlsm" {
 		misplaced("encoding", cfg.Encoding != "", "a CSV list (a workbook is Unicode)")
 		misplaced("delimiter", cfg.Delimiter != "", "a CSV list")
 		if cfg.HeaderRow < 0 {
-			fail("header_row", fmt.Errorf("%d is not a row number", cfg.HeaderRow), "rows are numbered from 1, as Excel shows them")
+			p.add("header_row", fmt.Errorf("%d is not a row number", cfg.HeaderRow), "rows are numbered from 1, as Excel shows them")
 		}
 	} else if cfg.Recipients != "" {
 		misplaced("sheet", cfg.Sheet != "", "a workbook (.xlsx)")
@@ -98,43 +120,34 @@ func Load(path string, opts Options) (*Campaign, error) {
 	switch cfg.Delimiter {
 	case "":
 	case ",", ";", "|":
-		c.listOpts.Delimiter = rune(cfg.Delimiter[0])
+		lo.Delimiter = rune(cfg.Delimiter[0])
 	case "\t", "tab", `\t`:
-		c.listOpts.Delimiter = '\t'
+		lo.Delimiter = '\t'
 	default:
-		fail("delimiter", fmt.Errorf("%q is not a delimiter", cfg.Delimiter), `use ",", ";", "tab" or leave it unset to detect`)
+		p.add("delimiter", fmt.Errorf("%q is not a delimiter", cfg.Delimiter), `use ",", ";", "tab" or leave it unset to detect`)
 	}
+	return lo
+}
 
+// composeSpec gathers what compose needs to make the messages: the
+// templates with where each was written, the bodies and the size limits.
+func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
+	cfg := c.Config
 	spec := compose.Spec{
 		From: c.source("from", cfg.From), To: c.source("to", cfg.To), Cc: c.source("cc", cfg.Cc),
 		Bcc: c.source("bcc", cfg.Bcc), ReplyTo: c.source("reply_to", cfg.ReplyTo),
 		ToDisplay: c.source("to_display", cfg.ToDisplay), Subject: c.source("subject", cfg.Subject),
 		Dir: c.Dir, Mailer: opts.Mailer,
-		Deterministic: opts.Deterministic, Seed: filepath.Base(path), Date: deterministicDate(),
+		Deterministic: opts.Deterministic, Seed: filepath.Base(c.Path), Date: deterministicDate(),
 	}
 	// A missing key still names the campaign file in compose's errors.
 	for key, src := range map[string]*compose.Source{"subject": &spec.Subject, "from": &spec.From, "to": &spec.To} {
 		if src.IsZero() {
-			*src = compose.Source{File: path, Key: key, Line: 1}
+			*src = compose.Source{File: c.Path, Key: key, Line: 1}
 		}
 	}
-	for _, f := range []struct {
-		key string
-		dst *compose.Source
-	}{{"text", &spec.Text}, {"html", &spec.HTML}} {
-		name := map[string]string{"text": cfg.Text, "html": cfg.HTML}[f.key]
-		if name == "" {
-			continue
-		}
-		p := c.resolve(name)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			fail(f.key, fmt.Errorf("%s: %w", p, fsafe.Cause(err)), "")
-			*f.dst = compose.Source{File: p, Line: 1} // a body was named: no "no message body" too
-			continue
-		}
-		*f.dst = compose.Source{File: p, Line: 1, Text: strings.TrimPrefix(string(b), "\ufeff")}
-	}
+	spec.Text = c.body("text", cfg.Text, p)
+	spec.HTML = c.body("html", cfg.HTML, p)
 	for i, a := range cfg.Attachments {
 		src := c.source("attachments", a)
 		src.Key = fmt.Sprintf("attachments[%d]", i)
@@ -145,29 +158,35 @@ func Load(path string, opts Options) (*Campaign, error) {
 		src.Key = "headers." + tomlKey(name)
 		spec.Headers = append(spec.Headers, compose.HeaderSpec{Name: name, Value: src})
 	}
-	if cfg.MaxMessageSize != "" {
-		n, err := parseSize(cfg.MaxMessageSize)
-		if err != nil {
-			fail("max_message_size", err, "")
-		}
-		spec.MaxSize = n
+	spec.MaxSize = c.size("max_message_size", cfg.MaxMessageSize, p)
+	spec.MaxAttachments = c.size("max_attachment_size", cfg.MaxAttachmentSize, p)
+	return spec
+}
+
+// body reads the text or HTML template named by key; none when unnamed.
+func (c *Campaign) body(key, name string, p *problems) compose.Source {
+	if name == "" {
+		return compose.Source{}
 	}
-	if cfg.MaxAttachmentSize != "" {
-		n, err := parseSize(cfg.MaxAttachmentSize)
-		if err != nil {
-			fail("max_attachment_size", err, "")
-		}
-		spec.MaxAttachments = n
-	}
-	composer, err := compose.New(spec)
+	path := c.resolve(name)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		errs = append(errs, err)
+		p.add(key, fmt.Errorf("%s: %w", path, fsafe.Cause(err)), "")
+		return compose.Source{File: path, Line: 1} // a body was named: no "no message body" too
 	}
-	c.composer = composer
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	return compose.Source{File: path, Line: 1, Text: strings.TrimPrefix(string(b), "\ufeff")}
+}
+
+// size reads a size limit; 0, no limit, when unset.
+func (c *Campaign) size(key, text string, p *problems) int64 {
+	if text == "" {
+		return 0
 	}
-	return c, nil
+	n, err := parseSize(text)
+	if err != nil {
+		p.add(key, err, "")
+	}
+	return n
 }
 
 // source wraps a campaign value as a template source that knows its line.
