@@ -34,67 +34,22 @@ func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, r
 	} else if err != nil && !os.IsNotExist(err) {
 		return sum, err
 	}
-	parent := filepath.Dir(filepath.Clean(out))
-	created := firstMissing(parent)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return sum, err
-	}
-	done := false
-	defer func() {
-		if !done && created != "" {
-			os.RemoveAll(created) // folders made for an output that never came
-		}
-	}()
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
+	st, err := stage(out)
 	if err != nil {
 		return sum, err
 	}
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
-	idxFile, err := os.Create(filepath.Join(tmp, "index.csv"))
-	if err != nil {
-		return sum, err
-	}
-	defer idxFile.Close()
-	idxBuf := bufio.NewWriter(idxFile)
-	idx := csv.NewWriter(idxBuf)
-	idx.UseCRLF = true
-	_ = idx.Write([]string{"row", "to", "subject", "file", "bytes"})
-
-	width := 5
+	defer st.cleanup()
 	check, err := c.check(ctx, report, func(r row) error {
 		if opts.Limit > 0 && sum.Written >= opts.Limit {
 			return nil // still checked, not written
 		}
-		name := emlName(r.rec.Row, width, r.msg.Recipient())
-		f, err := os.Create(filepath.Join(tmp, name))
+		name, n, err := st.writeMessage(r)
 		if err != nil {
 			return err
 		}
-		w := bufio.NewWriterSize(f, 64<<10)
-		n, err := r.msg.WriteTo(w)
-		if err == nil {
-			err = w.Flush()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
 		sum.Written++
 		sum.Bytes += n
-		to := make([]string, len(r.msg.To))
-		for i, a := range r.msg.To {
-			to[i] = a.Address
-			if a.Name != "" {
-				to[i] = a.Name + " <" + a.Address + ">"
-			}
-		}
-		return idx.Write([]string{strconv.Itoa(r.rec.Row), strings.Join(to, ", "), r.msg.Subject, name, strconv.FormatInt(n, 10)})
+		return st.addToIndex(r, name, n)
 	})
 	sum.CheckSummary = check
 	if err != nil {
@@ -104,28 +59,116 @@ func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, r
 		sum.Written, sum.Bytes = 0, 0
 		return sum, nil
 	}
-	idx.Flush()
-	if err := idx.Error(); err != nil {
-		return sum, err
+	return sum, st.commit(out, opts.Force)
+}
+
+// staging is render's output on its way: a temporary folder beside out,
+// which becomes out only when every row rendered.
+type staging struct {
+	tmp     string // the temporary folder
+	created string // the outermost folder made for out, removed if it never comes
+	index   *os.File
+	buf     *bufio.Writer
+	csv     *csv.Writer
+	done    bool
+}
+
+// stage makes the temporary folder for out and starts its index.csv.
+func stage(out string) (*staging, error) {
+	parent := filepath.Dir(filepath.Clean(out))
+	st := &staging{created: firstMissing(parent)}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, err
 	}
-	if err := idxBuf.Flush(); err != nil {
-		return sum, err
+	var err error
+	if st.tmp, err = os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-"); err != nil {
+		st.cleanup()
+		return nil, err
 	}
-	if err := idxFile.Close(); err != nil {
-		return sum, err
+	if st.index, err = os.Create(filepath.Join(st.tmp, "index.csv")); err != nil {
+		st.cleanup()
+		return nil, err
 	}
-	if opts.Force {
+	st.buf = bufio.NewWriter(st.index)
+	st.csv = csv.NewWriter(st.buf)
+	st.csv.UseCRLF = true
+	_ = st.csv.Write([]string{"row", "to", "subject", "file", "bytes"})
+	return st, nil
+}
+
+// writeMessage writes the .eml of one row and says its name and size.
+func (st *staging) writeMessage(r row) (string, int64, error) {
+	name := emlName(r.rec.Row, 5, r.msg.Recipient())
+	f, err := os.Create(filepath.Join(st.tmp, name))
+	if err != nil {
+		return name, 0, err
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	n, err := r.msg.WriteTo(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return name, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return name, n, nil
+}
+
+// addToIndex adds the line of one written row to index.csv.
+func (st *staging) addToIndex(r row, name string, n int64) error {
+	to := make([]string, len(r.msg.To))
+	for i, a := range r.msg.To {
+		to[i] = a.Address
+		if a.Name != "" {
+			to[i] = a.Name + " <" + a.Address + ">"
+		}
+	}
+	return st.csv.Write([]string{strconv.Itoa(r.rec.Row), strings.Join(to, ", "), r.msg.Subject, name, strconv.FormatInt(n, 10)})
+}
+
+// commit finishes index.csv and puts the folder where out goes.
+func (st *staging) commit(out string, force bool) error {
+	st.csv.Flush()
+	if err := st.csv.Error(); err != nil {
+		return err
+	}
+	if err := st.buf.Flush(); err != nil {
+		return err
+	}
+	if err := st.index.Close(); err != nil {
+		return err
+	}
+	if force {
 		if err := os.RemoveAll(out); err != nil {
-			return sum, err
+			return err
 		}
 	} else {
 		_ = os.Remove(out) // an empty folder may stand where the output goes
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		return sum, err
+	if err := os.Rename(st.tmp, out); err != nil {
+		return err
 	}
-	done = true
-	return sum, nil
+	st.done = true
+	return nil
+}
+
+// cleanup removes what stage made, unless commit put it in place.
+func (st *staging) cleanup() {
+	if st.index != nil {
+		st.index.Close()
+	}
+	if st.done {
+		return
+	}
+	if st.tmp != "" {
+		os.RemoveAll(st.tmp)
+	}
+	if st.created != "" {
+		os.RemoveAll(st.created) // folders made for an output that never came
+	}
 }
 
 // firstMissing returns the outermost folder of dir that does not exist yet,
