@@ -58,28 +58,7 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 	go func() {
 		defer close(ordered)
 		defer close(work)
-		b := &batch{done: make(chan struct{})}
-		ship := func() bool {
-			select {
-			case ordered <- b:
-			case <-ctx.Done():
-				return false
-			}
-			select {
-			case work <- b:
-			case <-ctx.Done():
-				return false
-			}
-			b = &batch{done: make(chan struct{})}
-			return true
-		}
-		readErr = c.read(ctx, list, func(s row) bool {
-			b.rows = append(b.rows, s)
-			return len(b.rows) < batchRows || ship()
-		})
-		if len(b.rows) > 0 {
-			ship() // the rows before a problem with the list still count
-		}
+		readErr = c.feed(ctx, list, ordered, work)
 	}()
 	var wg sync.WaitGroup
 	for range composers {
@@ -112,6 +91,35 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 		return columns, err
 	}
 	return columns, readErr
+}
+
+// feed reads the list into batches and sends each to ordered, for the
+// consumer in list order, then to work, for any composer. It returns the
+// error that ended the list, or nil at its end.
+func (c *Campaign) feed(ctx context.Context, list *recipients.Reader, ordered, work chan<- *batch) error {
+	b := &batch{done: make(chan struct{})}
+	ship := func() bool {
+		select {
+		case ordered <- b:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			return false
+		}
+		b = &batch{done: make(chan struct{})}
+		return true
+	}
+	err := c.read(ctx, list, func(s row) bool {
+		b.rows = append(b.rows, s)
+		return len(b.rows) < batchRows || ship()
+	})
+	if len(b.rows) > 0 {
+		ship() // the rows before a problem with the list still count
+	}
+	return err
 }
 
 // batchRows is how many rows travel together through each.
