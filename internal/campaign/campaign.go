@@ -1,10 +1,3 @@
-// Package campaign runs a mail-merge campaign: it reads the campaign file,
-// streams the recipients, renders each personal message and then checks,
-// renders to files or sends them, recording one outcome per recipient.
-//
-// It is the one package that knows all the others: recipients, compose,
-// delivery, journal and throttle are leaves, and campaign converts between
-// their types.
 package campaign
 
 import (

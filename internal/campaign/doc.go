@@ -1,0 +1,137 @@
+// Package campaign runs a mail-merge campaign: it reads the campaign file,
+// streams the recipients, renders each personal message and then checks,
+// renders to files or sends them, recording one outcome per recipient.
+//
+// It is the one package that knows all the others: recipients, compose,
+// delivery, journal and throttle are leaves, and campaign converts between
+// their types.
+//
+// This comment is the model of a run. Read it before changing the code.
+//
+// # Files
+//
+//	campaign.go  Load: the campaign file into a Campaign (config.go parses it)
+//	rows.go      opening the list, and the rules for a reader's errors
+//	pipeline.go  each: the row pipeline, reader -> composers -> consumer
+//	check.go     Check, on the pipeline; dups.go finds repeated addresses
+//	render.go    Render, the dry run into .eml files
+//	preview.go   Messages and Message, for the preview page
+//	send.go      Send in its steps: settings, check, results file, log in, run
+//	runner.go    the send runner: producer, workers, retry, stop, record
+//	outcome.go   what one attempt's result means: record, retry or stop
+//	smtp.go      [smtp] and providers into delivery.Config
+//	errors.go    RowError, ConfigError, Problem and the sentinel errors
+//
+// # A row on its way
+//
+// A recipient changes type five times, and each type belongs to one stage:
+//
+//	recipients.Recipient  the list reader's row: number, line, fields
+//	row                   the pipeline's: the recipient with its message, or
+//	                      the reason it has none (err, a *RowError)
+//	compose.Message       the composer's: envelope, headers, body; written
+//	                      out ahead (row.wire) when it is 256 KiB or less
+//	job                   the runner's: the message, its attempts so far, and
+//	                      which envelope recipients are still pending
+//	delivery.Envelope     one attempt: the sender and the pending recipients;
+//	delivery.Result       its outcome: Delivered, Deferred, Rejected, Unknown
+//	                      or Fatal, with the reply and any refused recipients
+//	journal.Entry         the final outcome in the results file: sent,
+//	                      failed, unknown or skipped
+//
+// # The row pipeline (each)
+//
+// Check, Render, Messages and Send all walk the list with each, which runs
+// three stages joined by two bounded channels of batches (32 rows each):
+//
+//   - The reader, one goroutine running feed, reads the list in order with a
+//     rowReader and sends every batch first to ordered, then to work. That
+//     goroutine owns both channels and closes them when the list ends, when
+//     it fails, or when the context is cancelled.
+//   - The composers, one per core, take batches from work in any order and
+//     compose each row (walk says how far: validate, build the message, or
+//     build and write it out), then close the batch's done.
+//   - The consumer is the caller's goroutine: it takes batches from ordered,
+//     in list order, waits for done, and hands each row to fn. fn returning
+//     an error cancels the context and drains ordered so the reader ends.
+//
+// Both channels hold 2 batches per core, so memory stays flat however long
+// the list. A problem with one row travels as row.err and the walk goes on;
+// a problem with the list as a whole ends it and is returned (rowProblem in
+// rows.go is the one place that tells the two apart; Message uses it too).
+//
+// # Send
+//
+// Send runs in steps: read the settings, Check the whole list (nothing is
+// sent unless every row is valid, or --skip-invalid), open the results file
+// (refusing to mix runs without --resume or --restart), ask for the
+// password and log in once (a refused login sends nothing and leaves no new
+// results file), then hand over to a runner.
+//
+// The runner has three kinds of goroutine:
+//
+//   - The producer is the consumer of an each that writes messages out
+//     (produce, on the caller's goroutine). For each row it decides, from the
+//     results file, whether this run sends it, and queues a job on jobs.
+//   - The workers ([send] workers, or --workers, of them) each own one delivery.Session
+//     for their whole life and close it when jobs is closed. A worker takes a
+//     job, waits for the rate limiter, and calls Session.Send.
+//   - A retry goroutine per deferred job sleeps through the backoff and
+//     queues the job on jobs again.
+//
+// jobs is owned by run: the producer and the retry goroutines send on it,
+// so run closes it only when the producer has returned and pending, the
+// count of jobs neither final nor abandoned, is zero.
+//
+// # Where an outcome is recorded
+//
+// Session.Send calls the runner back twice. beforeEnd calls journal.Begin
+// right before the buffer holding the message's final dot is written: a
+// crash after that leaves the row "unknown" on the next run, never sent
+// twice. If Begin fails, the dot is not sent and the run stops. done gets
+// the delivery.Result and calls outcome, which either retries, or calls
+// record, which calls journal.Record with the final journal.Entry, counts it
+// and reports Progress. Rows never sent (skipped invalid rows) are recorded
+// by the producer. The results file is synced every 2 s and closed at the
+// end.
+//
+// # Why message N's outcome arrives in the Send of message N+1
+//
+// With a server that offers PIPELINING, a Session keeps message N's final
+// dot in its write buffer and sends it in the same write as message N+1's
+// MAIL, RCPT and DATA (RFC 2920): one round trip per message instead of
+// two. The reply to N's dot is read before the replies to N+1's commands,
+// so N's done, and with it outcome and journal.Record, runs inside
+// Session.Send of N+1, on the same worker goroutine; journal.Begin of N
+// runs there too, right before that write. Hence:
+//
+//   - outcome must not use the session; a retry is queued on a goroutine.
+//   - A worker calls Flush before it blocks, when no job is queued and while
+//     the rate limiter makes it wait (WaitOr), so no outcome is held back
+//     while nothing is being sent. Close flushes the last one.
+//   - Progress counts lag by at most one message per worker.
+//
+// # How stop, --limit, retry and slow-down travel
+//
+//   - Stop: runner.stop closes halt, once, with the reason for the summary.
+//     It is called on an interrupt (SendOptions.Stop), a Fatal result (a
+//     refused login, a broken server), a results file that cannot be
+//     written, stop_after_failures failures in a row, or a list that
+//     cannot be read or changed under --resume. After halt the producer counts rows as
+//     remaining instead of queuing them, workers abandon the jobs they take
+//     (abandon: counted remaining, left for --resume), retry goroutines wake
+//     and abandon, and the limiter's wait ends. Messages already handed to a
+//     Session finish and are recorded. Cancelling the context instead closes
+//     the connections at once: a message whose end had gone out is recorded
+//     unknown.
+//   - --limit is counted by the producer: after Limit jobs it queues no more
+//     and counts the rest as remaining. Retries are not new jobs.
+//   - Retry: a Deferred result, or a Delivered one with some recipients
+//     deferred (those alone are retried), goes back to jobs after
+//     retry_delay doubled per attempt (at most 5 min) plus jitter, until
+//     attempts run out; then it is recorded failed, or sent with the
+//     deferred recipients named as not delivered.
+//   - Slow-down: a result with Throttle (421, or 45x about rates) calls
+//     throttle.Limiter.SlowDown, which halves the rate for 20 s at a time
+//     for every worker, since they share the limiter.
+package campaign
