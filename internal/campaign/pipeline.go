@@ -77,7 +77,15 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 	}
 	defer wg.Wait()
 	for b := range ordered {
-		<-b.done
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			// The reader may have queued b here and then seen the cancel
+			// before handing it to a composer: b.done would never close.
+			for range ordered {
+			}
+			return columns, ctx.Err()
+		}
 		for _, s := range b.rows {
 			if err := fn(s); err != nil {
 				cancel()
