@@ -199,9 +199,6 @@ func Open(path string) (*Journal, error) {
 	return j, nil
 }
 
-// Path is the results file's name as given to Open.
-func (j *Journal) Path() string { return j.path }
-
 // Len is the number of distinct rows with an outcome.
 func (j *Journal) Len() int {
 	j.mu.Lock()
@@ -217,19 +214,6 @@ func (j *Journal) Lookup(row int) (Previous, bool) {
 		return Previous{}, false
 	}
 	return Previous{Status: statuses[j.idx.status[row]], EmailHash: j.idx.hash[row]}, true
-}
-
-// Counts is the number of rows per last outcome. Right after Open it
-// describes the earlier runs (including recovered unknowns); later it also
-// includes what this run recorded. Every status is present, possibly zero.
-func (j *Journal) Counts() map[Status]int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	m := make(map[Status]int, 4)
-	for code, s := range statuses[1:] {
-		m[s] = j.idx.counts[code+1]
-	}
-	return m
 }
 
 // Recovered is how many rows left in flight by a crashed run Open recorded as unknown.
