@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"runtime"
 )
 
 // Cause drops the operation and path of a *fs.PathError, for messages that
@@ -20,12 +21,20 @@ func Cause(err error) error {
 }
 
 // SyncDir fsyncs a folder, so that a file created, renamed or removed in it
-// survives a power loss.
+// survives a power loss. Where a folder cannot be synced (Windows, where a
+// rename is durable once it returns, and file systems that answer EINVAL)
+// there is nothing more to do, and SyncDir returns nil.
 func SyncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
 }
