@@ -7,7 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 )
 
 func compactPath(path string) string { return path + ".compact" }
@@ -50,7 +51,10 @@ func (j *Journal) compactLocked() error {
 		os.Remove(name)
 		return fmt.Errorf("compact results file: %w", err)
 	}
-	return syncDir(filepath.Dir(j.path))
+	if err := fsafe.SyncDir(filepath.Dir(j.path)); err != nil {
+		return fmt.Errorf("compact results file: %w", err)
+	}
+	return nil
 }
 
 func (j *Journal) writeCompact(tmp *os.File) error {
@@ -102,21 +106,4 @@ func (w *window) read(off int64, n int) ([]byte, error) {
 	}
 	w.start, w.end = off, off+int64(got)
 	return w.buf[:n], nil
-}
-
-// syncDir makes a rename in dir durable. Windows cannot sync a directory,
-// and there a rename is durable once it returns.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 )
 
 // now is the clock Rotate names files by; tests replace it.
@@ -44,7 +46,10 @@ func Rotate(path string) (string, error) {
 			}
 			return "", fmt.Errorf("move results file aside: %w", err)
 		}
-		return name, syncDir(filepath.Dir(path))
+		if err := fsafe.SyncDir(filepath.Dir(path)); err != nil {
+			return name, fmt.Errorf("move results file aside: %w", err)
+		}
+		return name, nil
 	}
 	return "", fmt.Errorf("move results file aside: too many files named %s-N%s", stem, ext)
 }

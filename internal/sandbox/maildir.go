@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 )
 
 // maildirSeq makes file names unique between servers of one process that
@@ -59,11 +61,11 @@ func (m *maildir) deliver(from string, to []string, data []byte) error {
 		}
 		done = append(done, path)
 	}
-	if err := syncDir(filepath.Join(m.dir, "new")); err != nil {
+	if err := fsafe.SyncDir(filepath.Join(m.dir, "new")); err != nil {
 		for _, p := range done {
 			os.Remove(p)
 		}
-		return err
+		return fmt.Errorf("sync maildir: %w", err)
 	}
 	return nil
 }
@@ -94,19 +96,6 @@ func (m *maildir) deliverOne(from, rcpt string, data []byte) (string, error) {
 	}
 	os.Remove(tmp)
 	return "", fmt.Errorf("store message for %s: %w", rcpt, err)
-}
-
-// syncDir makes a rename into dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync maildir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync maildir: %w", err)
-	}
-	return nil
 }
 
 // Stored is one message file found by ReadMaildir: one copy of a message
