@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // A line's place in the results file is packed into one uint64: the offset
@@ -156,10 +158,7 @@ func (j *Journal) writeHeader() error {
 }
 
 func (j *Journal) notOurs(first []byte) error {
-	shown := string(first)
-	if len(shown) > 60 {
-		shown = truncate(shown, 60)
-	}
+	shown := human.Clip(string(first), 60)
 	return &FileError{Path: j.path,
 		Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, shown, strings.Join(Columns, ",")),
 		Help: notOursHint}

@@ -41,6 +41,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // Status is the final outcome of one recipient.
@@ -127,8 +129,10 @@ func (e *FileError) Hint() string { return e.Help }
 // index costs about 17 bytes per row up to the highest row seen.
 const MaxRow = 1 << 25
 
-// maxReply caps the reply column so that one odd server reply cannot make a
-// line too long for Excel or for the index (which packs a line length in 24 bits).
+// maxReply caps the reply column, in characters, so that one odd server reply
+// cannot make a line too long for Excel (32767 characters a cell) or for the
+// index (which packs a line length in 24 bits: 4000 characters are at most
+// 16000 bytes).
 const maxReply = 4000
 
 // unknownReply explains a recovered in-flight row to the person reading the file.
@@ -278,7 +282,7 @@ func (j *Journal) Record(e Entry) error {
 		escapeCell(email),
 		string(e.Status),
 		strconv.Itoa(e.Code),
-		escapeCell(truncate(oneLine(e.Reply), maxReply)),
+		escapeCell(human.Clip(oneLine(e.Reply), maxReply)),
 		oneLine(e.MessageID),
 		strconv.Itoa(e.Attempts),
 		e.Time.UTC().Format(time.RFC3339),
@@ -488,15 +492,4 @@ func escapeCell(s string) string {
 
 func unescapeCell(s string) string {
 	return strings.TrimPrefix(s, "'")
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

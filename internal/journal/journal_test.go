@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.FixedZone("CST", 8*3600))
@@ -399,8 +400,8 @@ func TestLongReplyIsCut(t *testing.T) {
 	must(t, j.Record(Entry{Row: 1, Email: "a@example.com", Status: Failed, Reply: strings.Repeat("邮件", 5000), Time: t0}))
 	must(t, j.Close())
 	r := readResults(t, path)[0]
-	if len(r[4]) > maxReply+len("…") || !strings.HasSuffix(r[4], "…") {
-		t.Fatalf("reply of %d bytes", len(r[4]))
+	if n := utf8.RuneCountInString(r[4]); n != maxReply || !strings.HasSuffix(r[4], "…") || !utf8.ValidString(r[4]) {
+		t.Fatalf("reply of %d characters, ending %q", n, r[4][len(r[4])-6:])
 	}
 }
 
