@@ -279,10 +279,10 @@ func (j *Journal) Record(e Entry) error {
 	defer putLine(lw)
 	line := lw.format(
 		strconv.Itoa(e.Row),
-		escapeCell(email),
+		EscapeCell(email),
 		string(e.Status),
 		strconv.Itoa(e.Code),
-		escapeCell(human.Clip(oneLine(e.Reply), maxReply)),
+		EscapeCell(human.Clip(oneLine(e.Reply), maxReply)),
 		oneLine(e.MessageID),
 		strconv.Itoa(e.Attempts),
 		e.Time.UTC().Format(time.RFC3339),
@@ -438,7 +438,7 @@ func (j *Journal) Abandon() error {
 func unknownLine(row int, b begun, now string) []byte {
 	lw := getLine()
 	defer putLine(lw)
-	return slices.Clone(lw.format(strconv.Itoa(row), escapeCell(b.email), string(Unknown), "0",
+	return slices.Clone(lw.format(strconv.Itoa(row), EscapeCell(b.email), string(Unknown), "0",
 		unknownReply, b.messageID, "1", now))
 }
 
@@ -476,20 +476,22 @@ func oneLine(s string) string {
 	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
-// escapeCell defuses CSV formula injection: Excel evaluates a cell starting
-// with '=', '+' or '@' as a formula, and an address or a server reply comes
-// from outside. A leading apostrophe makes it text. '-' is left alone: a
-// dash starts ordinary replies and addresses, and marking those would change
-// what users see in the common case to guard a rare one. Values that start
-// with an apostrophe get one more, so that unescapeCell restores every value
-// exactly.
-func escapeCell(s string) string {
-	if s != "" && strings.IndexByte("=+@'", s[0]) >= 0 {
+// EscapeCell defuses CSV formula injection: a spreadsheet evaluates a cell
+// starting with '=', '+', '-' or '@' as a formula, and may trim a leading tab
+// or CR into one; an address or a server reply comes from outside. A leading apostrophe makes the cell text; Excel does not show it.
+// Values that start with an apostrophe get one more, so that reading the
+// file back restores every value exactly. Every CSV file this tool writes
+// uses this one rule.
+func EscapeCell(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r'", s[0]) >= 0 {
 		return "'" + s
 	}
 	return s
 }
 
+// unescapeCell undoes EscapeCell. Files written before '-', tab and CR were
+// escaped read back the same: their cells never start with an apostrophe
+// that EscapeCell did not add.
 func unescapeCell(s string) string {
 	return strings.TrimPrefix(s, "'")
 }

@@ -379,7 +379,7 @@ func TestCellsStayOnOneLineAndAreNotFormulas(t *testing.T) {
 	}
 	must(t, j.Close())
 	recs := readResults(t, path)
-	wantEmail := []string{"'=HYPERLINK(\"http://x\")@example.com", "'+1@example.com", "'@a", "''quoted@example.com", "-dash@example.com"}
+	wantEmail := []string{"'=HYPERLINK(\"http://x\")@example.com", "'+1@example.com", "'@a", "''quoted@example.com", "'-dash@example.com"}
 	for i, r := range recs {
 		if r[1] != wantEmail[i] || r[4] != "'=1+1 second line " {
 			t.Errorf("row %d: email %q reply %q", i+1, r[1], r[4])
@@ -390,6 +390,49 @@ func TestCellsStayOnOneLineAndAreNotFormulas(t *testing.T) {
 	for i, e := range emails {
 		if p, _ := j.Lookup(i + 1); p.EmailHash != HashEmail(e) {
 			t.Errorf("row %d: hash of %q does not survive the file", i+1, e)
+		}
+	}
+}
+
+func TestEscapeCellRoundTrips(t *testing.T) {
+	for in, want := range map[string]string{
+		"=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
+		"=1+1":               "'=1+1",
+		"@SUM(1+1)":          "'@SUM(1+1)",
+		"+33 1 23":           "'+33 1 23",
+		"-2+3":               "'-2+3",
+		"\t=1+1":             "'\t=1+1",
+		"\r=1+1":             "'\r=1+1",
+		"'kept":              "''kept",
+		"ana@example.com":    "ana@example.com",
+		"250 2.0.0 Ok":       "250 2.0.0 Ok",
+		" =1+1":              " =1+1",
+		"":                   "",
+	} {
+		got := EscapeCell(in)
+		if got != want {
+			t.Errorf("EscapeCell(%q) = %q, want %q", in, got, want)
+		}
+		if back := unescapeCell(got); back != in {
+			t.Errorf("unescapeCell(%q) = %q, want %q", got, back, in)
+		}
+	}
+}
+
+// A file written before '-' was escaped keeps its meaning: the dash address
+// is the recipient it was, so resume does not take it for an edited list.
+func TestEarlierFileWithBareDashLoads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	old := string(headerLine) + "1,-dash@example.com,sent,250,ok,,1,2025-03-14T01:26:53Z\r\n" +
+		"2,'+1@example.com,failed,550,'-5.1.1 unknown,,1,2025-03-14T01:26:53Z\r\n"
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := open(t, path)
+	defer j.Close()
+	for row, email := range map[int]string{1: "-dash@example.com", 2: "+1@example.com"} {
+		if p, ok := j.Lookup(row); !ok || p.EmailHash != HashEmail(email) {
+			t.Errorf("row %d: %+v, %v; want the hash of %q", row, p, ok, email)
 		}
 	}
 }
