@@ -177,7 +177,7 @@ func InflightPath(path string) string { return path + ".inflight" }
 // A file with another header is refused with an error wrapping ErrNotJournal,
 // and a file held by another run with one wrapping ErrLocked.
 func Open(path string) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open results file: %w", err)
 	}

@@ -653,3 +653,36 @@ func TestStaleCompactionCopyIsRemoved(t *testing.T) {
 	}
 	must(t, j.Close())
 }
+
+// The results file lists every address: no other local user may read it,
+// while the run writes it, after compaction, or once moved aside.
+func TestFilesAreOnlyTheOwners(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions on windows")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "results.csv")
+	private := func(name string) {
+		t.Helper()
+		st, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want -rw-------", filepath.Base(name), st.Mode().Perm())
+		}
+	}
+	j := open(t, path)
+	record(t, j, 2, "b@example.com", Sent)
+	must(t, j.Begin(1, "a@example.com", "<1@example.com>"))
+	private(path)
+	private(InflightPath(path))
+	record(t, j, 1, "a@example.com", Sent) // out of order: Close compacts into a new file
+	must(t, j.Close())
+	private(path)
+	moved, err := Rotate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	private(moved)
+}

@@ -29,7 +29,7 @@ const inflightHint = "it lists messages that were being sent when a run stopped;
 // beyond every Begin's offset and so finish those Begins.
 func (j *Journal) recoverInflight() error {
 	name := InflightPath(j.path)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open in-flight file: %w", err)
 	}
