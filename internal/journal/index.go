@@ -70,24 +70,10 @@ func (j *Journal) load() error {
 		return fmt.Errorf("read results file: %w", err)
 	}
 	size := st.Size()
-	head := make([]byte, min(size, 4096))
-	if _, err := j.f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read results file: %w", err)
+	base, fresh, err := j.readHeader(size)
+	if err != nil || fresh {
+		return err
 	}
-	nl := bytes.IndexByte(head, '\n')
-	if nl < 0 {
-		if int64(len(head)) == size && bytes.HasPrefix(headerLine, head) {
-			// New, or its creation was cut short: start over.
-			return j.writeHeader()
-		}
-		return j.notOurs(head)
-	}
-	first := bytes.TrimSuffix(bytes.TrimSuffix(bytes.TrimPrefix(head[:nl+1], bom), []byte("\n")), []byte("\r"))
-	if !isHeader(first) {
-		return j.notOurs(first)
-	}
-	base := int64(nl + 1)
-
 	end, err := lastLineEnd(j.f, size)
 	if err != nil {
 		return fmt.Errorf("read results file: %w", err)
@@ -97,19 +83,53 @@ func (j *Journal) load() error {
 		if err := j.f.Truncate(end); err != nil {
 			return fmt.Errorf("drop incomplete last line of results file: %w", err)
 		}
-		j.warnings = append(j.warnings, fmt.Sprintf(
-			"%s: dropped an incomplete last line (%d bytes) left by an interrupted write", j.path, size-end))
 	}
 	j.size = end
+	lines, err := j.indexLines(base, end)
+	if err != nil {
+		return err
+	}
+	if end < size {
+		j.damaged = append(j.damaged, lines+1)
+		j.warnings = append(j.warnings, fmt.Sprintf(
+			"%s:%d: dropped an incomplete last line (%d bytes) left by an interrupted write", j.path, lines+1, size-end))
+	}
+	return nil
+}
 
-	r := csv.NewReader(bufio.NewReaderSize(io.NewSectionReader(j.f, base, end-base), 64<<10))
+// readHeader checks the first line and returns where the rows start. A file
+// that is new, or whose creation was cut short, gets its header (fresh).
+func (j *Journal) readHeader(size int64) (base int64, fresh bool, err error) {
+	head := make([]byte, min(size, 4096))
+	if _, err := j.f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return 0, false, fmt.Errorf("read results file: %w", err)
+	}
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 0 {
+		if int64(len(head)) == size && bytes.HasPrefix(headerLine, head) {
+			return 0, true, j.writeHeader()
+		}
+		return 0, false, j.notOurs(head)
+	}
+	first := bytes.TrimSuffix(bytes.TrimSuffix(bytes.TrimPrefix(head[:nl+1], bom), []byte("\n")), []byte("\r"))
+	if !isHeader(first) {
+		return 0, false, j.notOurs(first)
+	}
+	return int64(nl + 1), false, nil
+}
+
+// indexLines indexes the rows between base and end and returns how many
+// lines the file has up to end, the header included.
+func (j *Journal) indexLines(base, end int64) (lines int, err error) {
+	counted := &lineCounter{r: io.NewSectionReader(j.f, base, end-base)}
+	r := csv.NewReader(bufio.NewReaderSize(counted, 64<<10))
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
 	for {
 		start := r.InputOffset()
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return 1 + counted.n, nil
 		}
 		if err != nil {
 			line := 0
@@ -117,12 +137,13 @@ func (j *Journal) load() error {
 			if errors.As(err, &pe) {
 				line, err = pe.Line+1, pe.Err
 			}
-			return &FileError{Path: j.path, Line: line, Err: err, Help: damagedHint}
+			return 0, &FileError{Path: j.path, Line: line, Err: err, Help: damagedHint}
 		}
 		fl, _ := r.FieldPos(0)
 		line := fl + 1 // the header is line 1
 		if damaged(rec) {
 			// Blocks of zeros are what a power loss leaves where data was not yet on disk.
+			j.damaged = append(j.damaged, line)
 			j.warnings = append(j.warnings, fmt.Sprintf(
 				"%s:%d: skipped a damaged line (zero bytes, typically left by a power loss)", j.path, line))
 			j.ordered = false
@@ -130,18 +151,29 @@ func (j *Journal) load() error {
 		}
 		row, code, email, err := parseRecord(rec)
 		if err != nil {
-			return &FileError{Path: j.path, Line: line, Err: err, Help: damagedHint}
+			return 0, &FileError{Path: j.path, Line: line, Err: err, Help: damagedHint}
 		}
 		off, stop := base+start, base+r.InputOffset()
 		if stop-off > maxLine || off > maxOffset {
-			return &FileError{Path: j.path, Line: line, Err: errors.New("line or file too long"), Help: damagedHint}
+			return 0, &FileError{Path: j.path, Line: line, Err: errors.New("line or file too long"), Help: damagedHint}
 		}
 		if j.idx.set(row, code, HashEmail(email), off, int(stop-off)) || row < j.maxRow {
 			j.ordered = false
 		}
 		j.maxRow = max(j.maxRow, row)
 	}
-	return nil
+}
+
+// lineCounter counts the line ends read through it.
+type lineCounter struct {
+	r io.Reader
+	n int
+}
+
+func (c *lineCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += bytes.Count(p[:n], []byte{'\n'})
+	return n, err
 }
 
 const damagedHint = "fix or remove that line; every other row is kept"

@@ -159,6 +159,7 @@ type Journal struct {
 
 	recovered int
 	warnings  []string
+	damaged   []int // lines Open skipped, in file order
 }
 
 // begun is a transaction announced by Begin whose outcome is not recorded yet.
@@ -233,6 +234,15 @@ func (j *Journal) Warnings() []string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return slices.Clone(j.warnings)
+}
+
+// DamagedLines are the line numbers (the header is line 1) of the lines Open
+// skipped because a crash or a power loss had damaged them; [Journal.Warnings]
+// describes each. Their rows count as never sent. Empty for a clean file.
+func (j *Journal) DamagedLines() []int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.damaged)
 }
 
 // Begin announces that the transaction for row is about to finish DATA.

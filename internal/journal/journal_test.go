@@ -77,8 +77,8 @@ func lookup(t *testing.T, j *Journal, row int) Status {
 func TestCreateRecordReadBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.csv")
 	j := open(t, path)
-	if j.Len() != 0 || j.Recovered() != 0 || len(j.Warnings()) != 0 {
-		t.Fatalf("new journal: Len %d Recovered %d Warnings %q", j.Len(), j.Recovered(), j.Warnings())
+	if j.Len() != 0 || j.Recovered() != 0 || len(j.Warnings()) != 0 || len(j.DamagedLines()) != 0 {
+		t.Fatalf("new journal: Len %d Recovered %d Warnings %q DamagedLines %v", j.Len(), j.Recovered(), j.Warnings(), j.DamagedLines())
 	}
 	record(t, j, 1, "Ana@Example.com", Sent)
 	if err := j.Record(Entry{Row: 2, Email: "bob@example", Status: Failed, Code: 550,
@@ -107,8 +107,8 @@ func TestCreateRecordReadBack(t *testing.T) {
 
 	j = open(t, path)
 	defer j.Close()
-	if j.Len() != 3 {
-		t.Fatalf("Len after reopen = %d, want 3", j.Len())
+	if j.Len() != 3 || len(j.DamagedLines()) != 0 {
+		t.Fatalf("after reopen: Len %d, want 3; DamagedLines %v", j.Len(), j.DamagedLines())
 	}
 	p, ok := j.Lookup(1)
 	if !ok || p.Status != Sent || p.EmailHash != HashEmail(" ana@example.COM ") {
@@ -291,8 +291,11 @@ func TestTornLastLineIsDropped(t *testing.T) {
 	appendFile(t, path, `2,b@example.com,sent,250,"2.0.0 Ok: qu`)
 
 	j = open(t, path)
-	if w := j.Warnings(); len(w) != 1 || !strings.Contains(w[0], "incomplete last line") {
+	if w := j.Warnings(); len(w) != 1 || !strings.Contains(w[0], "results.csv:3: dropped an incomplete last line") {
 		t.Fatalf("Warnings = %q", w)
+	}
+	if d := j.DamagedLines(); fmt.Sprint(d) != "[3]" {
+		t.Fatalf("DamagedLines = %v, want [3]", d)
 	}
 	if lookup(t, j, 1) != Sent || lookup(t, j, 2) != Unknown || j.Recovered() != 1 {
 		t.Fatalf("row 1 %q, row 2 %q, recovered %d", lookup(t, j, 1), lookup(t, j, 2), j.Recovered())
@@ -312,8 +315,11 @@ func TestZeroBlockFromPowerLossIsSkipped(t *testing.T) {
 	appendFile(t, path, strings.Repeat("\x00", 100)+"\r\n"+"2,b@example.com,sent,250,ok,,1,2025-03-14T01:26:53Z\r\n"+strings.Repeat("\x00", 50))
 
 	j = open(t, path)
-	if w := strings.Join(j.Warnings(), "\n"); !strings.Contains(w, "results.csv:3: skipped a damaged line") || !strings.Contains(w, "incomplete last line (50 bytes)") {
+	if w := strings.Join(j.Warnings(), "\n"); !strings.Contains(w, "results.csv:3: skipped a damaged line") || !strings.Contains(w, "results.csv:5: dropped an incomplete last line (50 bytes)") {
 		t.Fatalf("Warnings = %q", w)
+	}
+	if d := j.DamagedLines(); fmt.Sprint(d) != "[3 5]" {
+		t.Fatalf("DamagedLines = %v, want [3 5]", d)
 	}
 	if j.Len() != 2 || lookup(t, j, 2) != Sent {
 		t.Fatalf("Len %d row 2 %q", j.Len(), lookup(t, j, 2))
