@@ -42,6 +42,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 	"github.com/mailmerge/mailmerge/internal/human"
 )
 
@@ -154,7 +155,7 @@ type Journal struct {
 	open     map[int]begun // rows with a Begin and no outcome yet
 	maxRow   int           // highest row written so far, to notice rows out of order
 	ordered  bool          // the file already holds one line per row in row order
-	err      error         // a failed write that could not be undone; later writes refuse
+	err      error         // the first failed write or fsync; see failLocked
 	closed   bool
 
 	recovered int
@@ -264,8 +265,9 @@ func (j *Journal) Begin(row int, email, messageID string) error {
 	line := lw.format(strconv.Itoa(row), strconv.FormatInt(j.size, 10), email, messageID)
 	if _, err := j.inflight.Write(line); err != nil {
 		// A torn Begin line is harmless: Open ignores an unterminated last line,
-		// and the caller will not finish DATA after an error.
-		return fmt.Errorf("record start of row %d in %s: %w", row, InflightPath(j.path), err)
+		// the caller will not finish DATA after an error, and nothing more is
+		// written after it.
+		return j.failLocked(InflightPath(j.path), fmt.Sprintf("record start of row %d", row), err)
 	}
 	j.open[row] = begun{email: email, messageID: messageID}
 	return nil
@@ -273,7 +275,8 @@ func (j *Journal) Begin(row int, email, messageID string) error {
 
 // Record appends the final outcome of one recipient. When it returns nil the
 // outcome survives a crash of the process; it survives a power loss after
-// the next Sync.
+// the next Sync. After a failed write or fsync (a full disk, say) it records
+// nothing more and returns that first error, whose hint says what to do.
 func (j *Journal) Record(e Entry) error {
 	if e.Row <= 0 || e.Row > MaxRow {
 		return fmt.Errorf("record row %d: row out of range 1..%d", e.Row, MaxRow)
@@ -319,14 +322,12 @@ func (j *Journal) appendLocked(row int, st Status, hash uint64, line []byte) err
 	}
 	off := j.size
 	if n, err := j.f.Write(line); err != nil {
-		err = fmt.Errorf("record row %d in %s: %w", row, j.path, err)
 		if n > 0 {
-			// Take back the partial line so that the next one starts on a line of its own.
-			if terr := j.f.Truncate(off); terr != nil {
-				j.err = err
-			}
+			// Take back the partial line, so that the file ends on a whole
+			// line; if that fails too, the next Open drops it.
+			_ = j.f.Truncate(off)
 		}
-		return err
+		return j.failLocked(j.path, fmt.Sprintf("record row %d", row), err)
 	}
 	j.size += int64(len(line))
 	if j.idx.set(row, st.code(), hash, off, len(line)) {
@@ -342,7 +343,8 @@ func (j *Journal) appendLocked(row int, st Status, hash uint64, line []byte) err
 
 // Sync flushes the results file and the in-flight file to stable storage,
 // so that what was recorded survives a power loss. Call it every few
-// seconds during a run, not after every outcome.
+// seconds during a run, not after every outcome. A failure is kept: the
+// next Begin, Record and Close return it too.
 func (j *Journal) Sync() error {
 	j.mu.Lock()
 	f, inflight, err := j.f, j.inflight, j.usableLocked()
@@ -351,13 +353,30 @@ func (j *Journal) Sync() error {
 		return err
 	}
 	// Outside the lock: workers keep appending while the disk catches up.
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync results file: %w", err)
+	path, err := j.path, f.Sync()
+	if err == nil {
+		path, err = InflightPath(j.path), inflight.Sync()
 	}
-	if err := inflight.Sync(); err != nil {
-		return fmt.Errorf("sync in-flight file: %w", err)
+	if err != nil {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.failLocked(path, "sync", err)
 	}
 	return nil
+}
+
+// diskHint is the advice for a results file that can no longer be written.
+const diskHint = "free space on its disk, then resume the run: every outcome recorded before the failure is kept"
+
+// failLocked keeps the first failed write or fsync of the results file or
+// its sidecar and returns it. From then on Begin, Record, Sync and Close
+// return that error and write nothing, so that the run stops instead of
+// sending messages whose outcomes could not be kept.
+func (j *Journal) failLocked(path, what string, err error) error {
+	if j.err == nil {
+		j.err = &FileError{Path: path, Err: fmt.Errorf("%s: %w", what, fsafe.Cause(err)), Help: diskHint}
+	}
+	return j.err
 }
 
 // Close ends a run that stopped in good order. A transaction announced by
@@ -401,7 +420,7 @@ func (j *Journal) finishLocked() error {
 		}
 	}
 	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("sync results file: %w", err)
+		return j.failLocked(j.path, "sync", err)
 	}
 	// Every transaction now has its outcome in the results file, so the
 	// in-flight file can go before compaction changes the offsets it names.

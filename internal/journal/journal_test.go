@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -691,4 +692,69 @@ func TestFilesAreOnlyTheOwners(t *testing.T) {
 		t.Fatal(err)
 	}
 	private(moved)
+}
+
+// A full disk stops the run: the failed Record reports it with a hint, and
+// nothing is recorded after it even once space is back, because the run
+// must not go on sending messages whose outcomes may be lost.
+func TestFailedWriteIsKept(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Skip("no /dev/full here")
+	}
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	record(t, j, 1, "a@example.com", Sent)
+
+	real := j.swapResultsFile(full)
+	err = j.Record(Entry{Row: 2, Email: "b@example.com", Status: Sent, Time: t0})
+	var fe *FileError
+	if !errors.Is(err, syscall.ENOSPC) || !errors.As(err, &fe) || fe.Help == "" ||
+		err.Error() != path+": record row 2: no space left on device" {
+		t.Fatalf("Record on a full disk = %v", err)
+	}
+	full.Close()
+	j.swapResultsFile(real)
+
+	for what, later := range map[string]error{
+		"Record": j.Record(Entry{Row: 3, Email: "c@example.com", Status: Sent, Time: t0}),
+		"Begin":  j.Begin(4, "d@example.com", ""),
+		"Sync":   j.Sync(),
+		"Close":  j.Close(),
+	} {
+		if later != err {
+			t.Errorf("%s after the failure = %v, want the first error", what, later)
+		}
+	}
+	j = open(t, path)
+	defer j.Close()
+	if got := rowsOf(readResults(t, path)); got != "1:a@example.com:sent" || j.Recovered() != 0 || len(j.DamagedLines()) != 0 {
+		t.Fatalf("results after the failure: %s (recovered %d, damaged %v)", got, j.Recovered(), j.DamagedLines())
+	}
+}
+
+// A failed periodic fsync means earlier outcomes may not be on disk: it is
+// kept, and the next Record returns it, so the run stops.
+func TestFailedSyncIsKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	record(t, j, 1, "a@example.com", Sent)
+
+	closed, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	real := j.swapResultsFile(closed)
+	serr := j.Sync()
+	j.swapResultsFile(real)
+	if serr == nil || !strings.HasPrefix(serr.Error(), path+": sync: ") {
+		t.Fatalf("Sync = %v", serr)
+	}
+	if err := j.Record(Entry{Row: 2, Email: "b@example.com", Status: Sent, Time: t0}); err != serr {
+		t.Fatalf("Record after a failed Sync = %v, want %v", err, serr)
+	}
+	if err := j.Close(); err != serr {
+		t.Fatalf("Close after a failed Sync = %v, want %v", err, serr)
+	}
 }
