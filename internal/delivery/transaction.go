@@ -284,15 +284,8 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope, prev *tail)
 	}
 	text := c.client.Text
 	if prev != nil {
-		if pres, pf, stopped := p.heldBack(ctx, c, prev); stopped {
-			prev.done(pres)
-			res, _ := p.broken(ctx, StageMail, context.Cause(ctx), false)
-			return fail(res, pf)
-		}
-		// The commands may fill the buffer and send it, dot and all.
-		if err := prev.begin(); err != nil {
-			prev.done(notBegun(prev.refused, err))
-			return fail(Result{Status: Deferred, Stage: StageMail, Err: fmt.Errorf("mail from: %w", errConnEnded)}, drop)
+		if res, f, ok := p.lead(ctx, c, prev); !ok {
+			return fail(res, f)
 		}
 	}
 	if err := c.deadline(p.cfg.CommandTimeout); err != nil {
@@ -311,13 +304,45 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope, prev *tail)
 			return fail(p.broken(ctx, StageMail, err, false))
 		}
 	}
+	if res, f, ok := p.flushGroup(ctx, c, prev); !ok {
+		return fail(res, f)
+	}
+	g, res, f, ok := p.readGroup(ctx, c, env)
+	if !ok {
+		return fail(res, f)
+	}
+	return p.groupOutcome(ctx, c, env, g)
+}
+
+// lead readies prev, the message before on c, to lead the next group: its
+// dot goes out with the group's commands. Unless ok, prev has its outcome
+// and res and f are the next message's.
+func (p *Pool) lead(ctx context.Context, c *conn, prev *tail) (res Result, f fate, ok bool) {
+	if pres, pf, stopped := p.heldBack(ctx, c, prev); stopped {
+		prev.done(pres)
+		res, _ := p.broken(ctx, StageMail, context.Cause(ctx), false)
+		return res, pf, false
+	}
+	// The commands may fill the buffer and send it, dot and all.
+	if err := prev.begin(); err != nil {
+		prev.done(notBegun(prev.refused, err))
+		return Result{Status: Deferred, Stage: StageMail, Err: fmt.Errorf("mail from: %w", errConnEnded)}, drop, false
+	}
+	return Result{}, keep, true
+}
+
+// flushGroup sends the buffered group and, when prev led it, reads prev's
+// final reply and hands prev its outcome. Unless ok, res and f are the
+// outcome of the group's message.
+func (p *Pool) flushGroup(ctx context.Context, c *conn, prev *tail) (res Result, f fate, ok bool) {
 	if prev != nil {
 		// The server may take as long over the previous message as over any.
 		if err := c.deadline(p.cfg.DataTimeout); err != nil {
-			return fail(p.broken(ctx, StageMail, err, false))
+			res, f := p.broken(ctx, StageMail, err, false)
+			return res, f, false
 		}
 	}
-	flushErr := text.W.Flush()
+	flushErr := c.client.Text.W.Flush()
 	if prev != nil {
 		// Even when the write failed the dot may have gone out before it, and
 		// the reply may be waiting: read it, or the outcome is Unknown.
@@ -325,76 +350,104 @@ func (p *Pool) pipelined(ctx context.Context, c *conn, env Envelope, prev *tail)
 		prev.done(pres)
 		if flushErr == nil && pf != keep {
 			// A 421 or a lost connection: this message never started.
-			return fail(Result{Status: Deferred, Stage: StageMail, Err: fmt.Errorf("mail from: %w", errConnEnded)}, pf)
+			return Result{Status: Deferred, Stage: StageMail, Err: fmt.Errorf("mail from: %w", errConnEnded)}, pf, false
 		}
 		if err := c.deadline(p.cfg.CommandTimeout); flushErr == nil && err != nil {
 			flushErr = err
 		}
 	}
 	if flushErr != nil {
-		return fail(p.broken(ctx, StageMail, flushErr, false))
+		res, f := p.broken(ctx, StageMail, flushErr, false)
+		return res, f, false
 	}
+	return Result{}, keep, true
+}
 
-	// Every command gets a reply, so all of them are read even after a
-	// refusal: the connection stays in step for RSET and the next message.
-	read := func(expect int) (reply, error) {
-		code, msg, err := text.ReadResponse(expect)
-		if err == nil {
-			p.debugReply(c.id, code, msg)
-			return parseReply(code, msg), nil
-		}
-		if r, ok := replyOf(err); ok {
-			p.debugReply(c.id, r.code, msg)
-			return r, err
-		}
-		return reply{}, err
+// group is what the server answered to one pipelined group.
+type group struct {
+	mailErr error       // MAIL refused
+	rcptErr error       // the first RCPT reply that ends the transaction (421)
+	refused []RcptReply // every RCPT refused
+	dataErr error       // DATA refused
+}
+
+// readGroup reads the reply to every command of the group. Every command
+// gets a reply, so all of them are read even after a refusal: the connection
+// stays in step for RSET and the next message. Unless ok, a reply is
+// missing, and res and f are the outcome.
+func (p *Pool) readGroup(ctx context.Context, c *conn, env Envelope) (g group, res Result, f fate, ok bool) {
+	broken := func(stage string, err error) (group, Result, fate, bool) {
+		res, f := p.broken(ctx, stage, err, false)
+		return group{}, res, f, false
 	}
-	mail, mailErr := read(250)
-	if mailErr != nil && mail.code == 0 {
-		return fail(p.broken(ctx, StageMail, mailErr, false))
+	mail, err := p.readReply(c, 250)
+	if err != nil && mail.code == 0 {
+		return broken(StageMail, err)
 	}
-	var refused []RcptReply
-	var rcptErr error // the first reply that ends the transaction (421, or not a 4xx/5xx)
+	g.mailErr = err
 	for _, to := range env.To {
-		r, err := read(25)
+		r, err := p.readReply(c, 25)
 		if err != nil && r.code == 0 {
-			return fail(p.broken(ctx, StageRcpt, err, false))
+			return broken(StageRcpt, err)
 		}
 		if err == nil {
 			continue
 		}
-		if r.code == 421 && rcptErr == nil {
-			rcptErr = err
+		if r.code == 421 && g.rcptErr == nil {
+			g.rcptErr = err
 		}
-		refused = append(refused, RcptReply{Addr: to, Code: r.code, Enhanced: r.enhanced, Reply: r.text})
+		g.refused = append(g.refused, RcptReply{Addr: to, Code: r.code, Enhanced: r.enhanced, Reply: r.text})
 	}
-	data, dataErr := read(354)
-	if dataErr != nil && data.code == 0 {
-		return fail(p.broken(ctx, StageData, dataErr, false))
+	data, err := p.readReply(c, 354)
+	if err != nil && data.code == 0 {
+		return broken(StageData, err)
 	}
+	g.dataErr = err
+	return g, Result{}, keep, true
+}
+
+// readReply reads one reply of a group; a reply that is not the expected
+// one comes back with an error and its code, a missing reply with code 0.
+func (p *Pool) readReply(c *conn, expect int) (reply, error) {
+	code, msg, err := c.client.Text.ReadResponse(expect)
+	if err == nil {
+		p.debugReply(c.id, code, msg)
+		return parseReply(code, msg), nil
+	}
+	if r, ok := replyOf(err); ok {
+		p.debugReply(c.id, r.code, msg)
+		return r, err
+	}
+	return reply{}, err
+}
+
+// groupOutcome decides from g whether the server now waits for the message
+// (ok) or what the outcome is.
+func (p *Pool) groupOutcome(ctx context.Context, c *conn, env Envelope, g group) ([]RcptReply, Result, fate, bool) {
 	// The server took DATA although MAIL or every RCPT failed. Ending the
 	// data, even empty, could deliver a blank message to whoever the server
 	// still counts as a recipient; the only way out of DATA without that is
 	// to hang up.
-	abandon := dataErr == nil && (mailErr != nil || rcptErr != nil || len(refused) == len(env.To))
+	abandon := g.dataErr == nil && (g.mailErr != nil || g.rcptErr != nil || len(g.refused) == len(env.To))
 	outcome := func(res Result, f fate) ([]RcptReply, Result, fate, bool) {
 		if abandon {
 			p.note(c.id, "(DATA was accepted with nothing to deliver: hanging up)")
 			f = drop
 		}
-		return fail(res, f)
+		return nil, res, f, false
 	}
 	switch {
-	case mailErr != nil:
-		return outcome(p.refused(ctx, StageMail, mailErr, false, nil))
-	case rcptErr != nil:
-		return outcome(p.refused(ctx, StageRcpt, rcptErr, false, refused))
-	case len(refused) == len(env.To):
-		return outcome(nobodyAccepted(refused), keep)
-	case dataErr != nil:
-		return fail(p.refused(ctx, StageData, dataErr, false, refused))
+	case g.mailErr != nil:
+		return outcome(p.refused(ctx, StageMail, g.mailErr, false, nil))
+	case g.rcptErr != nil:
+		return outcome(p.refused(ctx, StageRcpt, g.rcptErr, false, g.refused))
+	case len(g.refused) == len(env.To):
+		return outcome(nobodyAccepted(g.refused), keep)
+	case g.dataErr != nil:
+		res, f := p.refused(ctx, StageData, g.dataErr, false, g.refused)
+		return nil, res, f, false
 	}
-	return refused, Result{}, keep, true
+	return g.refused, Result{}, keep, true
 }
 
 // nobodyAccepted is the outcome when the server refused every recipient:
