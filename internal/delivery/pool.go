@@ -33,7 +33,8 @@ type Pool struct {
 	// now is the clock for idle accounting; tests replace it. Deadlines use
 	// the real clock, they are enforced by the kernel.
 	now func() time.Time
-	// stepwise turns PIPELINING off; tests use it to cover the other path.
+	// noPipelining sends every command stepwise even to a server that
+	// offers PIPELINING; tests use it to cover that path.
 	noPipelining bool
 
 	slots  chan struct{} // one token per connection in use
