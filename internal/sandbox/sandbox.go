@@ -172,6 +172,38 @@ type Server struct {
 
 // Start listens on 127.0.0.1 and serves until Close.
 func Start(opts Options) (*Server, error) {
+	s := newServer(opts)
+	if err := s.useSecurity(opts); err != nil {
+		return nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	if opts.Dir != "" {
+		md, err := openMaildir(opts.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("start sandbox: %w", err)
+		}
+		s.maildir = md
+	}
+	s.smtp = s.smtpServer(opts)
+	s.timeout = s.smtp.WriteTimeout
+
+	raw, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	s.raw = raw
+
+	s.wg.Add(2)
+	go s.acceptLoop()
+	go func() {
+		defer s.wg.Done()
+		// Serve returns once handoffListener.Accept reports the close.
+		s.smtp.Serve(handoffListener{s})
+	}()
+	return s, nil
+}
+
+// newServer is a server with opts and their defaults, not yet listening.
+func newServer(opts Options) *Server {
 	s := &Server{
 		handoff:  make(chan net.Conn),
 		security: opts.Security,
@@ -200,14 +232,19 @@ func Start(opts Options) (*Server, error) {
 		errOut = io.Discard
 	}
 	s.errorLog = log.New(errOut, "sandbox: ", log.LstdFlags)
+	return s
+}
 
+// useSecurity sets up TLS for the SSL and StartTLS modes, with the given
+// certificate or one signed by a new throwaway CA.
+func (s *Server) useSecurity(opts Options) error {
 	switch opts.Security {
 	case security.SSL, security.StartTLS:
 		cert := opts.Certificate
 		if cert == nil {
 			ca, err := newThrowawayCA()
 			if err != nil {
-				return nil, fmt.Errorf("start sandbox: %w", err)
+				return err
 			}
 			s.ca = ca
 			cert = &ca.leaf
@@ -215,17 +252,13 @@ func Start(opts Options) (*Server, error) {
 		s.tls = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	case security.None:
 	default:
-		return nil, fmt.Errorf("start sandbox: unknown security mode %d", opts.Security)
+		return fmt.Errorf("unknown security mode %d", opts.Security)
 	}
+	return nil
+}
 
-	if opts.Dir != "" {
-		md, err := openMaildir(opts.Dir)
-		if err != nil {
-			return nil, fmt.Errorf("start sandbox: %w", err)
-		}
-		s.maildir = md
-	}
-
+// smtpServer is the go-smtp server that serves s's sessions with opts' limits.
+func (s *Server) smtpServer(opts Options) *smtp.Server {
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = opts.Domain
 	if srv.Domain == "" {
@@ -239,23 +272,7 @@ func Start(opts Options) (*Server, error) {
 	srv.ReadTimeout = orDefault(opts.ReadTimeout, 60*time.Second)
 	srv.WriteTimeout = orDefault(opts.WriteTimeout, 60*time.Second)
 	srv.ErrorLog = s.errorLog
-	s.smtp = srv
-	s.timeout = srv.WriteTimeout
-
-	raw, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.Port)))
-	if err != nil {
-		return nil, fmt.Errorf("start sandbox: %w", err)
-	}
-	s.raw = raw
-
-	s.wg.Add(2)
-	go s.acceptLoop()
-	go func() {
-		defer s.wg.Done()
-		// Serve returns once handoffListener.Accept reports the close.
-		srv.Serve(handoffListener{s})
-	}()
-	return s, nil
+	return srv
 }
 
 func orDefault[T comparable](v, def T) T {
