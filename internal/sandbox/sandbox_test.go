@@ -459,3 +459,37 @@ func TestCloseEndsEverything(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The Maildir holds every message the campaign sent, addresses and all: no
+// other local user may list or read it.
+func TestMaildirIsOnlyTheOwners(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions on windows")
+	}
+	dir := filepath.Join(t.TempDir(), "sandbox")
+	srv := start(t, Options{Dir: dir})
+	c := dial(t, srv)
+	login(t, c, srv)
+	if err := send(c, "ann@example.com", []string{"bob@example.com"}, msg); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	stored, err := ReadMaildir(dir)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("ReadMaildir = %d files, %v", len(stored), err)
+	}
+	for name, want := range map[string]os.FileMode{
+		dir:                       0o700,
+		filepath.Join(dir, "tmp"): 0o700,
+		filepath.Join(dir, "new"): 0o700,
+		filepath.Join(dir, "cur"): 0o700,
+		stored[0].Path:            0o600,
+	} {
+		st, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", name, st.Mode().Perm(), want)
+		}
+	}
+}
