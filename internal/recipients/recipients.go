@@ -63,7 +63,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,6 +71,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/transform"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 )
 
 // Recipient is one data row of the list.
@@ -125,11 +126,7 @@ func Open(path string, opts Options) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		// The path is in Error.File already; keep only the reason.
-		var pathErr *fs.PathError
-		if errors.As(err, &pathErr) {
-			err = pathErr.Err
-		}
-		return nil, &Error{File: path, Err: err}
+		return nil, &Error{File: path, Err: fsafe.Cause(err)}
 	}
 	r, err := NewReader(path, f, opts)
 	if err != nil {
@@ -305,10 +302,6 @@ func (r *Reader) setColumns(header []string) error {
 // Columns returns the header names, in file order. The slice is shared: do
 // not modify it.
 func (r *Reader) Columns() []string { return r.columns }
-
-// Delimiter returns the delimiter in use, given or detected; 0 for a
-// workbook.
-func (r *Reader) Delimiter() rune { return r.delimiter }
 
 // Sheet returns the name of the sheet read, "" for a CSV file.
 func (r *Reader) Sheet() string {

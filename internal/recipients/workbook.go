@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/richardlehane/mscfb"
 	"github.com/xuri/excelize/v2"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 )
 
 // isWorkbook tells a workbook path from a CSV one by its extension.
@@ -73,11 +74,7 @@ func openWorkbook(path string, opts Options) (*Reader, error) {
 func sniffWorkbook(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		var pathErr *fs.PathError
-		if errors.As(err, &pathErr) {
-			err = pathErr.Err
-		}
-		return &Error{File: path, Err: err}
+		return &Error{File: path, Err: fsafe.Cause(err)}
 	}
 	defer f.Close()
 	head := make([]byte, 8)
