@@ -23,6 +23,12 @@
 //     an fsync costs milliseconds and would cap a run at a few hundred
 //     messages a second.
 //
+// A failed write or fsync is kept: every later call returns it and writes
+// nothing, so a full disk stops the run instead of losing outcomes unseen.
+// The files are created readable by their owner only (0600): they list every
+// address, and cells that a spreadsheet would run as a formula are escaped
+// ([EscapeCell]).
+//
 // When a recipient has several rows (an unknown or failed row resent by a
 // later run), the last one wins, and [Journal.Close] compacts the file to one
 // row per recipient, in row order.
