@@ -178,8 +178,8 @@ func InflightPath(path string) string { return path + ".inflight" }
 
 // Open opens the results file at path, creating it with its header when it
 // does not exist. An existing file is read back: its rows become available
-// to [Journal.Lookup], a line cut short by a crash is dropped (see
-// [Journal.Warnings]), and transactions left in flight by a crashed run are
+// to [Journal.Lookup], a line cut short by a crash or zeroed by a power loss
+// is dropped (see [Journal.DamagedLines]), and transactions left in flight by a crashed run are
 // recorded as unknown (see [Journal.Recovered]).
 //
 // A file with another header is refused with an error wrapping ErrNotJournal,
