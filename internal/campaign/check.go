@@ -46,6 +46,7 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 		reported++
 	}
 	dups := &dupFinder{}
+	var utf8 utf8Rows
 	w := validate
 	if onValid != nil {
 		w = messages
@@ -58,6 +59,9 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 		}
 		sum.Valid++
 		dups.add(r.rec.Row, r.email)
+		if r.utf8 {
+			utf8.add(r.rec.Row)
+		}
 		if onValid != nil && sum.Errors == 0 {
 			return onValid(r)
 		}
@@ -72,6 +76,9 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 			emit(p)
 		}
 		return sum, nil
+	}
+	if utf8.count > 0 {
+		emit(utf8.warning(c.listPath))
 	}
 	groups := dups.duplicates()
 	addrs := c.addressesOf(ctx, groups)
@@ -90,6 +97,30 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 			Hint:    "each row gets its own message; remove the extra rows if one copy is enough"})
 	}
 	return sum, nil
+}
+
+// utf8Rows notes the rows whose envelope needs SMTPUTF8, naming the first.
+type utf8Rows struct {
+	first []string
+	count int
+}
+
+func (u *utf8Rows) add(row int) {
+	if u.count++; len(u.first) < 20 {
+		u.first = append(u.first, fmt.Sprint(row))
+	}
+}
+
+func (u *utf8Rows) warning(list string) Problem {
+	rows := "rows " + strings.Join(u.first, ", ") + " have"
+	if u.count == 1 {
+		rows = "row " + u.first[0] + " has"
+	} else if u.count > len(u.first) {
+		rows = fmt.Sprintf("rows %s, … (%d rows) have", strings.Join(u.first, ", "), u.count)
+	}
+	return Problem{Severity: Warning,
+		Message: fmt.Sprintf("%s: %s an address with non-ASCII characters before the @: only a server that offers SMTPUTF8 takes them", list, rows),
+		Hint:    "send fails these rows, and only these, when the server does not offer SMTPUTF8"}
 }
 
 // addressesOf reads the list again to name the address of the first row of

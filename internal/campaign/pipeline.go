@@ -15,6 +15,7 @@ import (
 type row struct {
 	rec   recipients.Recipient
 	email string           // the address results are recorded under
+	utf8  bool             // some address needs a server that offers SMTPUTF8
 	msg   *compose.Message // nil when each only validates
 	wire  []byte           // msg as written, when each wrote it
 	err   error
@@ -144,9 +145,12 @@ type batch struct {
 func (c *Campaign) composeRow(w walk, sheet string, s *row) {
 	var err error
 	if w == validate {
-		s.email, err = c.composer.Validate(s.rec.Row, s.rec.Fields)
+		var env compose.Envelope
+		if env, err = c.composer.Validate(s.rec.Row, s.rec.Fields); err == nil {
+			s.email, s.utf8 = env.To[0], env.NeedsSMTPUTF8()
+		}
 	} else if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
-		s.email = s.msg.Recipient()
+		s.email, s.utf8 = s.msg.Recipient(), s.msg.Envelope.NeedsSMTPUTF8()
 		if w == wire && s.msg.Size <= maxWire {
 			s.wire, err = writeOut(s.msg)
 		}

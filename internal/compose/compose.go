@@ -251,9 +251,12 @@ func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) 
 		}
 		a, err := parseOneAddress(part)
 		if err != nil {
-			te := &TemplateError{Where: t.src.where(1),
-				Err: fmt.Errorf("%q is not a valid address: %s", part, strings.TrimPrefix(err.Error(), "mail: "))}
-			if strings.Count(part, "@") > 1 {
+			why := explainAddress(part)
+			if why == "" {
+				why = strings.TrimPrefix(err.Error(), "mail: ")
+			}
+			te := &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("%q is not a valid address: %s", part, why)}
+			if looksLikeList(part) {
 				te.Help = "data cannot add recipients: give each address its own column, e.g. cc = \"{{.cc1}}, {{.cc2}}\""
 			}
 			return nil, te
@@ -346,15 +349,8 @@ func checkAddress(addr string) error {
 	if at < 1 || at == len(addr)-1 {
 		return errors.New("missing local part or domain")
 	}
-	domain := addr[at+1:]
-	if strings.HasPrefix(domain, "[") {
-		return nil
-	}
-	if !strings.Contains(domain, ".") && domain != "localhost" {
-		return fmt.Errorf("domain %q has no dot", domain)
-	}
-	if strings.ContainsAny(domain, " ,;<>()") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
-		return fmt.Errorf("domain %q is not a valid host name", domain)
+	if why := domainProblem(addr[at+1:]); why != "" {
+		return errors.New(why)
 	}
 	if len(addr) > 254 {
 		return errors.New("longer than 254 characters")

@@ -847,8 +847,11 @@ func TestValidateAgrees(t *testing.T) {
 			if fmt.Sprint(cerr) != fmt.Sprint(verr) {
 				t.Errorf("spec %d, edit %d: Compose error %v, Validate error %v", i, j, cerr, verr)
 			}
-			if cerr == nil && got != m.Recipient() {
-				t.Errorf("spec %d, edit %d: Validate names %q, Compose %q", i, j, got, m.Recipient())
+			if cerr == nil && !slices.Equal(got.To, m.Envelope.To) {
+				t.Errorf("spec %d, edit %d: Validate gives %q, Compose %q", i, j, got.To, m.Envelope.To)
+			}
+			if cerr == nil && got.To[0] != m.Recipient() {
+				t.Errorf("spec %d, edit %d: Validate names %q, Compose %q", i, j, got.To[0], m.Recipient())
 			}
 			if cerr != nil {
 				refused++

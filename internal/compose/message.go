@@ -21,7 +21,9 @@ import (
 )
 
 // Envelope is what the SMTP transaction uses: the sender and every
-// recipient (to, cc and bcc), as bare addresses.
+// recipient (to, cc and bcc), as bare addresses in net/mail's form: local
+// part unquoted, domain as written. Delivery quotes the local part and
+// converts the domain to punycode as the server needs.
 type Envelope struct {
 	From string
 	To   []string
@@ -77,26 +79,26 @@ func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) 
 }
 
 // Validate renders and checks the message for one recipient exactly as
-// Compose does, without assembling it, and returns the address results are
-// recorded under. It is what a check of a whole list needs, at about half
-// the cost.
-func (c *Composer) Validate(row int, fields map[string]string) (string, error) {
+// Compose does, without assembling it, and returns its envelope, whose
+// first To is the address results are recorded under (Message.Recipient).
+// It is what a check of a whole list needs, at about half the cost.
+func (c *Composer) Validate(row int, fields map[string]string) (Envelope, error) {
 	r, err := c.render(fields, true)
 	if err != nil {
-		return "", err
+		return Envelope{}, err
 	}
 	d, err := c.check(row, r)
 	if err == errOverBound {
 		// The bound says it might be too large: run the bodies to know.
 		if r, err = c.render(fields, false); err != nil {
-			return "", err
+			return Envelope{}, err
 		}
 		d, err = c.check(row, r)
 	}
 	if err != nil {
-		return "", err
+		return Envelope{}, err
 	}
-	return d.m.Recipient(), nil
+	return d.m.Envelope, nil
 }
 
 // errOverBound is check's answer when a skipped body might make the message
