@@ -26,6 +26,7 @@ type conn struct {
 	reused   bool      // taken from the idle list rather than freshly dialed
 	// pipelining: the server offers PIPELINING (RFC 2920) after EHLO/STARTTLS.
 	pipelining bool
+	smtputf8   bool // the server offers SMTPUTF8 (RFC 6531)
 }
 
 // deadline bounds the next command and its reply; a stalled server then
@@ -148,6 +149,7 @@ func (p *Pool) setUp(ctx context.Context, c *conn) (Result, bool) {
 		}
 	}
 	c.pipelining, _ = client.Extension("PIPELINING")
+	c.smtputf8, _ = client.Extension("SMTPUTF8")
 	if p.cfg.Username != "" {
 		return p.authenticate(c)
 	}

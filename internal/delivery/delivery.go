@@ -168,21 +168,24 @@ type Envelope struct {
 	To   []string // one RCPT TO each
 }
 
-// check refuses addresses that could break out of the MAIL or RCPT line.
+// check refuses addresses that could break out of the MAIL or RCPT line,
+// or hold a control character, which not even quoting lets through.
 func (env Envelope) check() error {
-	if strings.ContainsAny(env.From, "\r\n<>") {
+	if strings.ContainsAny(env.From, "<>") || strings.ContainsFunc(env.From, isControl) {
 		return fmt.Errorf("envelope sender %q is not a bare address", env.From)
 	}
 	if len(env.To) == 0 {
 		return errors.New("envelope has no recipients")
 	}
 	for _, to := range env.To {
-		if to == "" || strings.ContainsAny(to, "\r\n<>") {
+		if to == "" || strings.ContainsAny(to, "<>") || strings.ContainsFunc(to, isControl) {
 			return fmt.Errorf("envelope recipient %q is not a bare address", to)
 		}
 	}
 	return nil
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Status is what became of one message.
 type Status int

@@ -47,6 +47,7 @@ type testServer struct {
 	serverTLS  *tls.Config // default: a certificate for 127.0.0.1, ::1, localhost
 	mechs      []string    // advertised AUTH mechanisms
 	user, pass string
+	smtputf8   bool // offer SMTPUTF8 (RFC 6531)
 	onMail     func(s *session, from string) error
 	onRcpt     func(s *session, to string) error
 	onData     func(s *session, data []byte) error
@@ -56,6 +57,7 @@ type received struct {
 	From string
 	To   []string
 	Data []byte
+	UTF8 bool // MAIL carried the SMTPUTF8 parameter
 }
 
 type serverMode int
@@ -82,6 +84,7 @@ func newTestServer(t testing.TB, mode serverMode, setup func(*testServer)) *test
 		return s, nil
 	}))
 	srv.Domain = "mx.test"
+	srv.EnableSMTPUTF8 = ts.smtputf8
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	if !ts.quiet {
 		srv.Debug = lockedWriter{&ts.mu, &ts.wire}
@@ -152,6 +155,7 @@ type session struct {
 	conn *gosmtp.Conn
 	from string
 	to   []string
+	utf8 bool
 }
 
 func (s *session) AuthMechanisms() []string { return s.ts.mechs }
@@ -178,13 +182,13 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, gosmtp.ErrAuthUnknownMechanism
 }
 
-func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if s.ts.onMail != nil {
 		if err := s.ts.onMail(s, from); err != nil {
 			return err
 		}
 	}
-	s.from = from
+	s.from, s.utf8 = from, opts.UTF8
 	return nil
 }
 
@@ -210,13 +214,13 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if !s.ts.quiet {
 		s.ts.mu.Lock()
-		s.ts.messages = append(s.ts.messages, received{From: s.from, To: s.to, Data: data})
+		s.ts.messages = append(s.ts.messages, received{From: s.from, To: s.to, Data: data, UTF8: s.utf8})
 		s.ts.mu.Unlock()
 	}
 	return nil
 }
 
-func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Reset()        { s.from, s.to, s.utf8 = "", nil, false }
 func (s *session) Logout() error { return nil }
 
 // drop closes the connection under the server, as a crash or a middlebox

@@ -231,7 +231,7 @@ func TestSessionCancelledWithMessageHeld(t *testing.T) {
 // A message whose envelope needs SMTPUTF8 goes stepwise, after the one held
 // back is finished.
 func TestSessionNonASCIIEnvelope(t *testing.T) {
-	ts := newTestServer(t, plainServer, nil)
+	ts := newTestServer(t, plainServer, func(ts *testServer) { ts.smtputf8 = true })
 	p := newPool(t, ts.config(security.None))
 	o := &outcomes{t: t, got: map[int]Result{}}
 	s := p.Session()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // tail is a message whose final dot is written, perhaps still in the
@@ -40,6 +41,12 @@ var errConnEnded = errors.New("the connection ended after the previous message")
 // write as this message's commands, and its reply, read before theirs, goes
 // to prev.done.
 func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.WriterTo, beforeEnd func() error, prev *tail) (*tail, Result, fate) {
+	// Only an envelope that is not ASCII can fail here, and such a one is
+	// never pipelined: prev is nil.
+	wire, back, err := env.onWire(c.smtputf8)
+	if err != nil {
+		return nil, Result{Status: Rejected, Stage: StageMail, Err: err}, keep
+	}
 	c.sent++
 	c.dirty = true // until the server answers the end of DATA
 
@@ -48,13 +55,15 @@ func (p *Pool) transact(ctx context.Context, c *conn, env Envelope, msg io.Write
 	var f fate
 	var ok bool
 	if p.pipelines(c, env) {
-		refused, res, f, ok = p.pipelined(ctx, c, env, prev)
+		refused, res, f, ok = p.pipelined(ctx, c, wire, prev)
 	} else {
-		refused, res, f, ok = p.stepwise(ctx, c, env) // the Session flushed any prev
+		refused, res, f, ok = p.stepwise(ctx, c, wire) // the Session flushed any prev
 	}
 	if !ok {
+		restore(back, res.Rcpts)
 		return nil, res, f
 	}
+	restore(back, refused)
 	if err := c.deadline(p.cfg.DataTimeout); err != nil {
 		res, f := p.broken(ctx, StageData, err, false)
 		return nil, res, f
@@ -472,12 +481,5 @@ func (p *Pool) pipelining(c *conn) bool { return c.pipelining && !p.noPipelining
 // asciiEnvelope reports whether every address is ASCII; others need the
 // SMTPUTF8 parameter, which the stepwise path lets go-mail add.
 func asciiEnvelope(env Envelope) bool {
-	for _, a := range append([]string{env.From}, env.To...) {
-		for i := 0; i < len(a); i++ {
-			if a[i] >= 0x80 {
-				return false
-			}
-		}
-	}
-	return true
+	return isASCII(env.From) && !slices.ContainsFunc(env.To, func(a string) bool { return !isASCII(a) })
 }
