@@ -19,6 +19,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/mailmerge/mailmerge/internal/sandbox"
 )
 
 // TestMain lets the test binary act as the mailmerge command inside the
@@ -46,11 +48,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":    cmdExits,
-			"gbk":      cmdGBK,
-			"bigfile":  cmdBigfile,
-			"entries":  cmdEntries,
-			"emlcheck": cmdEmlcheck,
+			"exits":     cmdExits,
+			"gbk":       cmdGBK,
+			"bigfile":   cmdBigfile,
+			"entries":   cmdEntries,
+			"emlcheck":  cmdEmlcheck,
+			"envelopes": cmdEnvelopes,
 		},
 	})
 }
@@ -122,6 +125,20 @@ func cmdEntries(ts *testscript.TestScript, neg bool, args []string) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		ts.Fatalf("%s holds %q, want %q", args[0], got, want)
+	}
+}
+
+// envelopes DIR prints, for each message in the sandbox Maildir DIR in
+// delivery order, the envelope the server received and the To header:
+// "FROM -> TO | To: HEADER".
+func cmdEnvelopes(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: envelopes DIR")
+	}
+	stored, err := sandbox.ReadMaildir(ts.MkAbs(args[0]))
+	ts.Check(err)
+	for _, s := range stored {
+		fmt.Fprintf(ts.Stdout(), "%s -> %s | To: %s\n", s.ReturnPath, s.DeliveredTo, s.Header.Get("To"))
 	}
 }
 
