@@ -3,6 +3,7 @@ package campaign
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -315,7 +316,9 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) error {
 		r.failStreak = 0
 	case journal.Failed:
 		r.sum.Failed++
-		r.failStreak++
+		if res == nil || !errors.Is(res.Err, delivery.ErrNoSMTPUTF8) { // says nothing about the other rows
+			r.failStreak++
+		}
 		if key := failureKey(e, res); len(r.failures) < 1000 || r.failures[key] > 0 {
 			r.failures[key]++
 		}
