@@ -3,12 +3,18 @@
 //
 // Headers, attachment paths and the plain body are text/template; the HTML
 // body is html/template, so data is escaped. Templates may call Go's
-// built-in functions and an allowlisted part of sprig (see FuncNames).
-// Before any recipient renders, CheckColumns proves that every column a
-// template names exists in the list; rendering uses missingkey=error.
+// built-in functions and an allowlisted part of sprig (the README lists
+// them). Before any recipient renders, CheckColumns proves that every column
+// a template names exists in the list; rendering uses missingkey=error.
 //
 // Data can never add a header or a recipient: a CR or LF in a rendered
 // header value becomes a space, and addresses are parsed with net/mail.
+//
+// Formats: Internet Message Format (RFC 5322), MIME (RFC 2045, 2046, 2047
+// for encoded words in headers, 2048 and 2049), parameter values and
+// filenames (RFC 2231), and cid: links to inline images (RFC 2392). The MIME
+// writing is done by github.com/wneessen/go-mail; this package adds the
+// templates, the address rules and the limits.
 package compose
 
 import (
@@ -19,11 +25,12 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 )
 
 // DefaultMaxSize is the largest message, attachments included, that
@@ -215,17 +222,7 @@ func (c *Composer) resolve(p string) string {
 
 // attachmentError is an attachment that cannot be read for this recipient.
 func attachmentError(t *tmpl, path string, err error) error {
-	return &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("attachment %s: %w", path, pathError(err))}
-}
-
-// pathError drops the operation and path of an *os.PathError: the message
-// names the path as the template wrote it.
-func pathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	return &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("attachment %s: %w", path, fsafe.Cause(err))}
 }
 
 // addressList parses a rendered address header. The template, not the

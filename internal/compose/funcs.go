@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"sort"
 	"strings"
 	"text/template"
 
@@ -52,14 +51,6 @@ var funcMap = func() template.FuncMap {
 	}
 	return m
 }()
-
-// FuncNames lists the template functions available beyond Go's built-ins,
-// sorted, for documentation and hints.
-func FuncNames() []string {
-	names := append([]string(nil), allowedFuncs...)
-	sort.Strings(names)
-	return names
-}
 
 // forbiddenHint explains, for a function that exists in sprig but is left
 // out here, why it is not available.

@@ -18,6 +18,9 @@ import (
 
 	"github.com/k3a/html2text"
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // Envelope is what the SMTP transaction uses: the sender and every
@@ -227,32 +230,64 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 // check does everything that can refuse a message: addresses, header
 // lengths, images and attachments, sizes.
 func (c *Composer) check(row int, r *rendered) (*draft, error) {
-	m := &Message{Row: row, deterministic: c.spec.Deterministic}
-	d := &draft{m: m}
-	from, err := addressList(c.from, r.from, true)
+	d := &draft{m: &Message{Row: row, deterministic: c.spec.Deterministic}}
+	if err := c.checkAddresses(d, r); err != nil {
+		return nil, err
+	}
+	if err := c.checkHeaders(d, r); err != nil {
+		return nil, err
+	}
+	m := d.m
+	d.domain = m.From.Address[strings.LastIndexByte(m.From.Address, '@')+1:]
+	images, err := c.checkImages(d, r)
 	if err != nil {
 		return nil, err
 	}
+	attached, err := c.checkAttachments(m, r)
+	if err != nil {
+		return nil, err
+	}
+	size := r.textLen + r.htmlLen + images + attached
+	m.Size = size
+	if size > c.spec.MaxSize && r.bounded() {
+		return nil, errOverBound
+	}
+	if size > c.spec.MaxSize {
+		return nil, &TemplateError{Where: c.spec.Subject.File,
+			Err:  fmt.Errorf("message would be about %s, over the limit of %s", human.Bytes(size), human.Bytes(c.spec.MaxSize)),
+			Help: "most providers refuse mail over 25 MB; send large files as links"}
+	}
+	return d, nil
+}
+
+// checkAddresses parses from, to, cc, bcc and reply-to, and fills the
+// envelope.
+func (c *Composer) checkAddresses(d *draft, r *rendered) error {
+	m := d.m
+	from, err := addressList(c.from, r.from, true)
+	if err != nil {
+		return err
+	}
 	if len(from) != 1 {
-		return nil, &TemplateError{Where: c.from.src.where(1), Err: fmt.Errorf("%q: from must be exactly one address", r.from)}
+		return &TemplateError{Where: c.from.src.where(1), Err: fmt.Errorf("%q: from must be exactly one address", r.from)}
 	}
 	m.From = from[0]
 	if m.To, err = addressList(c.to, r.to, true); err != nil {
-		return nil, err
+		return err
 	}
 	if c.cc != nil {
 		if m.Cc, err = addressList(c.cc, r.cc, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if c.bcc != nil {
 		if m.Bcc, err = addressList(c.bcc, r.bcc, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if c.replyTo != nil {
 		if d.replyTo, err = addressList(c.replyTo, r.replyTo, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	m.Envelope.From = m.From.Address
@@ -261,41 +296,47 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 			m.Envelope.To = append(m.Envelope.To, a.Address)
 		}
 	}
+	return nil
+}
 
+// checkHeaders cleans the display text, the subject and the extra headers
+// and refuses words too long for a header line.
+func (c *Composer) checkHeaders(d *draft, r *rendered) error {
 	if disp := cleanHeaderValue(r.toDisplay); len(disp) > maxHeaderWord && isASCII(disp) {
 		// An ASCII display text is written as one quoted string, which is not folded.
-		return nil, &TemplateError{Where: c.toDisplay.src.where(1),
+		return &TemplateError{Where: c.toDisplay.src.where(1),
 			Err: fmt.Errorf("renders a display text of %d characters; a mail header line holds at most 998", len(disp))}
 	}
 	if c.toDisplay != nil && strings.TrimSpace(r.toDisplay) != "" {
 		d.toDisplay = cleanHeaderValue(r.toDisplay)
 	}
-	m.Subject = cleanHeaderValue(r.subject)
+	d.m.Subject = cleanHeaderValue(r.subject)
 	if c.subject != nil {
-		if err := checkHeaderWords(c.subject, m.Subject); err != nil {
-			return nil, err
+		if err := checkHeaderWords(c.subject, d.m.Subject); err != nil {
+			return err
 		}
 	}
 	for i, h := range c.headers {
 		v := cleanHeaderValue(r.headers[i])
 		if err := checkHeaderWords(h.value, v); err != nil {
-			return nil, err
+			return err
 		}
 		d.headers = append(d.headers, v)
 	}
-	d.domain = m.From.Address[strings.LastIndexByte(m.From.Address, '@')+1:]
+	return nil
+}
 
-	size := r.textLen + r.htmlLen
+// checkImages finds the inline images of the HTML body and returns their
+// size in base64.
+func (c *Composer) checkImages(d *draft, r *rendered) (int64, error) {
 	d.html = r.html
 	switch {
 	case r.htmlSkipped:
 		// A simple HTML body has the same images for every row.
 		ic := c.images.Load()
-		if ic.err != nil {
-			return nil, ic.err
-		}
-		size += ic.size
+		return ic.size, ic.err
 	case c.html != nil:
+		var err error
 		d.html, d.embeds, err = c.inlineImages(r.html, d.domain)
 		if c.html.simple() != nil {
 			ic := &imageCheck{err: err}
@@ -305,18 +346,26 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 			c.images.CompareAndSwap(nil, ic)
 		}
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
+		var size int64
 		for _, e := range d.embeds {
 			size += e.size * 4 / 3
 		}
+		return size, nil
 	}
-	var attached int64
+	return 0, nil
+}
+
+// checkAttachments finds every file to attach, checks that it can be read
+// and returns their size in base64.
+func (c *Composer) checkAttachments(m *Message, r *rendered) (int64, error) {
+	var attached, encoded int64
 	for i, t := range c.attachments {
 		for _, p := range splitPaths(r.attachments[i]) {
 			files, err := c.attachmentFiles(p)
 			if err != nil {
-				return nil, attachmentError(t, p, err)
+				return 0, attachmentError(t, p, err)
 			}
 			for _, abs := range files {
 				st, err := os.Stat(abs)
@@ -330,29 +379,20 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 					}
 				}
 				if err != nil {
-					return nil, attachmentError(t, p, err)
+					return 0, attachmentError(t, p, err)
 				}
 				attached += st.Size()
-				size += st.Size() * 4 / 3
+				encoded += st.Size() * 4 / 3
 				m.Attachments = append(m.Attachments, abs)
 			}
 		}
 	}
 	if attached > c.spec.MaxAttachments {
-		return nil, &TemplateError{Where: c.attachments[0].src.where(1),
-			Err:  fmt.Errorf("attachments total %s, over the limit of %s", formatBytes(attached), formatBytes(c.spec.MaxAttachments)),
+		return 0, &TemplateError{Where: c.attachments[0].src.where(1),
+			Err:  fmt.Errorf("attachments total %s, over the limit of %s", human.Bytes(attached), human.Bytes(c.spec.MaxAttachments)),
 			Help: "providers refuse mail this large; raise max_attachment_size only if yours accepts it"}
 	}
-	m.Size = size
-	if size > c.spec.MaxSize && r.bounded() {
-		return nil, errOverBound
-	}
-	if size > c.spec.MaxSize {
-		return nil, &TemplateError{Where: c.spec.Subject.File,
-			Err:  fmt.Errorf("message would be about %s, over the limit of %s", formatBytes(size), formatBytes(c.spec.MaxSize)),
-			Help: "most providers refuse mail over 25 MB; send large files as links"}
-	}
-	return d, nil
+	return encoded, nil
 }
 
 // assemble builds the MIME message of a checked draft.
@@ -507,17 +547,14 @@ func (c *Composer) inlineImages(html, domain string) (string, []embed, error) {
 		if src == "" || strings.Contains(src, ":") || strings.HasPrefix(src, "//") || strings.HasPrefix(src, "#") {
 			return tag // remote, data:, cid: and the like stay as they are
 		}
-		p := src
-		if u, err := unescapeHTMLPath(src); err == nil {
-			p = u
-		}
+		p := unescapeHTMLPath(src)
 		abs := c.resolve(p)
 		cid, ok := byPath[abs]
 		if !ok {
 			st, err := os.Stat(abs)
 			if err != nil {
 				if firstErr == nil {
-					firstErr = &TemplateError{Where: c.html.src.where(1), Err: fmt.Errorf("inline image %s: %w", p, pathError(err))}
+					firstErr = &TemplateError{Where: c.html.src.where(1), Err: fmt.Errorf("inline image %s: %w", p, fsafe.Cause(err))}
 				}
 				return tag
 			}
@@ -548,9 +585,11 @@ func containsFold(s, sub string) bool {
 	}
 }
 
-func unescapeHTMLPath(s string) (string, error) {
+// unescapeHTMLPath reads the escapes a path in an HTML attribute commonly
+// holds.
+func unescapeHTMLPath(s string) string {
 	s = strings.ReplaceAll(s, "&amp;", "&")
-	return strings.ReplaceAll(s, "%20", " "), nil
+	return strings.ReplaceAll(s, "%20", " ")
 }
 
 func sanitizeCID(s string) string {

@@ -13,6 +13,8 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // Source is the text of one template and where it came from, so that errors
@@ -288,7 +290,7 @@ func (e *limitError) Error() string {
 	if e.timeout {
 		return "rendering took too long: a loop in the template runs away"
 	}
-	return fmt.Sprintf("rendered message is larger than the limit of %s", formatBytes(e.limit))
+	return fmt.Sprintf("rendered message is larger than the limit of %s", human.Bytes(e.limit))
 }
 
 // limitedBuffer collects rendered text and fails once it passes the size
@@ -321,18 +323,4 @@ func (b *limitedBuffer) WriteString(s string) (int, error) {
 		return 0, &limitError{timeout: true}
 	}
 	return b.Buffer.WriteString(s)
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MB", n>>20)
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KB", n>>10)
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
