@@ -86,6 +86,7 @@ type Composer struct {
 	attachments []*tmpl
 	mayLoop     bool                       // some template nests loops or calls templates
 	images      atomic.Pointer[imageCheck] // set once a simple HTML body's images are checked
+	execs       executors
 }
 
 type headerTmpl struct {

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/k3a/html2text"
@@ -108,59 +107,42 @@ func (c *Composer) Validate(row int, fields map[string]string) (Envelope, error)
 // too large.
 var errOverBound = errors.New("message may be over the size limit")
 
-// render executes every template for one recipient. Runaway loops are
-// refused when the template is parsed (no range over numbers) and stopped by
-// the size and time limits of the output buffer.
-// With skip, bodies that cannot fail are not run (see bound.go).
+// render executes every template for one recipient, within the size and
+// time limits (see limits.go). With skip, bodies that cannot fail are not
+// run (see bound.go).
 func (c *Composer) render(fields map[string]string, skip bool) (*rendered, error) {
+	x := c.executor()
 	if !c.mayLoop {
-		return c.renderAll(fields, skip)
+		defer c.release(x)
+		return c.renderAll(x, fields, skip)
 	}
-	// Nested loops or template calls can spin without writing anything, so
-	// the output deadline cannot stop them: run them where a timer can walk
-	// away. The abandoned goroutine ends with the process.
+	// Nested loops and template calls stop themselves at the deadline, at
+	// their next step. Should one step ever run long, the row still fails
+	// on time: the goroutine is left to finish that step, and its executor
+	// with it.
 	type result struct {
 		r   *rendered
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := c.renderAll(fields, skip)
+		defer c.release(x)
+		r, err := c.renderAll(x, fields, skip)
 		done <- result{r, err}
 	}()
-	t := time.NewTimer(c.spec.Timeout)
+	t := time.NewTimer(c.spec.Timeout + renderGrace)
 	defer t.Stop()
 	select {
 	case res := <-done:
 		return res.r, res.err
 	case <-t.C:
-		return nil, &TemplateError{Where: c.spec.Subject.File,
-			Err:  fmt.Errorf("rendering took longer than %s", c.spec.Timeout),
-			Help: "a loop in a template runs away; check nested range and template calls"}
+		le := &limitError{timeout: c.spec.Timeout}
+		return nil, &TemplateError{Where: c.spec.Subject.File, Err: le, Help: le.help()}
 	}
 }
 
-// renderBuffers keeps output buffers from one message to the next.
-var renderBuffers = sync.Pool{New: func() any { return new(limitedBuffer) }}
-
-func (c *Composer) renderAll(fields map[string]string, skip bool) (*rendered, error) {
-	buf := renderBuffers.Get().(*limitedBuffer)
-	defer func() {
-		if buf.Cap() <= 256<<10 { // a rare huge message should not pin its buffer
-			renderBuffers.Put(buf)
-		}
-	}()
-	buf.limit, buf.deadline, buf.writes = c.spec.MaxSize, time.Now().Add(c.spec.Timeout), 0
-	exec := func(t *tmpl) (string, error) {
-		if t == nil {
-			return "", nil
-		}
-		buf.Reset()
-		if err := t.execute(buf, fields); err != nil {
-			return "", err
-		}
-		return buf.String(), nil
-	}
+func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (*rendered, error) {
+	x.buf.start(c.spec.MaxSize, c.spec.Timeout)
 	r := &rendered{}
 	var err error
 	for _, f := range []struct {
@@ -170,7 +152,7 @@ func (c *Composer) renderAll(fields map[string]string, skip bool) (*rendered, er
 		{c.from, &r.from}, {c.to, &r.to}, {c.cc, &r.cc}, {c.bcc, &r.bcc}, {c.replyTo, &r.replyTo},
 		{c.subject, &r.subject}, {c.toDisplay, &r.toDisplay},
 	} {
-		if *f.dst, err = exec(f.t); err != nil {
+		if *f.dst, err = x.run(f.t, fields); err != nil {
 			return nil, err
 		}
 	}
@@ -178,27 +160,27 @@ func (c *Composer) renderAll(fields map[string]string, skip bool) (*rendered, er
 	// changes no error: the first one is still the first one.
 	if n, ok := c.bound(c.text, fields, skip); ok {
 		r.textLen, r.textSkipped = n, true
-	} else if r.text, err = exec(c.text); err != nil {
+	} else if r.text, err = x.run(c.text, fields); err != nil {
 		return nil, err
 	} else {
 		r.textLen = int64(len(r.text))
 	}
 	if n, ok := c.bound(c.html, fields, skip && c.images.Load() != nil); ok {
 		r.htmlLen, r.htmlSkipped = n, true
-	} else if r.html, err = exec(c.html); err != nil {
+	} else if r.html, err = x.run(c.html, fields); err != nil {
 		return nil, err
 	} else {
 		r.htmlLen = int64(len(r.html))
 	}
 	for _, h := range c.headers {
-		v, err := exec(h.value)
+		v, err := x.run(h.value, fields)
 		if err != nil {
 			return nil, err
 		}
 		r.headers = append(r.headers, v)
 	}
 	for _, a := range c.attachments {
-		v, err := exec(a)
+		v, err := x.run(a, fields)
 		if err != nil {
 			return nil, err
 		}

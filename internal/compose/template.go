@@ -1,20 +1,15 @@
 package compose
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"text/template"
 	"text/template/parse"
-	"time"
-
-	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // Source is the text of one template and where it came from, so that errors
@@ -86,9 +81,10 @@ func (t *tmpl) simple() *shape {
 	return t.shape.Load()
 }
 
-func (t *tmpl) setShape() {
+// setShape sets the shape from tree, the template as it runs.
+func (t *tmpl) setShape(tree *parse.Tree) {
 	if len(t.trees()) == 1 {
-		t.shape.Store(shapeOf(t.tree(), t.html != nil))
+		t.shape.Store(shapeOf(tree, t.html != nil))
 	}
 	t.shaped.Store(true)
 }
@@ -127,9 +123,9 @@ func parseTemplate(src Source, html bool) (*tmpl, error) {
 	t := &tmpl{src: src}
 	var err error
 	if html {
-		t.html, err = htmltemplate.New(tmplName).Option("missingkey=error").Funcs(htmltemplate.FuncMap(funcMap)).Parse(src.Text)
+		t.html, err = htmltemplate.New(tmplName).Option("missingkey=error").Funcs(htmltemplate.FuncMap(parseFuncs)).Parse(src.Text)
 	} else {
-		t.text, err = template.New(tmplName).Option("missingkey=error").Funcs(funcMap).Parse(src.Text)
+		t.text, err = template.New(tmplName).Option("missingkey=error").Funcs(parseFuncs).Parse(src.Text)
 	}
 	if err != nil {
 		return nil, t.wrap(err)
@@ -142,7 +138,10 @@ func parseTemplate(src Source, html bool) (*tmpl, error) {
 		}
 	}
 	if !html {
-		t.setShape()
+		t.setShape(t.text.Tree)
+	}
+	for _, tree := range t.trees() {
+		addSteps(tree)
 	}
 	return t, nil
 }
@@ -184,26 +183,6 @@ func (t *tmpl) wrap(err error) error {
 		hint = forbiddenHint(m[1])
 	}
 	return &TemplateError{Where: t.src.where(line), Err: errors.New(msg), Help: hint}
-}
-
-// execute renders the template for one recipient into w.
-func (t *tmpl) execute(w io.Writer, fields map[string]string) error {
-	var err error
-	if t.html != nil {
-		if err = t.html.Execute(w, fields); err == nil && !t.shaped.Load() {
-			t.setShape()
-		}
-	} else {
-		err = t.text.Execute(w, fields)
-	}
-	if err != nil {
-		var le *limitError
-		if errors.As(err, &le) {
-			return &TemplateError{Where: t.src.where(1), Err: le}
-		}
-		return t.wrap(err)
-	}
-	return nil
 }
 
 // checkColumns returns one error per column the template names that the
@@ -278,49 +257,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
-}
-
-// limitError is returned when rendered output passes the size or time limit.
-type limitError struct {
-	limit   int64
-	timeout bool
-}
-
-func (e *limitError) Error() string {
-	if e.timeout {
-		return "rendering took too long: a loop in the template runs away"
-	}
-	return fmt.Sprintf("rendered message is larger than the limit of %s", human.Bytes(e.limit))
-}
-
-// limitedBuffer collects rendered text and fails once it passes the size
-// limit or the deadline, which stops a template that loops producing output.
-type limitedBuffer struct {
-	bytes.Buffer // reused for every template of a message: one allocation each, not one per doubling
-	limit        int64
-	deadline     time.Time
-	writes       int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if int64(b.Len()+len(p)) > b.limit {
-		return 0, &limitError{limit: b.limit}
-	}
-	// Reading the clock on every write would cost more than the write.
-	if b.writes++; b.writes%256 == 0 && time.Now().After(b.deadline) {
-		return 0, &limitError{timeout: true}
-	}
-	return b.Buffer.Write(p)
-}
-
-// WriteString keeps the embedded Buffer's own WriteString, which would skip
-// the limits, from being used through io.WriteString.
-func (b *limitedBuffer) WriteString(s string) (int, error) {
-	if int64(b.Len()+len(s)) > b.limit {
-		return 0, &limitError{limit: b.limit}
-	}
-	if b.writes++; b.writes%256 == 0 && time.Now().After(b.deadline) {
-		return 0, &limitError{timeout: true}
-	}
-	return b.Buffer.WriteString(s)
 }

@@ -1,0 +1,148 @@
+package compose
+
+import (
+	"bytes"
+	"errors"
+	htmltemplate "html/template"
+	"strconv"
+	"sync"
+	"text/template"
+	"text/template/parse"
+)
+
+// executor runs a Composer's templates for one row at a time. It holds its
+// own clones of them, whose functions are bound to its buffer: that is how
+// a function call knows the limits of the row it runs for.
+type executor struct {
+	buf  *limitedBuffer
+	text map[*tmpl]*template.Template
+	html map[*tmpl]*htmltemplate.Template
+}
+
+func newExecutor(ts []*tmpl) *executor {
+	x := &executor{buf: new(limitedBuffer), text: map[*tmpl]*template.Template{}, html: map[*tmpl]*htmltemplate.Template{}}
+	funcs := funcsFor(x.buf)
+	for _, t := range ts {
+		// The originals never run, so an HTML one can still be cloned:
+		// each clone is escaped when it first runs.
+		if t.html != nil {
+			x.html[t] = htmltemplate.Must(t.html.Clone()).Funcs(htmltemplate.FuncMap(funcs))
+		} else {
+			x.text[t] = template.Must(t.text.Clone()).Funcs(funcs)
+		}
+	}
+	return x
+}
+
+// executors keeps idle executors for the next rows: one per row rendering
+// at the same time. A sync.Pool would drop them at every GC, and making
+// one escapes the HTML template again.
+type executors struct {
+	mu   sync.Mutex
+	idle []*executor
+}
+
+func (c *Composer) executor() *executor {
+	c.execs.mu.Lock()
+	defer c.execs.mu.Unlock()
+	if n := len(c.execs.idle); n > 0 {
+		x := c.execs.idle[n-1]
+		c.execs.idle = c.execs.idle[:n-1]
+		return x
+	}
+	return newExecutor(c.templates())
+}
+
+func (c *Composer) release(x *executor) {
+	if x.buf.Cap() > 256<<10 { // a rare huge message should not pin its buffer
+		x.buf.Buffer = bytes.Buffer{}
+	}
+	c.execs.mu.Lock()
+	c.execs.idle = append(c.execs.idle, x)
+	c.execs.mu.Unlock()
+}
+
+// run renders t into the buffer, which it empties first, and returns the
+// text.
+func (x *executor) run(t *tmpl, fields map[string]string) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	b := x.buf
+	b.Reset()
+	var err error
+	if h := x.html[t]; h != nil {
+		if err = h.Execute(b, fields); err == nil && !t.shaped.Load() {
+			t.setShape(h.Tree)
+		}
+	} else {
+		err = x.text[t].Execute(b, fields)
+	}
+	if err == nil {
+		err = b.error() // a limit hit by the last write, which could not fail
+	}
+	if err != nil {
+		var le *limitError
+		if errors.As(err, &le) {
+			return "", &TemplateError{Where: t.src.where(lineOf(err)), Err: le, Help: le.help()}
+		}
+		return "", t.wrap(err)
+	}
+	return b.String(), nil
+}
+
+// lineOf is the template line text/template names in err, or 1.
+func lineOf(err error) int {
+	if m := reTemplateErr.FindStringSubmatch(err.Error()); m != nil {
+		if n, e := strconv.Atoi(m[1]); e == nil {
+			return n
+		}
+	}
+	return 1
+}
+
+// addSteps puts a call of stepFunc at the start of every range body and
+// every {{define}}d template of tree, declared to a variable so that it
+// writes nothing (html/template leaves such actions alone).
+func addSteps(tree *parse.Tree) {
+	if tree == nil || tree.Root == nil {
+		return
+	}
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.List)
+			walk(n.ElseList)
+			if n.List == nil {
+				n.List = &parse.ListNode{NodeType: parse.NodeList, Pos: n.Pos}
+			}
+			n.List.Nodes = append([]parse.Node{stepNode(n.Pos, n.Line)}, n.List.Nodes...)
+		}
+	}
+	walk(tree.Root)
+	if tree.Name != tmplName {
+		tree.Root.Nodes = append([]parse.Node{stepNode(tree.Root.Pos, 0)}, tree.Root.Nodes...)
+	}
+}
+
+// stepNode is {{$_mailmerge_step := _mailmerge_step}} at pos, which is
+// where an error of the step points.
+func stepNode(pos parse.Pos, line int) *parse.ActionNode {
+	cmd := &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: []parse.Node{parse.NewIdentifier(stepFunc).SetPos(pos)}}
+	v := &parse.VariableNode{NodeType: parse.NodeVariable, Pos: pos, Ident: []string{"$" + stepFunc}}
+	pipe := &parse.PipeNode{NodeType: parse.NodePipe, Pos: pos, Line: line, Decl: []*parse.VariableNode{v}, Cmds: []*parse.CommandNode{cmd}}
+	return &parse.ActionNode{NodeType: parse.NodeAction, Pos: pos, Line: line, Pipe: pipe}
+}
