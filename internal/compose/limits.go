@@ -157,7 +157,9 @@ func (m *measure) add(v reflect.Value, depth int) {
 		m.add(v.Elem(), depth) // the value inside, not one more
 		return
 	}
-	m.items++
+	if k := v.Kind(); depth > 0 || k != reflect.Slice && k != reflect.Array && k != reflect.Map {
+		m.items++ // a list or map given is not one of the values it holds
+	}
 	m.depth = max(m.depth, depth)
 	switch v.Kind() {
 	case reflect.Invalid:
