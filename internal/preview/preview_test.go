@@ -17,9 +17,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
 )
 
 // campaignFiles is a small campaign: two good rows and, last in the list,
@@ -423,6 +426,37 @@ func TestEventsTellThePageAboutChanges(t *testing.T) {
 	if got != "event: change|data: 3" {
 		t.Fatalf("after the edit %q", got)
 	}
+}
+
+// A template that spins is stopped at the time limit on every reload: 50
+// reloads of it leave no goroutine behind, where each used to leave one
+// spinning for good.
+func TestSpinningTemplateReloaded(t *testing.T) {
+	path := writeCampaign(t)
+	edit(t, path, "recipients.csv", "id,name,email\n1001,王小明,wang.xiaoming@example.com\n")
+	spin := "{{$l := splitList \",\" (printf \"%999s\" \"\" | replace \" \" \",\")}}\n" +
+		"{{range $l}}{{range $l}}{{range $l}}{{range $l}}{{end}}{{end}}{{end}}{{end}}\n"
+	edit(t, path, "greeting.txt.tmpl", spin)
+	ctx := context.Background()
+	before := runtime.NumGoroutine()
+	s := New(ctx, path, Options{Campaign: campaign.Options{RenderTimeout: 20 * time.Millisecond}})
+	for i := range 50 {
+		if !s.Reload(ctx, true) {
+			t.Fatalf("reload %d published nothing", i)
+		}
+	}
+	rows := getJSON[rowsView](t, s, "/api/rows", http.StatusOK)
+	if len(rows.Rows) != 1 || !strings.Contains(rows.Rows[0].Error, "greeting.txt.tmpl:2: rendering took longer than the limit of 20ms") {
+		t.Errorf("rows after the reloads: %+v", rows)
+	}
+	// A stopped template's goroutine only has to return; give it the time.
+	for range 500 {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines after 50 reloads, %d before", runtime.NumGoroutine(), before)
 }
 
 func TestRunWatchesAndStops(t *testing.T) {
