@@ -9,6 +9,8 @@
 //
 // Data can never add a header or a recipient: a CR or LF in a rendered
 // header value becomes a space, and addresses are parsed with net/mail.
+// Templates run within a time limit and max_message_size, and what their
+// functions build is bounded too (see limits.go).
 //
 // Formats: Internet Message Format (RFC 5322), MIME (RFC 2045, 2046, 2047
 // for encoded words in headers, 2048 and 2049), parameter values and
