@@ -93,6 +93,26 @@ func funcsFor(b *limitedBuffer) template.FuncMap {
 var parseFuncs = funcsFor(nil)
 
 func guard(name string, f any, b *limitedBuffer) any {
+	// The most common shapes skip reflection, which costs more than they do.
+	switch f := f.(type) {
+	case func(string) string:
+		return func(s string) (string, error) {
+			b.checkClock()
+			if err := b.error(); err != nil {
+				return "", err
+			}
+			out := f(s)
+			return out, b.fits(int64(len(out)))
+		}
+	case func(string, string) bool:
+		return func(a, c string) (bool, error) {
+			b.checkClock()
+			if err := b.error(); err != nil {
+				return false, err
+			}
+			return f(a, c), nil
+		}
+	}
 	fv := reflect.ValueOf(f)
 	ft := fv.Type()
 	check := before[name]
