@@ -325,6 +325,9 @@ func TestParseBack(t *testing.T) {
 	if len(m.Attachments) != 1 || filepath.Base(m.Attachments[0]) != "report.pdf" {
 		t.Errorf("Message.Attachments = %v", m.Attachments)
 	}
+	if len(m.Images) != 1 || filepath.Base(m.Images[0]) != "logo.png" {
+		t.Errorf("Message.Images = %v", m.Images)
+	}
 }
 
 // TestHTMLOnly derives the plain part from the HTML.

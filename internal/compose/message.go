@@ -40,6 +40,7 @@ type Message struct {
 	Subject     string
 	MessageID   string   // without angle brackets
 	Attachments []string // absolute paths, in order
+	Images      []string // absolute paths of the inline images, in order
 	Size        int64    // estimate of the size written: parts, images and attachments in base64
 
 	msg           *gomail.Msg
@@ -333,6 +334,7 @@ func (c *Composer) checkImages(d *draft, r *rendered) (int64, error) {
 		var size int64
 		for _, e := range d.embeds {
 			size += e.size * 4 / 3
+			m.Images = append(m.Images, e.path)
 		}
 		return size, nil
 	}
