@@ -30,7 +30,8 @@ func (c *Campaign) Check(ctx context.Context, report func(Problem)) (CheckSummar
 	return c.check(ctx, report, nil)
 }
 
-// check is Check with a hook that sees every valid message (render uses it).
+// check is Check with a hook that sees every valid message (render uses it);
+// an error from the hook ends the check and is returned.
 func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func(r row) error) (CheckSummary, error) {
 	var sum CheckSummary
 	reported := 0
@@ -45,6 +46,7 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 		}
 		reported++
 	}
+	var stopped error // onValid's: it ends the check as it is, not as a problem of the list
 	dups := &dupFinder{}
 	var utf8 utf8Rows
 	w := validate
@@ -63,13 +65,14 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 			utf8.add(r.rec.Row)
 		}
 		if onValid != nil && sum.Errors == 0 {
-			return onValid(r)
+			stopped = onValid(r)
+			return stopped
 		}
 		return nil
 	})
 	sum.Columns = columns
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || stopped != nil {
 			return sum, err
 		}
 		for _, p := range Problems(err) {

@@ -173,12 +173,15 @@ func TestRender(t *testing.T) {
 	if got := entries(t, out); !slices.Equal(got, want) {
 		t.Errorf("out holds %q, want %q", got, want)
 	}
-	f, err := os.Open(filepath.Join(out, "index.csv"))
+	index, err := os.ReadFile(filepath.Join(out, "index.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
+	body, ok := strings.CutPrefix(string(index), "\ufeff")
+	if !ok {
+		t.Error("index.csv does not start with a BOM")
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,17 +238,20 @@ func TestRenderFailureLeavesNothing(t *testing.T) {
 		t.Errorf("campaign folder now holds %q, was %q", got, before)
 	}
 
-	if err := os.Mkdir(out, 0o755); err != nil {
-		t.Fatal(err)
+	// An earlier render stays as it was.
+	earlier := map[string]string{
+		"out/index.csv":               "row,to,subject,file,bytes\r\n1,a@example.com,Hi,00001-a@example.com.eml,1\r\n",
+		"out/00001-a@example.com.eml": "x",
 	}
-	if err := os.WriteFile(filepath.Join(out, "keep.eml"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFiles(t, dir, earlier)
 	if _, err := c.Render(context.Background(), out, campaign.RenderOptions{Force: true}, func(campaign.Problem) {}); err != nil {
 		t.Fatal(err)
 	}
-	if got := entries(t, out); !slices.Equal(got, []string{"keep.eml"}) {
+	if got := entries(t, out); !slices.Equal(got, []string{"00001-a@example.com.eml", "index.csv"}) {
 		t.Errorf("a failed --force render changed the folder: %q", got)
+	}
+	if got, want := entries(t, dir), slices.Sorted(slices.Values(append(before, "out"))); !slices.Equal(got, want) {
+		t.Errorf("campaign folder now holds %q", got)
 	}
 }
 

@@ -93,3 +93,23 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Hint says what to change in the campaign file.
 func (e *ConfigError) Hint() string { return e.Help }
+
+// ReplaceError is render refusing to replace a folder that is not an earlier
+// render's: it names the file that stopped it. Nothing was removed.
+type ReplaceError struct {
+	Out  string // the output folder as given
+	File string // the file in it that stopped the render; "" when Out is that file
+	What string // "the campaign file", "an attachment of row 3", "which no render wrote"
+}
+
+func (e *ReplaceError) Error() string {
+	if e.File == "" {
+		return fmt.Sprintf("%s is %s; nothing was removed", e.Out, e.What)
+	}
+	return fmt.Sprintf("%s holds %s, %s; nothing was removed", e.Out, e.File, e.What)
+}
+
+// Hint says what to do instead.
+func (e *ReplaceError) Hint() string {
+	return "choose another folder for --out: --force replaces only a folder an earlier render wrote, and removes only the files its index.csv lists"
+}

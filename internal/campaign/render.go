@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
+	"github.com/mailmerge/mailmerge/internal/journal"
 )
 
 // RenderOptions control a dry run.
@@ -27,19 +32,30 @@ type RenderSummary struct {
 // Render is the dry run: it checks the campaign and writes one .eml file per
 // recipient plus index.csv into out. Nothing is left in out unless every row
 // is valid: the files are written to a sibling folder and renamed at the end.
+// With Force, a folder an earlier render wrote is replaced once the new one
+// is complete; any other folder, or one that is or holds a file the campaign
+// uses, is refused with a *ReplaceError before anything is removed.
 func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, report func(Problem)) (RenderSummary, error) {
 	var sum RenderSummary
-	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 && !opts.Force {
-		return sum, fmt.Errorf("%s: %w", out, ErrNotEmpty)
-	} else if err != nil && !os.IsNotExist(err) {
+	old, err := c.outputFolder(out, opts.Force)
+	if err != nil {
 		return sum, err
 	}
-	st, err := stage(out)
+	target := out
+	if old != nil {
+		target = old.real // a link to the folder stays a link to the new one
+	}
+	st, err := stage(target)
 	if err != nil {
 		return sum, err
 	}
 	defer st.cleanup()
 	check, err := c.check(ctx, report, func(r row) error {
+		if old != nil {
+			if err := old.checkMessage(r); err != nil {
+				return err
+			}
+		}
 		if opts.Limit > 0 && sum.Written >= opts.Limit {
 			return nil // still checked, not written
 		}
@@ -59,8 +75,32 @@ func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, r
 		sum.Written, sum.Bytes = 0, 0
 		return sum, nil
 	}
-	return sum, st.commit(out, opts.Force)
+	if err := st.finish(); err != nil {
+		return sum, err
+	}
+	if old != nil {
+		return sum, st.replace(old)
+	}
+	return sum, st.commit(out)
 }
+
+// outputFolder returns the earlier render that out holds and Force may
+// replace; nil when out is missing or empty.
+func (c *Campaign) outputFolder(out string, force bool) (*earlierRender, error) {
+	entries, err := os.ReadDir(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), err == nil && len(entries) == 0:
+		return nil, nil
+	case force:
+		return c.replaceable(out)
+	case err != nil:
+		return nil, err
+	}
+	return nil, fmt.Errorf("%s: %w", out, ErrNotEmpty)
+}
+
+// indexName is the file render writes beside the messages, one line each.
+const indexName = "index.csv"
 
 // staging is render's output on its way: a temporary folder beside out,
 // which becomes out only when every row rendered.
@@ -85,11 +125,14 @@ func stage(out string) (*staging, error) {
 		st.cleanup()
 		return nil, err
 	}
-	if st.index, err = os.Create(filepath.Join(st.tmp, "index.csv")); err != nil {
+	// index.csv lists every address: only its owner reads it (MkdirTemp
+	// made the folder 0700).
+	if st.index, err = os.OpenFile(filepath.Join(st.tmp, indexName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
 		st.cleanup()
 		return nil, err
 	}
 	st.buf = bufio.NewWriter(st.index)
+	st.buf.WriteString("\ufeff") // a BOM, so that Excel reads UTF-8
 	st.csv = csv.NewWriter(st.buf)
 	st.csv.UseCRLF = true
 	_ = st.csv.Write([]string{"row", "to", "subject", "file", "bytes"})
@@ -126,11 +169,17 @@ func (st *staging) addToIndex(r row, name string, n int64) error {
 			to[i] = a.Name + " <" + a.Address + ">"
 		}
 	}
-	return st.csv.Write([]string{strconv.Itoa(r.rec.Row), strings.Join(to, ", "), r.msg.Subject, name, strconv.FormatInt(n, 10)})
+	// Subjects and names come from the list: escaped as in results.csv, so
+	// that a spreadsheet shows a cell like "=1+1" as text.
+	cells := []string{strconv.Itoa(r.rec.Row), strings.Join(to, ", "), r.msg.Subject, name, strconv.FormatInt(n, 10)}
+	for i, c := range cells {
+		cells[i] = journal.EscapeCell(c)
+	}
+	return st.csv.Write(cells)
 }
 
-// commit finishes index.csv and puts the folder where out goes.
-func (st *staging) commit(out string, force bool) error {
+// finish completes index.csv.
+func (st *staging) finish() error {
 	st.csv.Flush()
 	if err := st.csv.Error(); err != nil {
 		return err
@@ -138,16 +187,12 @@ func (st *staging) commit(out string, force bool) error {
 	if err := st.buf.Flush(); err != nil {
 		return err
 	}
-	if err := st.index.Close(); err != nil {
-		return err
-	}
-	if force {
-		if err := os.RemoveAll(out); err != nil {
-			return err
-		}
-	} else {
-		_ = os.Remove(out) // an empty folder may stand where the output goes
-	}
+	return st.index.Close()
+}
+
+// commit puts the folder where out goes, which is missing or empty.
+func (st *staging) commit(out string) error {
+	_ = os.Remove(out) // an empty folder may stand where the output goes
 	if err := os.Rename(st.tmp, out); err != nil {
 		return err
 	}
@@ -155,10 +200,37 @@ func (st *staging) commit(out string, force bool) error {
 	return nil
 }
 
+// replace puts the folder in the place of an earlier render, then removes
+// the earlier render's files: only those, and its folder once empty.
+func (st *staging) replace(old *earlierRender) error {
+	names, err := old.rendered() // again: a file may have come while rendering
+	if err != nil {
+		return err
+	}
+	aside := st.tmp + ".old"
+	if err := os.Rename(old.real, aside); err != nil {
+		return err
+	}
+	if err := os.Rename(st.tmp, old.real); err != nil {
+		_ = os.Rename(aside, old.real)
+		return err
+	}
+	st.done = true
+	for _, name := range names {
+		if err := os.Remove(filepath.Join(aside, name)); err != nil {
+			return fmt.Errorf("the earlier render stays in %s: %w", aside, err)
+		}
+	}
+	if err := os.Remove(aside); err != nil {
+		return fmt.Errorf("the earlier render stays in %s: %w", aside, fsafe.Cause(err))
+	}
+	return nil
+}
+
 // cleanup removes what stage made, unless commit put it in place.
 func (st *staging) cleanup() {
 	if st.index != nil {
-		st.index.Close()
+		st.index.Close() // a second Close after finish does no harm
 	}
 	if st.done {
 		return
