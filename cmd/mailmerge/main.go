@@ -80,11 +80,16 @@ address) and DIR/index.csv (row,to,subject,file,bytes). Open the .eml files
 in any mail program to see exactly what each person will get.
 
 Nothing is written unless every row is valid. DIR must be empty or missing
-unless --force is given, which replaces it.
+unless --force is given. --force replaces an earlier render: once the new
+render is complete it removes index.csv and the files index.csv lists, and
+nothing else. It refuses, removing nothing, when DIR holds any other file,
+or is or holds the campaign file, the list, a template, a file a message
+attaches or shows inline, or the results file. DIR and index.csv are
+readable only by you: they list every address.
 
 Flags:
     --out DIR          folder for the .eml files (required)
-    --force            replace DIR if it is not empty
+    --force            replace an earlier render in DIR (see above)
     --limit N          write only the first N messages (all rows are still checked)
     --deterministic    fixed Message-IDs, boundaries and Date: identical bytes
                        on every run, for reviews and golden tests

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 func cmdRender(args []string, ui *ui) int {
@@ -36,11 +37,12 @@ func cmdRender(args []string, ui *ui) int {
 	sum, err := c.Render(context.Background(), *out, campaign.RenderOptions{Force: *force, Limit: *limit}, ui.problem)
 	if errors.Is(err, campaign.ErrNotEmpty) {
 		ui.errorf("%v", err)
-		ui.hint("choose an empty folder, or add --force to replace its contents")
+		ui.hint("choose an empty folder, or add --force to replace an earlier render")
 		return exitUsage
 	}
 	if err != nil {
 		ui.errorf("%v", err)
+		ui.hint(human.Hint(err))
 		return exitUsage
 	}
 	ui.checkSummary("check", sum.CheckSummary)
