@@ -18,7 +18,7 @@ import (
 
 // RenderOptions control a dry run.
 type RenderOptions struct {
-	Force bool // replace a folder that is not empty
+	Force bool // replace the folder of an earlier render (see Render)
 	Limit int  // render only the first Limit recipients; 0 means all
 }
 
