@@ -334,7 +334,6 @@ func (c *Composer) checkImages(d *draft, r *rendered) (int64, error) {
 		var size int64
 		for _, e := range d.embeds {
 			size += e.size * 4 / 3
-			m.Images = append(m.Images, e.path)
 		}
 		return size, nil
 	}
@@ -426,6 +425,7 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 		msg.AddAlternativeString(gomail.TypeTextHTML, d.html)
 	}
 	for _, e := range d.embeds {
+		m.Images = append(m.Images, e.path)
 		msg.EmbedFile(e.path, gomail.WithFileName(filepath.Base(e.path)), gomail.WithFileContentID("<"+e.cid+">"),
 			gomail.WithFileContentType(contentType(e.path)))
 	}
