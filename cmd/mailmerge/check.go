@@ -3,6 +3,11 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 )
@@ -18,7 +23,8 @@ func cmdCheck(args []string, ui *ui) int {
 		ui.loadError(err)
 		return exitUsage
 	}
-	sum, err := c.Check(context.Background(), ui.problem)
+	opts := campaign.CheckOptions{PasswordSource: passwordSource(c), CanPrompt: isTerminal(os.Stdin)}
+	sum, err := c.Check(context.Background(), opts, ui.problem)
 	if err != nil {
 		ui.errorf("%v", err)
 		return exitUsage
@@ -28,6 +34,29 @@ func cmdCheck(args []string, ui *ui) int {
 		return exitUsage
 	}
 	return exitOK
+}
+
+// passwordSource says whether send will find the password without asking:
+// the environment variable is set, or password_command's program exists.
+func passwordSource(c *campaign.Campaign) func() error {
+	return func() error {
+		env := c.PasswordEnv()
+		if os.Getenv(env) != "" {
+			return nil
+		}
+		cmdline := c.Config.SMTP.PasswordCommand
+		if cmdline == "" {
+			return fmt.Errorf("%s is not set", env)
+		}
+		prog := strings.Fields(cmdline)[0]
+		if strings.Contains(prog, "/") && !filepath.IsAbs(prog) {
+			prog = filepath.Join(c.Dir, prog) // password_command runs in the campaign's folder
+		}
+		if _, err := exec.LookPath(prog); err != nil {
+			return fmt.Errorf("password_command: %w", err)
+		}
+		return nil
+	}
 }
 
 func mailer() string { return "mailmerge/" + version }

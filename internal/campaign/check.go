@@ -23,16 +23,60 @@ type CheckSummary struct {
 	Columns    []string
 }
 
-// Check validates the whole campaign without network: every row renders,
-// every address parses, every attachment is readable. Each problem goes to
-// report (up to MaxReported); the summary counts all of them.
-func (c *Campaign) Check(ctx context.Context, report func(Problem)) (CheckSummary, error) {
-	return c.check(ctx, report, nil)
+// CheckOptions tell Check what only the caller knows.
+type CheckOptions struct {
+	// PasswordSource, when set, says whether send will find the password
+	// for [smtp] username without asking: nil when password_env is set or
+	// password_command's program exists, else what is missing. Only cmd
+	// looks at the environment.
+	PasswordSource func() error
+	// CanPrompt says that send will run where it can ask for the password
+	// (a terminal): a missing source is then a warning, not an error.
+	CanPrompt bool
 }
 
-// check is Check with a hook that sees every valid message (render uses it);
-// an error from the hook ends the check and is returned.
+// Check validates the whole campaign without network: [smtp] and [send]
+// as send reads them, then every row renders, every address parses, every
+// attachment is readable. Each problem goes to report (up to MaxReported);
+// the summary counts all of them. No error in the summary means send will
+// not refuse the campaign.
+func (c *Campaign) Check(ctx context.Context, opts CheckOptions, report func(Problem)) (CheckSummary, error) {
+	_, errs, pre := c.settings(overrides{})
+	for _, err := range errs {
+		pre = append(pre, Problems(err)...)
+	}
+	if p, ok := c.passwordProblem(opts); ok {
+		pre = append(pre, p)
+	}
+	return c.checkRows(ctx, report, nil, pre)
+}
+
+// passwordProblem is what Check says when send could not get a password.
+func (c *Campaign) passwordProblem(opts CheckOptions) (Problem, bool) {
+	user := c.Config.SMTP.Username
+	if user == "" || opts.PasswordSource == nil {
+		return Problem{}, false
+	}
+	err := opts.PasswordSource()
+	if err == nil {
+		return Problem{}, false
+	}
+	p := Problem{Severity: Error, Message: fmt.Sprintf("%sno password for %s: %v", c.where("smtp.username"), user, err),
+		Hint: fmt.Sprintf("export %s=... (the app password or authorisation code), or set [smtp] password_command; send --sandbox DIR needs none", c.PasswordEnv())}
+	if opts.CanPrompt {
+		p.Severity, p.Hint = Warning, "send will ask for it on this terminal"
+	}
+	return p, true
+}
+
+// check checks the rows; onValid, when set, sees every valid message
+// (render uses it), and an error from it ends the check and is returned.
 func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func(r row) error) (CheckSummary, error) {
+	return c.checkRows(ctx, report, onValid, nil)
+}
+
+// checkRows is check after reporting pre, the problems of the campaign file.
+func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid func(r row) error, pre []Problem) (CheckSummary, error) {
 	var sum CheckSummary
 	reported := 0
 	emit := func(p Problem) {
@@ -45,6 +89,9 @@ func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func
 			report(p)
 		}
 		reported++
+	}
+	for _, p := range pre {
+		emit(p)
 	}
 	var stopped error // onValid's: it ends the check as it is, not as a problem of the list
 	dups := &dupFinder{}

@@ -20,11 +20,22 @@ subject    = "Hello {{.name}}"
 text       = "body.txt"
 `
 
+// checkServer is a loopback [smtp] and a [send] rate, so that check finds
+// nothing to say about the settings.
+const checkServer = `
+[smtp]
+host     = "127.0.0.1"
+security = "none"
+
+[send]
+rate = "10/s"
+`
+
 // loadCheck writes a campaign folder (file name -> text) and loads it.
 func loadCheck(t *testing.T, files map[string]string) (*campaign.Campaign, string) {
 	t.Helper()
 	dir := t.TempDir()
-	all := map[string]string{"campaign.toml": checkCampaign, "body.txt": "Hi {{.name}}\n"}
+	all := map[string]string{"campaign.toml": checkCampaign + checkServer, "body.txt": "Hi {{.name}}\n"}
 	for k, v := range files {
 		all[k] = v
 	}
@@ -56,7 +67,7 @@ func TestCheckSummary(t *testing.T) {
 		"Dan,dan@example.com,extra\n" + // ragged
 		"Eve,\n"}) // no address
 	var ps []campaign.Problem
-	sum, err := c.Check(context.Background(), collect(&ps))
+	sum, err := c.Check(context.Background(), campaign.CheckOptions{}, collect(&ps))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +103,7 @@ func TestCheckDuplicates(t *testing.T) {
 	c, _ := loadCheck(t, map[string]string{"recipients.csv": "name,email\n" +
 		"Alice,alice@example.com\nBob,bob@example.com\nAl,ALICE@example.com\nCarol,carol@example.com\nRobert,bob@example.com\nAli,alice@example.com\n"})
 	var ps []campaign.Problem
-	sum, err := c.Check(context.Background(), collect(&ps))
+	sum, err := c.Check(context.Background(), campaign.CheckOptions{}, collect(&ps))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +124,7 @@ func TestCheckListProblem(t *testing.T) {
 	} {
 		c, _ := loadCheck(t, map[string]string{"recipients.csv": list})
 		var ps []campaign.Problem
-		sum, err := c.Check(context.Background(), collect(&ps))
+		sum, err := c.Check(context.Background(), campaign.CheckOptions{}, collect(&ps))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +140,7 @@ func TestCheckUnknownColumn(t *testing.T) {
 		"body.txt":       "Hi {{.name}}\n\n{{.city}}\n",
 	})
 	var ps []campaign.Problem
-	sum, err := c.Check(context.Background(), collect(&ps))
+	sum, err := c.Check(context.Background(), campaign.CheckOptions{}, collect(&ps))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +161,7 @@ func TestCheckReportsAtMost(t *testing.T) {
 	}
 	c, _ := loadCheck(t, map[string]string{"recipients.csv": b.String()})
 	var ps []campaign.Problem
-	sum, err := c.Check(context.Background(), collect(&ps))
+	sum, err := c.Check(context.Background(), campaign.CheckOptions{}, collect(&ps))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,13 +71,15 @@ type SMTPConfig struct {
 
 // SendConfig is the [send] table.
 type SendConfig struct {
-	Rate              string `toml:"rate"`
-	Burst             int    `toml:"burst"`
-	Workers           int    `toml:"workers"`
-	Results           string `toml:"results"`
-	MaxPerConnection  int    `toml:"max_per_connection"`
-	Attempts          int    `toml:"attempts"`
-	StopAfterFailures int    `toml:"stop_after_failures"`
+	Rate             string `toml:"rate"`
+	Burst            int    `toml:"burst"`
+	Workers          int    `toml:"workers"`
+	Results          string `toml:"results"`
+	MaxPerConnection int    `toml:"max_per_connection"`
+	Attempts         int    `toml:"attempts"`
+	// StopAfterFailures is nil when unset (DefaultStopAfterFailures); 0
+	// turns the stop off.
+	StopAfterFailures *int   `toml:"stop_after_failures"`
 	RetryDelay        string `toml:"retry_delay"`
 }
 

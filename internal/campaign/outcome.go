@@ -18,7 +18,7 @@ import (
 func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, beginErr error) {
 	if beginErr != nil {
 		// Not sent: the dot never went out. Stop rather than send blind.
-		r.stop("cannot write the results file: "+beginErr.Error(), "")
+		r.resultsFailed(beginErr)
 		r.abandon(jb)
 		return
 	}
@@ -178,4 +178,62 @@ func shortReply(code int, reply string) string {
 		return reply
 	}
 	return fmt.Sprintf("%d %s", code, reply)
+}
+
+// refusesEverything says whether a failure speaks of the server or the
+// account rather than of the recipient: a connection, TLS or login that
+// failed, a 421, a refused MAIL or DATA, or every recipient refused for a
+// reason that is not about their mailbox. Only these, in a row, stop a run.
+func refusesEverything(res *delivery.Result) bool {
+	switch {
+	case res == nil, errors.Is(res.Err, delivery.ErrNoSMTPUTF8):
+		return false // a row that needs SMTPUTF8 says nothing about the others
+	case res.Code == 421, res.Stage == delivery.StageConnect:
+		return true
+	case res.Code == 0:
+		// No reply: the connection was lost, unless the message itself
+		// could not be written (Rejected without a reply).
+		return res.Status != delivery.Rejected
+	case res.Stage == delivery.StageRcpt:
+		return !recipientRefused(res)
+	}
+	return res.Stage == delivery.StageMail || res.Stage == delivery.StageData || res.Stage == delivery.StageDataEnd
+}
+
+// unfixable says whether a failure would only come again with
+// --retry-failed: the recipient's mailbox was refused for good, or the row
+// needs SMTPUTF8, which the server lacks.
+func unfixable(res *delivery.Result) bool {
+	if res == nil {
+		return false
+	}
+	return errors.Is(res.Err, delivery.ErrNoSMTPUTF8) || res.Status == delivery.Rejected && recipientRefused(res)
+}
+
+// recipientRefused says whether the server refused every recipient for a
+// reason about that mailbox alone (RFC 3463 x.1.x address, x.2.x mailbox
+// status; without an enhanced code, RFC 5321's 450 and 550-553).
+func recipientRefused(res *delivery.Result) bool {
+	if res == nil || res.Stage != delivery.StageRcpt || len(res.Rcpts) == 0 {
+		return false
+	}
+	for _, rc := range res.Rcpts {
+		if !mailboxReply(rc.Code, rc.Enhanced) {
+			return false
+		}
+	}
+	return true
+}
+
+func mailboxReply(code int, enhanced string) bool {
+	if enhanced != "" {
+		_, rest, _ := strings.Cut(enhanced, ".")
+		subject, _, _ := strings.Cut(rest, ".")
+		return subject == "1" || subject == "2"
+	}
+	switch code {
+	case 450, 550, 551, 552, 553:
+		return true
+	}
+	return false
 }

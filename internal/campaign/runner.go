@@ -3,7 +3,6 @@ package campaign
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/compose"
 	"github.com/mailmerge/mailmerge/internal/delivery"
+	"github.com/mailmerge/mailmerge/internal/human"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/throttle"
 )
@@ -126,7 +126,9 @@ func (r *runner) run(ctx context.Context, workers int) error {
 		for {
 			select {
 			case <-t.C:
-				_ = r.j.Sync()
+				if err := r.j.Sync(); err != nil {
+					r.resultsFailed(err)
+				}
 			case <-syncDone:
 				return
 			}
@@ -149,10 +151,42 @@ func (r *runner) run(ctx context.Context, workers int) error {
 	return r.produceErr
 }
 
+// countOnly counts the rows this run would have dealt with, as remaining,
+// when it stops before the first message (a refused connection or login).
+func (r *runner) countOnly(ctx context.Context, reason, hint string) error {
+	r.stop(reason, hint)
+	r.produce(ctx)
+	return r.produceErr
+}
+
+// resultsFailed stops the run because the results file cannot be written
+// or synced: nothing more is sent whose outcome could not be kept. It wins
+// over any other reason to stop, since it decides what to do next.
+func (r *runner) resultsFailed(err error) {
+	hint := human.Hint(err)
+	if hint == "" {
+		hint = "free space on its disk, then resume the run: every outcome recorded before the failure is kept"
+	}
+	r.stop("", "")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sum.ResultsErr != nil {
+		return
+	}
+	r.sum.ResultsErr = err
+	r.sum.StopReason, r.sum.StopHint = "cannot write the results file: "+err.Error(), hint
+}
+
 // produce walks the list and queues every recipient that this run sends.
+// Once the run is halted it only counts the rest as remaining, and then
+// the messages need not be built.
 func (r *runner) produce(ctx context.Context) {
 	queued := 0
-	_, err := r.c.each(ctx, wire, func(rw row) error {
+	level := wire
+	if r.halted() {
+		level = validate
+	}
+	_, err := r.c.each(ctx, level, func(rw row) error {
 		// Rows an earlier run dealt with stay "previous" after a stop too;
 		// only the ones this run would have handled are "remaining".
 		if rw.err != nil {
@@ -167,7 +201,8 @@ func (r *runner) produce(ctx context.Context) {
 				r.countRemaining()
 				return nil
 			}
-			return r.record(journal.Entry{Row: rw.rec.Row, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
+			r.record(journal.Entry{Row: rw.rec.Row, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
+			return nil // a failed record halted the run: the rest count as remaining
 		}
 		email := rw.email
 		if prev, ok := r.j.Lookup(rw.rec.Row); ok {
@@ -306,7 +341,8 @@ func (r *runner) abandon(jb *job) {
 }
 
 // record writes a final outcome. res is nil for rows that were never sent.
-func (r *runner) record(e journal.Entry, res *delivery.Result) error {
+// A failure to write stops the run (resultsFailed).
+func (r *runner) record(e journal.Entry, res *delivery.Result) {
 	e.Time = time.Now()
 	err := r.j.Record(e)
 	r.mu.Lock()
@@ -316,8 +352,13 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) error {
 		r.failStreak = 0
 	case journal.Failed:
 		r.sum.Failed++
-		if res == nil || !errors.Is(res.Err, delivery.ErrNoSMTPUTF8) { // says nothing about the other rows
+		// A refusal of this recipient alone says nothing about the server:
+		// it neither adds to the streak nor breaks it.
+		if refusesEverything(res) {
 			r.failStreak++
+		}
+		if unfixable(res) {
+			r.sum.Unfixable++
 		}
 		if key := failureKey(e, res); len(r.failures) < 1000 || r.failures[key] > 0 {
 			r.failures[key]++
@@ -335,18 +376,17 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) error {
 		r.pending.Done()
 	}
 	if err != nil {
-		r.stop("cannot write the results file: "+err.Error(), "")
-		return err
+		r.resultsFailed(err)
+		return
 	}
-	if streak >= r.stopAfter {
-		r.stop(fmt.Sprintf("the last %d messages all failed (%s): the server is refusing everything", streak, shortReply(e.Code, e.Reply)),
+	if r.stopAfter > 0 && streak >= r.stopAfter {
+		r.stop(fmt.Sprintf("%d messages in a row failed (%s): the server is refusing everything", streak, shortReply(e.Code, e.Reply)),
 			"look at the replies in "+r.sum.Results+"; fix the cause and run again with --resume --retry-failed")
 	}
 	if r.opts.Progress != nil {
 		p.Rate = r.limiter.String()
 		r.opts.Progress(p)
 	}
-	return nil
 }
 
 func (r *runner) topFailures(n int) []ReplyCount {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mailmerge/mailmerge/internal/delivery"
 	"github.com/mailmerge/mailmerge/internal/journal"
-	"github.com/mailmerge/mailmerge/internal/throttle"
 )
 
 // Defaults of [send].
@@ -70,7 +69,7 @@ type SendSummary struct {
 	Total                          int // rows this run had to deal with
 	Sent, Failed, Skipped, Unknown int
 	Partial                        int            // sent rows with a recipient (cc, bcc, or the To) who did not get it
-	Remaining                      int            // rows not dealt with because the run stopped
+	Remaining                      int            // rows this run did not deal with (stopped, --limit): --resume sends them
 	Previous                       map[string]int // outcomes of earlier runs, left as they were
 	Recovered                      int            // in-flight rows of a crashed run, now unknown
 	Elapsed                        time.Duration
@@ -78,9 +77,21 @@ type SendSummary struct {
 	NothingSent                    bool   // it stopped before the first message (login, connection)
 	StopReason                     string // why
 	StopHint                       string
-	TopFailures                    []ReplyCount
-	Results                        string // path of the results file
-	RotatedTo                      string // where --restart moved the old results
+	// ResultsErr is the failed write or sync of the results file that
+	// stopped the run (a full disk): the outcomes recorded before it are
+	// kept and --resume continues; StopHint says so.
+	ResultsErr error
+	// DamagedLines are the lines of the results file that an earlier run
+	// left torn (a crash, a power loss) and that were skipped: their rows
+	// count as never sent.
+	DamagedLines []int
+	// Unfixable counts the failed rows refused for that recipient alone
+	// (no such mailbox, mailbox full: 5.1.x, 5.2.x): --retry-failed would
+	// only be refused again.
+	Unfixable   int
+	TopFailures []ReplyCount
+	Results     string // path of the results file
+	RotatedTo   string // where --restart moved the old results
 }
 
 // ReplyCount is a failure reply and how often it came.
@@ -99,13 +110,14 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		results = opts.Results
 	}
 	sum := SendSummary{Results: results, Previous: map[string]int{}}
-	set, err := c.sendSettings(opts)
-	if err != nil {
-		return sum, err
+	set, errs, _ := c.settings(opts.overrides())
+	if len(errs) > 0 {
+		return sum, errors.Join(errs...)
 	}
+	set.delivery.Debug = opts.Debug
 
 	// 1. Nothing is sent unless every row validates.
-	check, err := c.Check(ctx, checkReport(opts))
+	check, err := c.check(ctx, checkReport(opts), nil)
 	sum.Check = check
 	if err != nil {
 		return sum, err
@@ -120,6 +132,7 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		return sum, err
 	}
 	defer rf.release()
+	sum.DamagedLines = rf.DamagedLines()
 
 	// 3. Connect and log in once before anything is sent, so a wrong password
 	// stops the run with nothing sent.
@@ -129,11 +142,17 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		return sum, err
 	}
 	defer pool.Close()
+	r := c.newRunner(rf.Journal, pool, set, opts, &sum)
 	if err := pool.Verify(ctx); err != nil {
-		sum.Stopped, sum.StopReason, sum.NothingSent = true, err.Error(), true
+		hint := ""
 		if errors.Is(err, delivery.ErrAuth) {
-			sum.StopHint = c.AuthHint()
+			hint = c.AuthHint()
 		}
+		sum.NothingSent = true
+		if err := r.countOnly(ctx, err.Error(), hint); err != nil {
+			return sum, err
+		}
+		sum.Total = r.total
 		sum.Elapsed = time.Since(start)
 		if rf.discardUnused() {
 			return sum, nil
@@ -142,7 +161,6 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	}
 
 	// 4. Send, record, and report.
-	r := c.newRunner(rf.Journal, pool, set, opts, &sum)
 	err = r.run(ctx, set.workers)
 	sum.Total = r.total
 	sum.Elapsed = time.Since(start)
@@ -150,44 +168,12 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if err != nil {
 		return sum, err
 	}
-	return sum, rf.close()
-}
-
-// sendSettings are [send] and [smtp] with the flags applied.
-type sendSettings struct {
-	workers    int
-	attempts   int
-	stopAfter  int
-	retryDelay time.Duration
-	rate       throttle.Spec
-	burst      int
-	delivery   delivery.Config
-}
-
-func (c *Campaign) sendSettings(opts SendOptions) (sendSettings, error) {
-	sc := c.Config.Send
-	set := sendSettings{
-		workers:   firstPositive(opts.Workers, sc.Workers, DefaultWorkers),
-		attempts:  firstPositive(sc.Attempts, DefaultAttempts),
-		stopAfter: firstPositive(sc.StopAfterFailures, DefaultStopAfterFailures),
-		burst:     sc.Burst,
+	if err := rf.close(); err != nil {
+		// The outcomes recorded so far are in the file; the summary says
+		// what happened and how to go on.
+		r.resultsFailed(err)
 	}
-	var err error
-	if set.retryDelay, err = parseDuration(sc.RetryDelay, DefaultRetryDelay); err != nil {
-		return set, &ConfigError{File: c.Path, Line: c.keyLine["send.retry_delay"], Err: err}
-	}
-	rateText := sc.Rate
-	if opts.Rate != "" {
-		rateText = opts.Rate
-	}
-	if set.rate, err = throttle.Parse(rateText); err != nil {
-		return set, &ConfigError{File: c.Path, Line: c.keyLine["send.rate"], Err: err}
-	}
-	if set.delivery, err = c.deliveryConfig(opts.Server, set.workers); err != nil {
-		return set, err
-	}
-	set.delivery.Debug = opts.Debug
-	return set, nil
+	return sum, nil
 }
 
 // checkReport is where the problems of send's check go: opts.Report, with
@@ -284,13 +270,4 @@ func (c *Campaign) connect(opts SendOptions, dcfg delivery.Config) (*delivery.Po
 		}
 	}
 	return delivery.NewPool(dcfg)
-}
-
-func firstPositive(vals ...int) int {
-	for _, v := range vals {
-		if v > 0 {
-			return v
-		}
-	}
-	return 0
 }

@@ -41,6 +41,9 @@ subject  = "成绩通知 {{.id}}: {{.score}}"
 text     = "notice.txt.tmpl"
 html     = "notice.html.tmpl"
 attachments = ["reports/{{.id}}.pdf"]
+[smtp]
+host = "127.0.0.1"
+security = "none"
 [send]
 rate = "1000/s"
 workers = 1
@@ -158,11 +161,11 @@ func TestWorkbookLikeCSV(t *testing.T) {
 	t.Run("check", func(t *testing.T) {
 		var problems []string
 		report := func(p Problem) { problems = append(problems, p.Message) }
-		a, err := csvC.Check(ctx, report)
+		a, err := csvC.Check(ctx, CheckOptions{}, report)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := xlsxC.Check(ctx, report)
+		b, err := xlsxC.Check(ctx, CheckOptions{}, report)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +273,7 @@ func TestWorkbookKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var problems []Problem
-	if _, err := c.Check(context.Background(), func(p Problem) { problems = append(problems, p) }); err != nil {
+	if _, err := c.Check(context.Background(), CheckOptions{}, func(p Problem) { problems = append(problems, p) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(problems) != 1 || !strings.HasSuffix(problems[0].Message, `grades.xlsx: no sheet "Missing"; the workbook has "成绩"`) ||
