@@ -212,7 +212,8 @@ func unfixable(res *delivery.Result) bool {
 
 // recipientRefused says whether the server refused every recipient for a
 // reason about that mailbox alone (RFC 3463 x.1.x address, x.2.x mailbox
-// status; without an enhanced code, RFC 5321's 450 and 550-553).
+// status; without an enhanced code, or with the undefined x.0.x, RFC
+// 5321's 450 and 550-553).
 func recipientRefused(res *delivery.Result) bool {
 	if res == nil || res.Stage != delivery.StageRcpt || len(res.Rcpts) == 0 {
 		return false
@@ -226,10 +227,13 @@ func recipientRefused(res *delivery.Result) bool {
 }
 
 func mailboxReply(code int, enhanced string) bool {
-	if enhanced != "" {
-		_, rest, _ := strings.Cut(enhanced, ".")
-		subject, _, _ := strings.Cut(rest, ".")
-		return subject == "1" || subject == "2"
+	_, rest, _ := strings.Cut(enhanced, ".")
+	switch subject, _, _ := strings.Cut(rest, "."); subject {
+	case "1", "2":
+		return true
+	case "", "0":
+	default:
+		return false
 	}
 	switch code {
 	case 450, 550, 551, 552, 553:

@@ -309,6 +309,9 @@ func TestSendAuthFailureStops(t *testing.T) {
 	if !sum.Stopped || sum.Sent != 0 || sum.StopHint == "" {
 		t.Fatalf("summary = %+v, want stopped with a hint and nothing sent", sum)
 	}
+	if sum.Remaining != 5 || !sum.NothingSent {
+		t.Errorf("remaining %d (nothing sent %v), want all 5 rows left for --resume", sum.Remaining, sum.NothingSent)
+	}
 	if srv.AuthFailures() != 1 || srv.Received() != 0 {
 		t.Errorf("server saw %d auth failures and %d messages, want 1 and 0", srv.AuthFailures(), srv.Received())
 	}

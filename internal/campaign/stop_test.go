@@ -1,0 +1,76 @@
+package campaign_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/sandbox"
+)
+
+// TestSendRecipientRefusalsDoNotStop: twelve unknown mailboxes in a row
+// say nothing about the server; the eight good rows after them are sent.
+func TestSendRecipientRefusalsDoNotStop(t *testing.T) {
+	for _, refusal := range []error{
+		sandbox.Refuse(550, "5.1.2", "bad destination system address"),
+		sandbox.Refuse(550, "5.1.1", "user unknown"),
+		sandbox.Refuse(552, "5.2.2", "mailbox full"),
+		sandbox.Refuse(550, "", "no such user"), // 5.0.0, undefined: RFC 5321's 550 decides
+	} {
+		srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: func(to string) error {
+			if to <= addr(12) {
+				return refusal
+			}
+			return nil
+		}}})
+		c := newSendCampaign(t, 20, sendKeys{send: "workers = 1\n"})
+		sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+		if sum.Stopped || sum.Sent != 8 || sum.Failed != 12 || sum.Remaining != 0 {
+			t.Fatalf("%v: summary = %+v, want 8 sent, 12 failed, not stopped", refusal, sum)
+		}
+		if sum.Unfixable != 12 {
+			t.Errorf("%v: %d failures counted as refused for the recipient alone, want 12", refusal, sum.Unfixable)
+		}
+		checkOnce(t, readResults(t, sum.Results), copies(srv))
+	}
+}
+
+// TestSendStreakSpansRecipientRefusals: refusals of the sender's account
+// stop the run even when unknown mailboxes come between them.
+func TestSendStreakSpansRecipientRefusals(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: func(to string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n%2 == 0 {
+			return sandbox.Refuse(550, "5.1.1", "user unknown")
+		}
+		return sandbox.Refuse(554, "5.7.1", "sending disabled for this account")
+	}}})
+	const rows = 60
+	c := newSendCampaign(t, rows, sendKeys{send: "workers = 1\nstop_after_failures = 4\n"})
+	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+	if !sum.Stopped || sum.Sent != 0 || sum.Failed < 7 || sum.Failed > 12 || sum.Failed+sum.Remaining != rows {
+		t.Fatalf("summary = %+v, want stopped after 4 account refusals and about as many unknown mailboxes", sum)
+	}
+	if !strings.Contains(sum.StopReason, "4 messages in a row failed") || !strings.Contains(sum.StopReason, "5.7.1") {
+		t.Errorf("stop reason %q", sum.StopReason)
+	}
+	checkOnce(t, readResults(t, sum.Results), copies(srv))
+}
+
+// TestSendStopAfterFailuresZero: 0 turns the stop off; every row is tried.
+func TestSendStopAfterFailuresZero(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: func(string) error {
+		return sandbox.Refuse(554, "5.7.1", "sending disabled for this account")
+	}}})
+	const rows = 30
+	c := newSendCampaign(t, rows, sendKeys{send: "stop_after_failures = 0\n"})
+	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+	if sum.Stopped || sum.Failed != rows || sum.Unfixable != 0 {
+		t.Fatalf("summary = %+v, want all %d tried and failed, none as the recipient's fault", sum, rows)
+	}
+}
