@@ -32,7 +32,8 @@ type sendKeys struct {
 
 // newSendCampaign writes a campaign with rows recipients
 // user0001@example.com ... into a fresh folder and loads it. Retries wait
-// 10 ms and there is no rate limit, so tests stay quick.
+// 10 ms (unless keys.send sets retry_delay) and there is no rate limit, so
+// tests stay quick.
 func newSendCampaign(t *testing.T, rows int, keys sendKeys) *campaign.Campaign {
 	t.Helper()
 	dir := t.TempDir()
@@ -43,6 +44,10 @@ func newSendCampaign(t *testing.T, rows int, keys sendKeys) *campaign.Campaign {
 	}
 	writeFile(t, filepath.Join(dir, "list.csv"), list.String())
 	writeFile(t, filepath.Join(dir, "body.txt"), "Dear {{.name}},\n\nyour number is {{.id}}.\n")
+	retryDelay := "retry_delay = \"10ms\"\n"
+	if strings.Contains(keys.send, "retry_delay") {
+		retryDelay = ""
+	}
 	toml := `recipients = "list.csv"
 from       = "Nami <nami@example.com>"
 to         = "{{.name}} <{{.email}}>"
@@ -52,8 +57,7 @@ text       = "body.txt"
 [smtp]
 ` + keys.smtp + `
 [send]
-retry_delay = "10ms"
-` + keys.send
+` + retryDelay + keys.send
 	path := filepath.Join(dir, "campaign.toml")
 	writeFile(t, path, toml)
 	c, err := campaign.Load(path, campaign.Options{})
