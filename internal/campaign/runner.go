@@ -346,11 +346,16 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) {
 	e.Time = time.Now()
 	err := r.j.Record(e)
 	r.mu.Lock()
-	switch e.Status {
-	case journal.Sent:
+	switch {
+	case err != nil && (e.Status == journal.Sent || e.Status == journal.Unknown || res != nil && res.Stage == delivery.StageDataEnd):
+		// Begun but not recorded: the next run finds it in flight, unknown.
+		r.sum.Unknown++
+	case err != nil:
+		r.sum.Remaining++ // never begun: --resume sends it
+	case e.Status == journal.Sent:
 		r.sum.Sent++
 		r.failStreak = 0
-	case journal.Failed:
+	case e.Status == journal.Failed:
 		r.sum.Failed++
 		// A refusal of this recipient alone says nothing about the server:
 		// it neither adds to the streak nor breaks it.
@@ -363,9 +368,9 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) {
 		if key := failureKey(e, res); len(r.failures) < 1000 || r.failures[key] > 0 {
 			r.failures[key]++
 		}
-	case journal.Unknown:
+	case e.Status == journal.Unknown:
 		r.sum.Unknown++
-	case journal.Skipped:
+	case e.Status == journal.Skipped:
 		r.sum.Skipped++
 	}
 	streak := r.failStreak

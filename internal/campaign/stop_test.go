@@ -1,6 +1,8 @@
 package campaign_test
 
 import (
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -72,5 +74,29 @@ func TestSendStopAfterFailuresZero(t *testing.T) {
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
 	if sum.Stopped || sum.Failed != rows || sum.Unfixable != 0 {
 		t.Fatalf("summary = %+v, want all %d tried and failed, none as the recipient's fault", sum, rows)
+	}
+}
+
+// TestSendReportsDamagedLines: a line of the results file that a power
+// loss turned to zero bytes is skipped when the run resumes, and the
+// summary names it: its row counts as never sent.
+func TestSendReportsDamagedLines(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{})
+	c := newSendCampaign(t, 4, sendKeys{})
+	sum := send(t, c, campaign.SendOptions{Server: target(srv), Limit: 2})
+	if sum.Sent != 2 || len(sum.DamagedLines) != 0 {
+		t.Fatalf("first run: %+v", sum)
+	}
+	b, err := os.ReadFile(sum.Results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\r\n")
+	lines[2] = strings.Repeat("\x00", len(lines[2])-2) + "\r\n" // row 2, after the header and row 1
+	writeFile(t, sum.Results, strings.Join(lines, ""))
+
+	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true})
+	if !slices.Equal(sum.DamagedLines, []int{3}) || sum.Sent != 3 || sum.Previous["sent"] != 1 {
+		t.Fatalf("resume: %+v, want line 3 reported damaged and its row sent again", sum)
 	}
 }
