@@ -19,7 +19,8 @@
 //	send.go      Send in its steps: settings, check, results file, log in, run
 //	runner.go    the send runner: producer, workers, retry, stop, record
 //	outcome.go   what one attempt's result means: record, retry or stop
-//	smtp.go      [smtp] and providers into delivery.Config
+//	settings.go  [smtp] and [send] with the flags, validated for check and send
+//	smtp.go      providers and their presets, the sandbox Server
 //	errors.go    RowError, ConfigError, Problem and the sentinel errors
 //
 // # A row on its way
@@ -62,11 +63,13 @@
 //
 // # Send
 //
-// Send runs in steps: read the settings, Check the whole list (nothing is
-// sent unless every row is valid, or --skip-invalid), open the results file
-// (refusing to mix runs without --resume or --restart), ask for the
-// password and log in once (a refused login sends nothing and leaves no new
-// results file), then hand over to a runner.
+// Send runs in steps: read the settings (settings, the same that Check
+// reports on), check the whole list (nothing is sent unless every row is
+// valid, or --skip-invalid), open the results file (refusing to mix runs
+// without --resume or --restart), ask for the password and log in once (a
+// refused login sends nothing, counts the rows it leaves as remaining with
+// the runner's countOnly, and leaves no new results file), then hand over
+// to a runner.
 //
 // The runner has three kinds of goroutine:
 //
@@ -116,7 +119,10 @@
 //   - Stop: runner.stop closes halt, once, with the reason for the summary.
 //     It is called on an interrupt (SendOptions.Stop), a Fatal result (a
 //     refused login, a broken server), a results file that cannot be
-//     written, stop_after_failures failures in a row, or a list that
+//     written or synced (resultsFailed, which the summary reports with
+//     ResultsErr), stop_after_failures failures of the server or account
+//     in a row (refusesEverything: a refusal of one mailbox neither counts
+//     nor breaks the streak; 0 never stops), or a list that
 //     cannot be read or changed under --resume. After halt the producer counts rows as
 //     remaining instead of queuing them, workers abandon the jobs they take
 //     (abandon: counted remaining, left for --resume), retry goroutines wake
