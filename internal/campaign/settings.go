@@ -153,7 +153,7 @@ func (c *Campaign) deliveryConfig(srv *Server, workers int, p *problems) deliver
 	}
 	if srv != nil {
 		cfg.Host, cfg.Port, cfg.Username, cfg.Password, cfg.RootCAs = srv.Host, srv.Port, srv.Username, srv.Password, srv.RootCAs
-		cfg.AuthMechanism, cfg.HeloName = "", ""
+		cfg.AuthMechanism = ""
 		cfg.Security = srv.Security
 		return cfg
 	}
