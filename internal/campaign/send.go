@@ -86,8 +86,8 @@ type SendSummary struct {
 	// count as never sent.
 	DamagedLines []int
 	// Unfixable counts the failed rows refused for that recipient alone
-	// (no such mailbox, mailbox full: 5.1.x, 5.2.x): --retry-failed would
-	// only be refused again.
+	// (no such mailbox, mailbox full: 5.1.x, 5.2.x; an address that needs
+	// SMTPUTF8 the server lacks): --retry-failed would only fail again.
 	Unfixable   int
 	TopFailures []ReplyCount
 	Results     string // path of the results file
