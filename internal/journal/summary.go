@@ -1,0 +1,185 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/human"
+)
+
+// Summary is what a results file holds, for the table that ends a run.
+type Summary struct {
+	Rows   int            // rows with an outcome
+	Counts map[Status]int // rows per last outcome; every status is present
+	// Shown are at most the n rows asked for, in row order: every row when
+	// they fit, else the first ones not sent (none when all were sent).
+	Shown []Entry
+}
+
+// ReadSummary reads the results file at path as [Open] would (the last line
+// of a row wins; a line cut short or damaged by a crash is left out) without
+// taking the lock or changing the file. It keeps one byte per row, so a
+// million rows cost about a megabyte.
+func ReadSummary(path string, n int) (Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Summary{}, fmt.Errorf("read results file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Summary{}, fmt.Errorf("read results file: %w", err)
+	}
+	// A last line without its end belongs to a write that never completed.
+	end, err := lastLineEnd(f, st.Size())
+	if err != nil {
+		return Summary{}, fmt.Errorf("read results file: %w", err)
+	}
+	s := summarizer{path: path, n: n, ordered: true}
+	if err := s.each(f, end, s.count); err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Counts: make(map[Status]int, 4)}
+	for code, st := range statuses[1:] {
+		sum.Counts[st] = s.counts[code+1]
+		sum.Rows += s.counts[code+1]
+	}
+	switch {
+	case !s.ordered:
+		// Several runs appended out of row order and the file was never
+		// compacted: pick the rows by their last status, then read them again.
+		if err := s.each(f, end, s.pick(sum.Rows)); err != nil {
+			return Summary{}, err
+		}
+		sum.Shown = s.picked
+	case sum.Rows <= n:
+		sum.Shown = s.first
+	default:
+		sum.Shown = s.notSent
+	}
+	return sum, nil
+}
+
+// summarizer reads a results file for ReadSummary.
+type summarizer struct {
+	path    string
+	n       int
+	status  []byte // last status code per row
+	counts  [5]int
+	maxRow  int
+	ordered bool // every row so far came once and in order
+
+	first, notSent []Entry // while ordered: the first n rows, and the first n not sent
+
+	want   map[int]int // when not ordered: row -> index in picked
+	picked []Entry
+}
+
+// each calls fn with every undamaged line of the file up to end.
+func (s *summarizer) each(f *os.File, end int64, fn func(e Entry, code byte, rec []string)) error {
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, end), 64<<10)
+	head, err := br.ReadBytes('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read results file: %w", err)
+	}
+	head = bytes.TrimRight(bytes.TrimPrefix(head, bom), "\r\n")
+	if !isHeader(head) {
+		return &FileError{Path: s.path,
+			Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, human.Clip(string(head), 60), strings.Join(Columns, ",")),
+			Help: notOursHint}
+	}
+	r := csv.NewReader(br)
+	r.FieldsPerRecord = -1
+	r.ReuseRecord = true
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			line := 0
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line, err = pe.Line+1, pe.Err
+			}
+			return &FileError{Path: s.path, Line: line, Err: err, Help: damagedHint}
+		}
+		if damaged(rec) {
+			continue
+		}
+		row, code, email, err := parseRecord(rec)
+		if err != nil {
+			fl, _ := r.FieldPos(0)
+			return &FileError{Path: s.path, Line: fl + 1, Err: err, Help: damagedHint}
+		}
+		fn(Entry{Row: row, Email: email, Status: statuses[code]}, code, rec)
+	}
+}
+
+// count is the first pass: the last status of every row, and the rows to
+// show while the file turns out to be in row order.
+func (s *summarizer) count(e Entry, code byte, rec []string) {
+	if e.Row >= len(s.status) {
+		s.status = slices.Grow(s.status, e.Row+1-len(s.status))[:e.Row+1]
+	}
+	if old := s.status[e.Row]; old != 0 {
+		s.counts[old]--
+	}
+	s.status[e.Row] = code
+	s.counts[code]++
+	if e.Row <= s.maxRow {
+		s.ordered = false
+	}
+	s.maxRow = max(s.maxRow, e.Row)
+	if !s.ordered {
+		s.first, s.notSent = nil, nil
+		return
+	}
+	if len(s.first) < s.n {
+		s.first = append(s.first, fullEntry(e, rec))
+	}
+	if e.Status != Sent && len(s.notSent) < s.n {
+		s.notSent = append(s.notSent, fullEntry(e, rec))
+	}
+}
+
+// pick chooses the rows to show by their last status and returns the second
+// pass, which fills them in from their last lines.
+func (s *summarizer) pick(rows int) func(Entry, byte, []string) {
+	s.want = map[int]int{}
+	for row, code := range s.status {
+		if len(s.picked) == s.n {
+			break
+		}
+		if code != 0 && (rows <= s.n || statuses[code] != Sent) {
+			s.want[row] = len(s.picked)
+			s.picked = append(s.picked, Entry{Row: row})
+		}
+	}
+	return func(e Entry, _ byte, rec []string) {
+		if i, ok := s.want[e.Row]; ok {
+			s.picked[i] = fullEntry(e, rec)
+		}
+	}
+}
+
+// fullEntry fills in the columns people read. They may have been
+// reformatted by a spreadsheet, so what does not parse stays zero.
+func fullEntry(e Entry, rec []string) Entry {
+	e.Email = strings.Clone(e.Email)
+	e.Code, _ = strconv.Atoi(strings.TrimSpace(rec[3]))
+	e.Reply = unescapeCell(strings.Clone(rec[4]))
+	e.MessageID = strings.Clone(rec[5])
+	e.Attempts, _ = strconv.Atoi(strings.TrimSpace(rec[6]))
+	e.Time, _ = time.Parse(time.RFC3339, strings.TrimSpace(rec[7]))
+	return e
+}

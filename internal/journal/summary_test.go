@@ -1,0 +1,139 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func summary(t *testing.T, path string, n int) Summary {
+	t.Helper()
+	s, err := ReadSummary(path, n)
+	if err != nil {
+		t.Fatalf("ReadSummary: %v", err)
+	}
+	return s
+}
+
+func shownRows(s Summary) string {
+	var b []string
+	for _, e := range s.Shown {
+		b = append(b, fmt.Sprintf("%d %s %s", e.Row, e.Email, e.Status))
+	}
+	return strings.Join(b, "; ")
+}
+
+func TestSummaryShowsEveryRowWhenTheyFit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	record(t, j, 1, "ana@example.com", Sent)
+	record(t, j, 2, "bo@example.com", Failed)
+	record(t, j, 3, "cy@example.com", Sent)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := summary(t, path, 3)
+	if got, want := shownRows(s), "1 ana@example.com sent; 2 bo@example.com failed; 3 cy@example.com sent"; got != want {
+		t.Errorf("shown %q, want %q", got, want)
+	}
+	if s.Rows != 3 || s.Counts[Sent] != 2 || s.Counts[Failed] != 1 || s.Counts[Unknown] != 0 {
+		t.Errorf("rows %d, counts %v", s.Rows, s.Counts)
+	}
+	e := s.Shown[1]
+	if e.Code != 250 || e.Reply != "2.0.0 Ok: queued" || e.MessageID != "<2@example.com>" || e.Attempts != 1 || !e.Time.Equal(t0.Truncate(1e9)) {
+		t.Errorf("row 2 read back as %+v", e)
+	}
+}
+
+func TestSummaryShowsThoseNotSentFirstWhenTooMany(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	for row := 1; row <= 10; row++ {
+		st := Sent
+		if row%4 == 0 {
+			st = Failed
+		}
+		record(t, j, row, fmt.Sprintf("u%d@example.com", row), st)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := shownRows(summary(t, path, 5)), "4 u4@example.com failed; 8 u8@example.com failed"; got != want {
+		t.Errorf("shown %q, want %q", got, want)
+	}
+	if got := summary(t, path, 1); len(got.Shown) != 1 || got.Shown[0].Row != 4 || got.Rows != 10 || got.Counts[Sent] != 8 {
+		t.Errorf("with n=1: %+v", got)
+	}
+}
+
+// A run that died leaves several lines per row, out of order; the last
+// one is the row's outcome, as for resume.
+func TestSummaryOfAnUncompactedFileTakesTheLastLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	record(t, j, 3, "cy@example.com", Unknown)
+	record(t, j, 1, "ana@example.com", Failed)
+	record(t, j, 2, "bo@example.com", Sent)
+	record(t, j, 1, "ana@example.com", Sent)
+	record(t, j, 3, "cy@example.com", Failed)
+	if err := j.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	s := summary(t, path, 2)
+	if got, want := shownRows(s), "3 cy@example.com failed"; got != want {
+		t.Errorf("shown %q, want %q", got, want)
+	}
+	if s.Rows != 3 || s.Counts[Sent] != 2 || s.Counts[Failed] != 1 || s.Counts[Unknown] != 0 {
+		t.Errorf("rows %d, counts %v", s.Rows, s.Counts)
+	}
+	if got, want := shownRows(summary(t, path, 3)), "1 ana@example.com sent; 2 bo@example.com sent; 3 cy@example.com failed"; got != want {
+		t.Errorf("all shown %q, want %q", got, want)
+	}
+}
+
+// What resume reads, the summary reads: a file saved by a spreadsheet
+// (no BOM, header in quotes and capitals, LF), a line zeroed by a power
+// loss, a last line cut short, and cells escaped against formulas.
+func TestSummaryReadsWhatResumeReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	text := `"Row","Email","Status","Code","Reply","Message_ID","Attempts","Time"` + "\n" +
+		"1,'=ana@example.com,failed,550,'=HYPERLINK(x),<1@x>,2,2025-01-02T03:04:05Z\n" +
+		"\x00\x00\x00\x00\n" +
+		"2,bo@example.com,sent,,ok,<2@x>,,\n" +
+		"3,cy@example.com,sent,250,cut sho"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := summary(t, path, 5)
+	if got, want := shownRows(s), "1 =ana@example.com failed; 2 bo@example.com sent"; got != want {
+		t.Errorf("shown %q, want %q", got, want)
+	}
+	if s.Shown[0].Reply != "=HYPERLINK(x)" || s.Shown[0].Code != 550 || s.Shown[0].Attempts != 2 {
+		t.Errorf("row 1 read back as %+v", s.Shown[0])
+	}
+	if s.Shown[1].Code != 0 || !s.Shown[1].Time.IsZero() {
+		t.Errorf("empty cells read back as %+v", s.Shown[1])
+	}
+	// And resume agrees.
+	j := open(t, path)
+	defer j.Abandon()
+	if j.Len() != s.Rows {
+		t.Errorf("resume sees %d rows, the summary %d", j.Len(), s.Rows)
+	}
+}
+
+func TestSummaryRefusesAnotherFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "list.csv")
+	if err := os.WriteFile(path, []byte("name,email\nAna,ana@example.com\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadSummary(path, 5); !errors.Is(err, ErrNotJournal) {
+		t.Errorf("err = %v, want ErrNotJournal", err)
+	}
+	if _, err := ReadSummary(filepath.Join(t.TempDir(), "missing.csv"), 5); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: err = %v", err)
+	}
+}
