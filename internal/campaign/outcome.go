@@ -122,11 +122,14 @@ func (r *runner) recordFinal(ctx context.Context, jb *job, entry journal.Entry, 
 	case delivery.Unknown:
 		entry.Status = journal.Unknown
 		r.record(entry, &res)
-	case delivery.Deferred: // out of attempts, or the run is ending
-		entry.Status = journal.Failed
-		if ctx.Err() == nil {
-			entry.Reply = fmt.Sprintf("gave up after %d attempts: %s", jb.attempts, entry.Reply)
+	case delivery.Deferred: // out of attempts, or the run quit at once
+		if ctx.Err() != nil {
+			// The message did not go out (its end of DATA had not): --resume sends it.
+			r.abandon(jb)
+			return
 		}
+		entry.Status = journal.Failed
+		entry.Reply = fmt.Sprintf("gave up after %d attempts: %s", jb.attempts, entry.Reply)
 		r.record(entry, &res)
 	default: // Fatal: the run stops; this recipient was not sent
 		hint := ""
