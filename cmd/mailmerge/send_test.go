@@ -300,8 +300,9 @@ func TestSendInterrupt(t *testing.T) {
 	checkDeliveredOnce(t, rows, loadSendResults(t, results), maildirCopies(t, inbox))
 }
 
-// TestSendInterruptTwice: a second Ctrl-C quits at once. Whatever was in
-// flight becomes unknown at the next run and is not resent.
+// TestSendInterruptTwice: a second Ctrl-C quits at once, yet still closes
+// the results file in good order. Whatever was in flight is unknown and is
+// not resent; what had not gone out is sent by --resume.
 func TestSendInterruptTwice(t *testing.T) {
 	bin := mailmergeBinary(t)
 	dir := t.TempDir()
@@ -321,9 +322,18 @@ func TestSendInterruptTwice(t *testing.T) {
 	if code := r.wait(t); code != exitStopped && code != -int(syscall.SIGINT) {
 		t.Fatalf("run interrupted twice exited %d, want %d\nstderr:\n%s", code, exitStopped, r.stderr.String())
 	}
+	results := filepath.Join(inbox, "results.csv")
+	if _, err := os.Stat(journal.InflightPath(results)); err == nil {
+		t.Errorf("quitting at once left %s behind: the results file was not closed", journal.InflightPath(results))
+	}
+	for row, s := range loadSendResults(t, results) {
+		if s != "sent" && s != "unknown" {
+			t.Errorf("row %d is %s after quitting at once, want sent or unknown", row, s)
+		}
+	}
 	r = startMailmerge(t, bin, "send", "--sandbox", inbox, camp, "--resume", "--quiet")
 	if code := r.wait(t); code != exitOK {
 		t.Fatalf("resume exited %d\nstderr:\n%s", code, r.stderr.String())
 	}
-	checkDeliveredOnce(t, rows, loadSendResults(t, filepath.Join(inbox, "results.csv")), maildirCopies(t, inbox))
+	checkDeliveredOnce(t, rows, loadSendResults(t, results), maildirCopies(t, inbox))
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/human"
+	"github.com/mailmerge/mailmerge/internal/journal"
 )
 
 // ui writes every line the user sees. Errors and hints go to stderr as
@@ -99,31 +101,8 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 	if u.quiet && !asJSON {
 		out = u.stdout
 	}
-	done := s.Sent + s.Failed + s.Skipped + s.Unknown
-	if !u.quiet && done > 0 {
-		rows, total, sent := readResults(s.Results, tableRows)
-		if len(rows) > 0 {
-			if total > len(rows) {
-				fmt.Fprintf(out, "%d of %d results, those not sent first:\n", len(rows), total)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ROW\tEMAIL\tSTATUS\tREPLY")
-			for _, r := range rows {
-				reply := r[4]
-				if r[3] != "" && r[3] != "0" {
-					reply = r[3] + " " + reply
-				}
-				if len([]rune(reply)) > 60 {
-					reply = string([]rune(reply)[:59]) + "…"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r[0], r[1], r[2], reply)
-			}
-			tw.Flush()
-			if total > len(rows) {
-				fmt.Fprintf(out, "… and %d more (%d sent) in %s\n", total-len(rows), sent, s.Results)
-			}
-			fmt.Fprintln(out)
-		}
+	if done := s.Sent + s.Failed + s.Skipped + s.Unknown; !u.quiet && done > 0 {
+		u.resultsTable(out, s.Results)
 	}
 	secs := s.Elapsed.Seconds()
 	fmt.Fprintf(out, "sent %d, failed %d, skipped %d, unknown %d", s.Sent, s.Failed, s.Skipped, s.Unknown)
@@ -157,6 +136,36 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 	} else if s.Unknown > 0 {
 		u.hint("unknown means the server may have the message; check before resending with --resume --resend-unknown")
 	}
+}
+
+// tableRows is how many results the summary shows.
+const tableRows = 20
+
+// resultsTable shows the results file: every row when they fit, else
+// those not sent first. A file that cannot be read shows no table; the
+// counts below it still say what happened.
+func (u *ui) resultsTable(out io.Writer, path string) {
+	sum, err := journal.ReadSummary(path, tableRows)
+	if err != nil || len(sum.Shown) == 0 {
+		return
+	}
+	if sum.Rows > len(sum.Shown) {
+		fmt.Fprintf(out, "%d of %d results, those not sent first:\n", len(sum.Shown), sum.Rows)
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROW\tEMAIL\tSTATUS\tREPLY")
+	for _, e := range sum.Shown {
+		reply := e.Reply
+		if e.Code != 0 {
+			reply = fmt.Sprintf("%d %s", e.Code, reply)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Row, e.Email, e.Status, human.Clip(reply, 60))
+	}
+	tw.Flush()
+	if sum.Rows > len(sum.Shown) {
+		fmt.Fprintf(out, "… and %d more (%d sent) in %s\n", sum.Rows-len(sum.Shown), sum.Counts[journal.Sent], path)
+	}
+	fmt.Fprintln(out)
 }
 
 func (u *ui) jsonSummary(s campaign.SendSummary) {
