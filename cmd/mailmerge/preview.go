@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/fsafe"
 	"github.com/mailmerge/mailmerge/internal/preview"
 )
 
@@ -33,11 +34,7 @@ func cmdPreview(args []string, ui *ui) int {
 // status 0.
 func servePreview(ctx context.Context, path, listen string, open bool, ui *ui) int {
 	if _, err := os.Stat(path); err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		ui.errorf("%s: %v", path, err)
+		ui.errorf("%s: %v", path, fsafe.Cause(err))
 		return exitUsage
 	}
 	ln, err := preview.Listen(listen)

@@ -51,16 +51,6 @@ func cmdRender(args []string, ui *ui) int {
 		return exitUsage
 	}
 	fmt.Fprintf(ui.stdout, "rendered %d %s (%s) to %s; index: %s\n", sum.Written, plural(sum.Written, "message", "messages"),
-		humanBytes(sum.Bytes), *out, *out+"/index.csv")
+		human.Bytes(sum.Bytes), *out, *out+"/index.csv")
 	return exitOK
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
