@@ -104,12 +104,11 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 	if done := s.Sent + s.Failed + s.Skipped + s.Unknown; !u.quiet && done > 0 {
 		u.resultsTable(out, s.Results)
 	}
-	secs := s.Elapsed.Seconds()
 	fmt.Fprintf(out, "sent %d, failed %d, skipped %d, unknown %d", s.Sent, s.Failed, s.Skipped, s.Unknown)
 	if s.Remaining > 0 {
 		fmt.Fprintf(out, ", not sent yet %d", s.Remaining)
 	}
-	fmt.Fprintf(out, " in %s (%.1f msg/s)\n", s.Elapsed.Round(time.Millisecond), float64(s.Sent+s.Failed+s.Unknown)/max(secs, 0.001))
+	fmt.Fprintf(out, " in %s (%.1f msg/s)\n", s.Elapsed.Round(time.Millisecond), perSecond(s))
 	if s.Partial > 0 {
 		fmt.Fprintf(out, "%d sent %s did not reach every recipient: the reply column names who was refused\n",
 			s.Partial, plural(s.Partial, "message", "messages"))
@@ -168,6 +167,11 @@ func (u *ui) resultsTable(out io.Writer, path string) {
 	fmt.Fprintln(out)
 }
 
+// perSecond is the rate of messages that went to the server.
+func perSecond(s campaign.SendSummary) float64 {
+	return float64(s.Sent+s.Failed+s.Unknown) / max(s.Elapsed.Seconds(), 0.001)
+}
+
 func (u *ui) jsonSummary(s campaign.SendSummary) {
 	type failure struct {
 		Reply string `json:"reply"`
@@ -193,7 +197,7 @@ func (u *ui) jsonSummary(s campaign.SendSummary) {
 		Previous: s.Previous, Recovered: s.Recovered, Elapsed: s.Elapsed.Seconds(), Stopped: s.Stopped,
 		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{},
 	}
-	v.PerSecond = float64(s.Sent+s.Failed+s.Unknown) / max(v.Elapsed, 0.001)
+	v.PerSecond = perSecond(s)
 	for _, f := range s.TopFailures {
 		v.TopFailures = append(v.TopFailures, failure{f.Reply, f.Count})
 	}
