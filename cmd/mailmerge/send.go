@@ -58,7 +58,7 @@ func cmdSend(args []string, stdin io.Reader, ui *ui) int {
 	} else {
 		opts.Password = func() (string, error) { return password(ctx, c, stdin, ui) }
 	}
-	defer tuneGC(c.QueuedBytes(opts))()
+	defer tuneGC(c.QueuedBytes(ctx, opts))()
 	progress := newProgress(ui, f.quiet || f.asJSON && !isTerminal(ui.stderr))
 	if !progress.off {
 		opts.Progress = progress.update // else the run need not describe itself after every message

@@ -1,6 +1,9 @@
 package campaign
 
-import "runtime"
+import (
+	"context"
+	"runtime"
+)
 
 // QueuedBytes is about the most memory the messages on their way through a
 // send run hold at once, for sizing the garbage collector. Messages queue
@@ -10,14 +13,20 @@ import "runtime"
 // counts twice its size on the wire (the copy written out ahead and its
 // rendered parts), at most maxWire or max_message_size: larger messages
 // are written straight to the connection, and attachments are read from
-// disk as they are written.
-func (c *Campaign) QueuedBytes(opts SendOptions) int64 {
+// disk as they are written. The size is taken from the first recipient's
+// message, with room for the others to be twice as large, because most
+// campaigns' messages are alike and the largest possible size would lift
+// the limit for small ones too.
+func (c *Campaign) QueuedBytes(ctx context.Context, opts SendOptions) int64 {
 	composers := max(1, runtime.GOMAXPROCS(0))
 	workers := firstPositive(opts.Workers, c.Config.Send.Workers, DefaultWorkers)
 	messages := (2*composers+2)*batchRows + 2*workers + 2*workers
 	size := int64(maxWire)
 	if n, err := parseSize(c.Config.MaxMessageSize); err == nil {
 		size = min(size, n)
+	}
+	if first, err := c.Message(ctx, 1); err == nil && first.Message != nil {
+		size = min(size, 2*first.Message.Size+4<<10)
 	}
 	return int64(messages) * 2 * size
 }

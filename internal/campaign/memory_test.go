@@ -1,25 +1,39 @@
 package campaign_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 )
 
 // The memory a run may queue follows what it can queue: more workers hold
-// more messages, and a campaign whose messages are small by its own limit
-// holds less than one whose messages may be as large as written out ahead.
+// more messages, and larger messages take more, up to the limit of what is
+// written out ahead or the campaign's own max_message_size.
 func TestQueuedBytesFollowsTheCampaign(t *testing.T) {
+	ctx := context.Background()
 	list := map[string]string{"recipients.csv": "name,email\nAna,ana@example.com\n"}
 	c, _ := loadCheck(t, list)
-	big := c.QueuedBytes(campaign.SendOptions{})
-	if more := c.QueuedBytes(campaign.SendOptions{Workers: 64}); more <= big {
-		t.Errorf("64 workers queue %d bytes, the default %d", more, big)
+	small := c.QueuedBytes(ctx, campaign.SendOptions{})
+	if more := c.QueuedBytes(ctx, campaign.SendOptions{Workers: 64}); more <= small {
+		t.Errorf("64 workers queue %d bytes, the default %d", more, small)
 	}
-	small := map[string]string{"recipients.csv": list["recipients.csv"],
-		"campaign.toml": checkCampaign + "max_message_size = \"4KB\"\n"}
-	c, _ = loadCheck(t, small)
-	if got := c.QueuedBytes(campaign.SendOptions{}); got*32 > big {
-		t.Errorf("with 4 KB messages %d bytes, without a limit %d: want at most a 32nd", got, big)
+
+	large := map[string]string{"recipients.csv": list["recipients.csv"], "body.txt": strings.Repeat("Hi {{.name}}\n", 30_000)}
+	c, _ = loadCheck(t, large)
+	big := c.QueuedBytes(ctx, campaign.SendOptions{})
+	if big < 20*small {
+		t.Errorf("messages of 400 KB queue %d bytes, messages of 1 KB %d", big, small)
+	}
+	large["campaign.toml"] = checkCampaign + "max_message_size = \"4MB\"\n"
+	c, _ = loadCheck(t, large)
+	if limited := c.QueuedBytes(ctx, campaign.SendOptions{}); limited != big {
+		t.Errorf("large messages queue %d bytes under a 4 MB limit, %d without: what is written out ahead caps both", limited, big)
+	}
+	large["campaign.toml"] = checkCampaign + "max_message_size = \"8KB\"\n"
+	c, _ = loadCheck(t, large)
+	if limited := c.QueuedBytes(ctx, campaign.SendOptions{}); limited*16 > big {
+		t.Errorf("with max_message_size 8KB %d bytes, without %d", limited, big)
 	}
 }
