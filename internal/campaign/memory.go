@@ -19,7 +19,12 @@ import (
 // the limit for small ones too.
 func (c *Campaign) QueuedBytes(ctx context.Context, opts SendOptions) int64 {
 	composers := max(1, runtime.GOMAXPROCS(0))
-	workers := firstPositive(opts.Workers, c.Config.Send.Workers, DefaultWorkers)
+	workers := DefaultWorkers
+	for _, n := range []int{c.Config.Send.Workers, opts.Workers} {
+		if n > 0 {
+			workers = n
+		}
+	}
 	messages := (2*composers+2)*batchRows + 2*workers + 2*workers
 	size := int64(maxWire)
 	if n, err := parseSize(c.Config.MaxMessageSize); err == nil {
