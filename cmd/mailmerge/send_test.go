@@ -102,7 +102,7 @@ func loadSendResults(t *testing.T, path string) map[int]string {
 	if err != nil {
 		t.Fatalf("results: %v", err)
 	}
-	if len(recs) == 0 || strings.Join(recs[0], ",") != strings.Join(journal.Columns, ",") {
+	if len(recs) == 0 || strings.Join(recs[0], ",") != strings.Join(journal.Columns(), ",") {
 		t.Fatalf("results header %q", recs)
 	}
 	status := map[int]string{}

@@ -12,7 +12,7 @@ var bom = []byte("\ufeff")
 // headerLine is how every results file starts.
 var headerLine = func() []byte {
 	lw := newLineWriter()
-	return append(append([]byte{}, bom...), lw.format(Columns...)...)
+	return append(append([]byte{}, bom...), lw.format(columns...)...)
 }()
 
 // lineWriter formats one CSV line with CRLF into a reusable buffer, so that

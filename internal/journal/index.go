@@ -192,17 +192,17 @@ func (j *Journal) writeHeader() error {
 func (j *Journal) notOurs(first []byte) error {
 	shown := human.Clip(string(first), 60)
 	return &FileError{Path: j.path,
-		Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, shown, strings.Join(Columns, ",")),
+		Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, shown, strings.Join(columns, ",")),
 		Help: notOursHint}
 }
 
 func isHeader(line []byte) bool {
 	fields := strings.Split(string(line), ",")
-	if len(fields) != len(Columns) {
+	if len(fields) != len(columns) {
 		return false
 	}
 	for i, f := range fields {
-		if !strings.EqualFold(strings.Trim(strings.TrimSpace(f), `"`), Columns[i]) {
+		if !strings.EqualFold(strings.Trim(strings.TrimSpace(f), `"`), columns[i]) {
 			return false
 		}
 	}
@@ -221,8 +221,8 @@ func damaged(rec []string) bool {
 // parseRecord reads the fields resume depends on; the others are for people
 // and may have been reformatted by a spreadsheet.
 func parseRecord(rec []string) (row int, code byte, email string, err error) {
-	if len(rec) != len(Columns) {
-		return 0, 0, "", fmt.Errorf("%d columns, want %d (%s)", len(rec), len(Columns), strings.Join(Columns, ","))
+	if len(rec) != len(columns) {
+		return 0, 0, "", fmt.Errorf("%d columns, want %d (%s)", len(rec), len(columns), strings.Join(columns, ","))
 	}
 	row, err = strconv.Atoi(strings.TrimSpace(rec[0]))
 	if err != nil || row <= 0 || row > MaxRow {

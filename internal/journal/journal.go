@@ -80,8 +80,11 @@ func (s Status) code() byte {
 	return 0
 }
 
-// Columns is the header line of every results file, in order.
-var Columns = []string{"row", "email", "status", "code", "reply", "message_id", "attempts", "time"}
+// columns is the header line of every results file, in order.
+var columns = []string{"row", "email", "status", "code", "reply", "message_id", "attempts", "time"}
+
+// Columns returns the header line of every results file, in order.
+func Columns() []string { return append([]string(nil), columns...) }
 
 // Entry is one recipient's final outcome.
 type Entry struct {

@@ -94,7 +94,7 @@ func (s *summarizer) each(f *os.File, end int64, fn func(e Entry, code byte, rec
 	head = bytes.TrimRight(bytes.TrimPrefix(head, bom), "\r\n")
 	if !isHeader(head) {
 		return &FileError{Path: s.path,
-			Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, human.Clip(string(head), 60), strings.Join(Columns, ",")),
+			Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, human.Clip(string(head), 60), strings.Join(columns, ",")),
 			Help: notOursHint}
 	}
 	r := csv.NewReader(br)
