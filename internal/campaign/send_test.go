@@ -145,8 +145,8 @@ func readResults(t *testing.T, path string) map[int]resultRow {
 	if err != nil {
 		t.Fatalf("results file: %v", err)
 	}
-	if len(recs) == 0 || strings.Join(recs[0], ",") != strings.Join(journal.Columns, ",") {
-		t.Fatalf("results header = %q, want %q", recs[0], journal.Columns)
+	if len(recs) == 0 || strings.Join(recs[0], ",") != strings.Join(journal.Columns(), ",") {
+		t.Fatalf("results header = %q, want %q", recs[0], journal.Columns())
 	}
 	rows := map[int]resultRow{}
 	for _, r := range recs[1:] {
