@@ -1,16 +1,29 @@
-// Package throttle paces a campaign's sends to the rate the user set and
-// slows down further when the mail server asks it to.
+// Package throttle paces a campaign's sends to the rate the user set, keeps
+// them under its hourly or daily caps, and slows down further when the mail
+// server asks it to.
 //
-// A Limiter is shared by all sending workers. It holds one token bucket
-// (golang.org/x/time/rate) per Term of its Spec, each refilled at the term's
-// rate and holding Options.Burst tokens (1 unless set); a send takes a token
-// from every bucket, so every term holds at once. Most callers need only
-// Wait, called once before each message goes out.
+// A Limiter is shared by all sending workers. Each Term of its Spec is one
+// of two kinds, by the length of its period:
+//
+//   - A pace, per second or per minute (a period under an hour): a token
+//     bucket (golang.org/x/time/rate) refilled at the term's rate and holding
+//     Options.Burst tokens (1 unless set). "20/m" sends one message every 3 s.
+//   - A cap, per hour or per day (a period of an hour or more): a rolling
+//     window. A send may go when fewer than Events sends went out in the
+//     Per before it; otherwise it waits until the oldest of them is Per old.
+//     "20/m, 500/d" sends 500 messages at 20/m, then the next one a day after
+//     the first. A cap counts the sends of this Limiter only, so of one run.
+//     Up to 4096 events a cap is exact; above, it counts sends per 1/4096 of
+//     its period and may hold a send back up to that much longer, never less.
+//
+// A send must satisfy every term at once. Most callers need only Wait,
+// called once before each message goes out.
 //
 // When a server replies that the client is sending too fast (421, 450, 451,
 // 452 or 454 with throttling text; deciding that is the caller's job), the
-// caller reports it with SlowDown and the Limiter halves its rate for a
-// cool-down period, then doubles it back step by step; see SlowDown.
+// caller reports it with SlowDown and the Limiter halves its pace for a
+// cool-down period, then doubles it back step by step; see SlowDown. Caps
+// are not rates and are left as they are.
 //
 // A Limiter is safe for simultaneous use by multiple goroutines. The zero
 // value, like a nil *Limiter, sends without limit until SlowDown is called.
@@ -55,8 +68,8 @@ const (
 
 // Options adjust a Limiter; the zero value gives the defaults.
 type Options struct {
-	// Burst is how many messages may go out back to back before the rate
-	// applies, per term; below 1 means 1.
+	// Burst is how many messages may go out back to back before the pace
+	// applies, per pacing term; below 1 means 1. Caps ignore it.
 	Burst int
 
 	// CoolDown is how long each halving by SlowDown lasts before the rate
@@ -77,12 +90,21 @@ type Limiter struct {
 	clock    func() time.Time
 
 	mu sync.Mutex
-	// buckets, base and floor run in parallel: one bucket per term, its
-	// configured rate and the slowest SlowDown may take it to (per second).
-	// When spec is empty they hold the single limit SlowDown introduced, if any.
+	// buckets, per, base and floor run in parallel: one bucket per pacing
+	// term, its period, its configured rate and the slowest SlowDown may
+	// take it to (per second). When the spec has no pacing term they hold
+	// the single limit SlowDown introduced, if any.
 	buckets []*rate.Limiter
+	per     []time.Duration
 	base    []float64
 	floor   []float64
+	paced   bool // the spec has a pacing term
+	// caps holds one rolling window per cap term.
+	caps []*windowCap
+	// reservedAt is the latest time the buckets were reserved at, in the
+	// future after a cap's wait; they are changed at no earlier time, so
+	// that such a reservation is not forgotten.
+	reservedAt time.Time
 	// level is the number of halvings in force, at most maxLevel.
 	level    int
 	maxLevel int
@@ -91,7 +113,7 @@ type Limiter struct {
 	lastHalving time.Time
 	lastChange  time.Time
 	// recent holds the times of the last sends while there is no configured
-	// limit, oldest first, so SlowDown can start from the rate observed.
+	// pace, oldest first, so SlowDown can start from the rate observed.
 	recent []time.Time
 }
 
@@ -110,8 +132,14 @@ func New(spec Spec, opts Options) *Limiter {
 		if t.Events < 1 || t.Per <= 0 {
 			panic("throttle: invalid term " + strconv.Itoa(t.Events) + "/" + t.Per.String())
 		}
+		if t.isCap() {
+			l.caps = append(l.caps, newWindowCap(t))
+			continue
+		}
 		r := t.perSecond()
+		l.paced = true
 		l.buckets = append(l.buckets, rate.NewLimiter(rate.Limit(r), l.burst))
+		l.per = append(l.per, t.Per)
 		l.base = append(l.base, r)
 		l.floor = append(l.floor, min(r, minConfiguredFloor))
 	}
@@ -166,38 +194,81 @@ func (l *Limiter) WaitOr(ctx context.Context, idle func()) error {
 	case <-timer.C:
 		return nil
 	case <-ctx.Done():
-		now := l.now()
-		for _, r := range booked {
-			r.CancelAt(now)
-		}
+		l.cancel(booked, l.now())
 		return ctx.Err()
 	}
 }
 
-// reserve books one send at now in every bucket and returns how long after
-// now it may go out, with the bookings so that Wait can cancel them.
-func (l *Limiter) reserve(now time.Time) (time.Duration, []*rate.Reservation) {
+// A booking is one send planned by reserve, for Wait to take back when it
+// is cancelled.
+type booking struct {
+	at       time.Time // when the send may go
+	reserved []*rate.Reservation
+}
+
+// reserve books one send in every term and returns how long after now it
+// may go out, with the booking so that Wait can cancel it.
+func (l *Limiter) reserve(now time.Time) (time.Duration, booking) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.recover(now)
-	if len(l.spec) == 0 {
+	if !l.paced {
 		l.observe(now)
 	}
-	var delay time.Duration
-	booked := make([]*rate.Reservation, len(l.buckets))
-	for i, b := range l.buckets {
+	// The caps say when the send may go at the earliest; the buckets are
+	// asked from then, so that sends after a cap's wait are paced too.
+	at := l.capsAllow(now)
+	l.reservedAt = latest(l.reservedAt, at)
+	b := booking{reserved: make([]*rate.Reservation, len(l.buckets))}
+	var pace time.Duration
+	for i, bucket := range l.buckets {
 		// Burst is at least 1 and no rate is zero, so a single
 		// token is always granted, possibly in the future.
-		booked[i] = b.ReserveN(now, 1)
-		delay = max(delay, booked[i].DelayFrom(now))
+		b.reserved[i] = bucket.ReserveN(at, 1)
+		pace = max(pace, b.reserved[i].DelayFrom(at))
 	}
-	return delay, booked
+	b.at = at.Add(pace)
+	for _, c := range l.caps {
+		c.book(b.at)
+	}
+	return b.at.Sub(now), b
+}
+
+// capsAllow is the earliest time from now that every cap admits a send.
+func (l *Limiter) capsAllow(now time.Time) time.Time {
+	for _, c := range l.caps {
+		c.forget(now)
+	}
+	at := now
+	// Waiting for one cap may move the send into another's busy time.
+	for moved := len(l.caps) > 0; moved; {
+		moved = false
+		for _, c := range l.caps {
+			if t := c.earliest(at); t.After(at) {
+				at, moved = t, true
+			}
+		}
+	}
+	return at
+}
+
+// cancel gives back the places a send that will not happen had booked.
+func (l *Limiter) cancel(b booking, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range b.reserved {
+		r.CancelAt(latest(now, l.reservedAt))
+	}
+	for _, c := range l.caps {
+		c.unbook(b.at)
+	}
 }
 
 // SlowDown reports that the server asked for slower sending. It halves the
-// rate of every term for Options.CoolDown (60 s by default); each further
-// cool-down without a new SlowDown doubles the rate back, until the
-// configured rate is reached again.
+// rate of every pacing term for Options.CoolDown (60 s by default); each
+// further cool-down without a new SlowDown doubles the rate back, until the
+// configured rate is reached again. Caps stay as configured: they bound how
+// many messages go out in an hour or a day, not how fast.
 //
 // Calls within 1 s of the last halving count as the same complaint (several
 // workers hit by the same throttling): they do not halve again, but restart
@@ -205,10 +276,10 @@ func (l *Limiter) reserve(now time.Time) (time.Duration, []*rate.Reservation) {
 // below one message a minute, unless it is configured slower than that, in
 // which case it is left alone.
 //
-// Without a configured limit, the first SlowDown introduces one: half the
-// rate of the sends in the last 10 s, but at least one message a second. It
-// doubles back like any other, and is dropped a cool-down after it has
-// reached the observed rate again.
+// Without a configured pace (no limit, or caps only), the first SlowDown
+// introduces one: half the rate of the sends in the last 10 s, but at least
+// one message a second. It doubles back like any other, and is dropped a
+// cool-down after it has reached the observed rate again.
 func (l *Limiter) SlowDown() {
 	if l == nil {
 		return
@@ -222,11 +293,12 @@ func (l *Limiter) SlowDown() {
 		return
 	}
 	l.lastHalving = now
-	if len(l.spec) == 0 && l.level == 0 {
+	if !l.paced && l.level == 0 {
 		// Two halvings above the start: recovery goes start, observed
 		// rate, unlimited.
 		start := max(l.observedRate(now)/2, minIntroduced)
 		l.buckets = []*rate.Limiter{rate.NewLimiter(rate.Limit(start), l.burstSize())}
+		l.per = []time.Duration{time.Second}
 		l.base = []float64{4 * start}
 		l.floor = []float64{minIntroduced}
 		l.level, l.maxLevel = 2, 2+maxHalvings
@@ -254,8 +326,8 @@ func (l *Limiter) recover(now time.Time) {
 	if steps == 0 {
 		return
 	}
-	if l.level == 0 && len(l.spec) == 0 {
-		l.buckets, l.base, l.floor = nil, nil, nil
+	if l.level == 0 && !l.paced {
+		l.buckets, l.per, l.base, l.floor = nil, nil, nil, nil
 		l.maxLevel = maxHalvings
 		return
 	}
@@ -265,7 +337,7 @@ func (l *Limiter) recover(now time.Time) {
 // apply sets every bucket to its effective rate from now on.
 func (l *Limiter) apply(now time.Time) {
 	for i, b := range l.buckets {
-		b.SetLimitAt(now, rate.Limit(l.effective(i)))
+		b.SetLimitAt(latest(now, l.reservedAt), rate.Limit(l.effective(i)))
 	}
 }
 
@@ -274,7 +346,7 @@ func (l *Limiter) effective(i int) float64 {
 	return max(math.Ldexp(l.base[i], -l.level), l.floor[i])
 }
 
-// observe notes a send while there is no configured limit.
+// observe notes a send while there is no configured pace.
 func (l *Limiter) observe(now time.Time) {
 	if len(l.recent) == observeMax {
 		l.recent = append(l.recent[:0], l.recent[1:]...)
@@ -297,8 +369,9 @@ func (l *Limiter) observedRate(now time.Time) float64 {
 	return float64(n) / max(now.Sub(oldest), time.Second).Seconds()
 }
 
-// Limit is the rate in force now, in messages per second: the slowest term,
-// after any slow-down; +Inf without a limit. It is meant for display.
+// Limit is the pace in force now, in messages per second: the slowest
+// pacing term, after any slow-down; +Inf without one. Caps do not count.
+// It is meant for display.
 func (l *Limiter) Limit() float64 {
 	if l == nil {
 		return math.Inf(1)
@@ -318,7 +391,8 @@ func (l *Limiter) Limit() float64 {
 }
 
 // String describes the configured rate and any slow-down in force, such as
-// "20/s, 1000/h", "10/s (slowed to 5/s)" or "unlimited (slowed to 3/s)".
+// "20/s, 1000/h", "20/s, 1000/h (slowed to 5/s)", "unlimited (slowed to
+// 3/s)" or "500/d (slowed to 3/s)".
 func (l *Limiter) String() string {
 	if l == nil {
 		return Spec(nil).String()
@@ -332,17 +406,15 @@ func (l *Limiter) String() string {
 	terms := make([]string, len(l.buckets))
 	for i := range l.buckets {
 		eff := l.effective(i)
-		if len(l.spec) == 0 {
+		per := l.per[i]
+		if !l.paced {
 			slowed = true
-			per := time.Second
 			if eff < 1 {
 				per = time.Minute
 			}
-			terms[i] = formatCount(eff*per.Seconds()) + "/" + periodString(per)
-			continue
 		}
 		slowed = slowed || eff < l.base[i]
-		terms[i] = formatCount(eff*l.spec[i].Per.Seconds()) + "/" + periodString(l.spec[i].Per)
+		terms[i] = formatCount(eff*per.Seconds()) + "/" + periodString(per)
 	}
 	if !slowed {
 		return configured

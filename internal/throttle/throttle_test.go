@@ -166,17 +166,18 @@ func TestSlowDownStepsBack(t *testing.T) {
 	l.SlowDown()
 	c.Advance(2 * time.Second)
 	l.SlowDown()
-	check(t, l, 250.0/3600, "20/s, 1000/h (slowed to 5/s, 250/h)")
+	// The hourly cap is not a rate: it stays 1000 in any hour.
+	check(t, l, 5, "20/s, 1000/h (slowed to 5/s)")
 
 	// Each cool-down since the last SlowDown doubles the rate once.
 	c.Advance(30 * time.Second)
-	check(t, l, 500.0/3600, "20/s, 1000/h (slowed to 10/s, 500/h)")
+	check(t, l, 10, "20/s, 1000/h (slowed to 10/s)")
 	c.Advance(29 * time.Second)
-	check(t, l, 500.0/3600, "20/s, 1000/h (slowed to 10/s, 500/h)")
+	check(t, l, 10, "20/s, 1000/h (slowed to 10/s)")
 	c.Advance(time.Second)
-	check(t, l, 1000.0/3600, "20/s, 1000/h")
+	check(t, l, 20, "20/s, 1000/h")
 	c.Advance(time.Hour)
-	check(t, l, 1000.0/3600, "20/s, 1000/h")
+	check(t, l, 20, "20/s, 1000/h")
 
 	// A complaint mid-recovery halves again from where the rate is.
 	l.SlowDown()
@@ -184,7 +185,7 @@ func TestSlowDownStepsBack(t *testing.T) {
 	l.SlowDown()
 	c.Advance(30 * time.Second)
 	l.SlowDown()
-	check(t, l, 250.0/3600, "20/s, 1000/h (slowed to 5/s, 250/h)")
+	check(t, l, 5, "20/s, 1000/h (slowed to 5/s)")
 }
 
 func TestSlowDownCoalesces(t *testing.T) {
@@ -219,10 +220,10 @@ func TestSlowDownFloor(t *testing.T) {
 	}{
 		// 1/64 of the configured rate.
 		{"10/s", 10.0 / 64, "10/s (slowed to 0.16/s)", 6},
-		// One a minute is higher than 1/64 of 600/h.
-		{"600/h", 1.0 / 60, "600/h (slowed to 60/h)", 6},
+		// One a minute is higher than 1/64 of 30/m.
+		{"30/m", 1.0 / 60, "30/m (slowed to 1/m)", 6},
 		// Configured slower than one a minute: left alone.
-		{"100/d", 100.0 / 86400, "100/d", 0},
+		{"1/2m", 1.0 / 120, "1/2m", 0},
 		{"1/m", 1.0 / 60, "1/m", 0},
 	}
 	for _, tt := range tests {
