@@ -138,6 +138,7 @@
 //     attempts run out; then it is recorded failed, or sent with the
 //     deferred recipients named as not delivered.
 //   - Slow-down: a result with Throttle (421, or 45x about rates) calls
-//     throttle.Limiter.SlowDown, which halves the rate for 20 s at a time
-//     for every worker, since they share the limiter.
+//     throttle.Limiter.SlowDown, which halves the pace (not an hourly or
+//     daily cap) for 20 s at a time for every worker, since they share the
+//     limiter.
 package campaign

@@ -13,7 +13,8 @@ type Provider struct {
 	Host     string
 	Security security.Mode
 	// Rate is the default [send] rate: a pace the provider tolerates and its
-	// published daily cap (README.md, "Provider limits", gives the sources).
+	// published daily cap, a rolling 24-hour window (throttle's package doc);
+	// README.md, "Sending safely", gives the sources.
 	Rate string
 	// AuthHint is shown when the provider refuses the password.
 	AuthHint string
