@@ -1,5 +1,7 @@
 // Package fsafe holds the file-system rules every package follows: how an
-// operating-system error is shown, and how a new file's name is made durable.
+// operating-system error is shown, how a new file's name is made durable,
+// and how a file named by untrusted data is read (Roots.Open: inside given
+// folders, regular files only, never blocking; LimitReader: bounded).
 package fsafe
 
 import (
