@@ -42,27 +42,37 @@ func names(m *compose.Message) string {
 	return strings.Join(out, ",")
 }
 
-// A cell may list several files with ';', and a glob attaches every match
-// in sorted order; the message carries them in that order.
+// A cell may list several files with ';', and a glob in the template's
+// own text attaches every match in sorted order; the message carries them
+// in that order.
 func TestAttachmentListsAndGlobs(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]int{
 		"reports/007-march.pdf": 10, "reports/007-jan.pdf": 10, "reports/007-feb.pdf": 10,
 		"reports/008-jan.pdf": 10, "notes.txt": 5, "reports/007-dir/x.pdf": 1,
 	})
-	c, err := compose.New(attachmentSpec(dir))
+	lists, err := compose.New(attachmentSpec(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ files, want string }{
-		{"notes.txt", "notes.txt"},
-		{"notes.txt; reports/008-jan.pdf", "notes.txt,008-jan.pdf"},
-		{"reports/007-*.pdf", "007-feb.pdf,007-jan.pdf,007-march.pdf"},
-		{"reports/007-*", "007-feb.pdf,007-jan.pdf,007-march.pdf"}, // folders are not attached
-		{" ; notes.txt ;", "notes.txt"},
-		{"", ""},
+	spec := attachmentSpec(dir)
+	spec.Attachments = []compose.Source{src("attachments", "reports/{{.files}}-*")}
+	globs, err := compose.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		c           *compose.Composer
+		files, want string
+	}{
+		{lists, "notes.txt", "notes.txt"},
+		{lists, "notes.txt; reports/008-jan.pdf", "notes.txt,008-jan.pdf"},
+		{lists, " ; notes.txt ;", "notes.txt"},
+		{lists, "", ""},
+		{globs, "007", "007-feb.pdf,007-jan.pdf,007-march.pdf"}, // folders are not attached
+		{globs, "008", "008-jan.pdf"},
 	} {
-		m, err := c.Compose(1, map[string]string{"email": "a@example.com", "files": tc.files})
+		m, err := tc.c.Compose(1, map[string]string{"email": "a@example.com", "files": tc.files})
 		if err != nil {
 			t.Errorf("%q: %v", tc.files, err)
 			continue
@@ -81,9 +91,45 @@ func TestAttachmentListsAndGlobs(t *testing.T) {
 			t.Errorf("%q: %d attachment parts for %d files", tc.files, attached, len(m.Attachments))
 		}
 	}
-	_, err = c.Compose(1, map[string]string{"email": "a@example.com", "files": "reports/009-*.pdf"})
-	if err == nil || err.Error() != "campaign.toml:1: attachments: attachment reports/009-*.pdf: the pattern matches no file" {
+	_, err = globs.Compose(1, map[string]string{"email": "a@example.com", "files": "009"})
+	if err == nil || err.Error() != `campaign.toml:1: attachments: attachment reports/009-* from column "files": the pattern matches no file` {
 		t.Errorf("pattern without match: %v", err)
+	}
+}
+
+// Glob characters in data match only themselves: a cell "007-*.pdf" names
+// that one file, with or without a glob in the template.
+func TestAttachmentGlobFromDataIsLiteral(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]int{"reports/007-jan.pdf": 10, "reports/007-*.pdf": 3, "reports/[x]-1.pdf": 2})
+	lists, err := compose.New(attachmentSpec(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := attachmentSpec(dir)
+	spec.Attachments = []compose.Source{src("attachments", "reports/{{.files}}-*.pdf")}
+	globs, err := compose.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		c           *compose.Composer
+		files, want string
+	}{
+		{lists, "reports/007-*.pdf", "007-*.pdf"},
+		{lists, "reports/00?-jan.pdf", ""},
+		{globs, "[x]", "[x]-1.pdf"},
+		{globs, "00?", ""},
+		{globs, "*", ""},
+	} {
+		m, err := tc.c.Compose(1, map[string]string{"email": "a@example.com", "files": tc.files})
+		got := ""
+		if err == nil {
+			got = names(m)
+		}
+		if got != tc.want {
+			t.Errorf("%q attached %q (%v), want %q", tc.files, got, err, tc.want)
+		}
 	}
 }
 

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -62,6 +61,9 @@ type Spec struct {
 	Text, HTML  Source   // bodies; at least one
 	Attachments []Source // templated paths, relative to Dir
 	Dir         string   // folder relative paths resolve against
+	// FileRoots are folders besides Dir that a path written with data may
+	// name (relative to Dir); see files.go.
+	FileRoots []string
 
 	MaxSize        int64         // bytes; 0 means DefaultMaxSize
 	MaxAttachments int64         // total attachment bytes; 0 means DefaultMaxAttachments
@@ -89,6 +91,10 @@ type Composer struct {
 	mayLoop     bool                       // some template nests loops or calls templates
 	images      atomic.Pointer[imageCheck] // set once a simple HTML body's images are checked
 	execs       executors
+
+	dir           string          // Spec.Dir, absolute
+	roots         fsafe.Roots     // where paths written with data may lead
+	literalImages map[string]bool // <img src> paths the HTML template itself writes
 }
 
 type headerTmpl struct {
@@ -107,8 +113,11 @@ func New(spec Spec) (*Composer, error) {
 	if spec.Timeout <= 0 {
 		spec.Timeout = DefaultTimeout
 	}
-	c := &Composer{spec: spec}
+	c := &Composer{spec: spec, literalImages: literalImages(spec.HTML.Text)}
 	var errs []error
+	if err := c.setRoots(); err != nil {
+		errs = append(errs, &TemplateError{Where: spec.Subject.File, Err: fmt.Errorf("file_roots: %w", err)})
+	}
 	parse := func(src Source, html bool) *tmpl {
 		if src.IsZero() {
 			return nil
@@ -213,19 +222,6 @@ func (c *Composer) newMessageID(row int, to string) string {
 func (c *Composer) derive(purpose string, row int, extra string) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%s", c.spec.Seed, purpose, row, extra)))
 	return hex.EncodeToString(sum[:])
-}
-
-// resolve makes a rendered path absolute against the campaign folder.
-func (c *Composer) resolve(p string) string {
-	if filepath.IsAbs(p) {
-		return filepath.Clean(p)
-	}
-	return filepath.Join(c.spec.Dir, p)
-}
-
-// attachmentError is an attachment that cannot be read for this recipient.
-func attachmentError(t *tmpl, path string, err error) error {
-	return &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("attachment %s: %w", path, fsafe.Cause(err))}
 }
 
 // addressList parses a rendered address header. The template, not the

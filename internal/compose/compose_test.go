@@ -657,7 +657,7 @@ func TestAttachmentErrors(t *testing.T) {
 	}
 	row := maps(greetingRow)
 	row["file"] = "reports/missing.pdf"
-	if _, err := c.Compose(1, row); err == nil || err.Error() != "campaign.toml:1: attachments: attachment reports/missing.pdf: no such file or directory" {
+	if _, err := c.Compose(1, row); err == nil || err.Error() != `campaign.toml:1: attachments: attachment reports/missing.pdf from column "file": no such file or directory` {
 		t.Errorf("Compose = %v", err)
 	}
 	spec := greetingSpec()

@@ -7,10 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +16,6 @@ import (
 	"github.com/k3a/html2text"
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/mailmerge/mailmerge/internal/fsafe"
 	"github.com/mailmerge/mailmerge/internal/human"
 )
 
@@ -66,6 +63,7 @@ type rendered struct {
 	// bound.go), its text is empty and its length is an upper bound.
 	textLen, htmlLen         int64
 	textSkipped, htmlSkipped bool
+	fields                   map[string]string // the row's, for errors naming a column
 }
 
 // bounded reports whether a length is only an upper bound.
@@ -144,7 +142,7 @@ func (c *Composer) render(fields map[string]string, skip bool) (*rendered, error
 
 func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (*rendered, error) {
 	x.buf.start(c.spec.MaxSize, c.spec.Timeout)
-	r := &rendered{}
+	r := &rendered{fields: fields}
 	var err error
 	for _, f := range []struct {
 		t   *tmpl
@@ -181,7 +179,7 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 		r.headers = append(r.headers, v)
 	}
 	for _, a := range c.attachments {
-		v, err := x.run(a, fields)
+		v, err := x.run(a, pathFields(a, fields))
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +197,8 @@ type draft struct {
 	headers   []string // cleaned values of c.headers, in order
 	html      string   // with inline images turned into cid: links
 	embeds    []embed
-	domain    string // of the sender
+	files     []namedFile // attachments, in order
+	domain    string      // of the sender
 }
 
 func (c *Composer) build(row int, r *rendered) (*Message, error) {
@@ -226,7 +225,7 @@ func (c *Composer) check(row int, r *rendered) (*draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	attached, err := c.checkAttachments(m, r)
+	attached, err := c.checkAttachments(d, r)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +319,7 @@ func (c *Composer) checkImages(d *draft, r *rendered) (int64, error) {
 		return ic.size, ic.err
 	case c.html != nil:
 		var err error
-		d.html, d.embeds, err = c.inlineImages(r.html, d.domain)
+		d.html, d.embeds, err = c.inlineImages(r.html, d.domain, r.fields)
 		if c.html.simple() != nil {
 			ic := &imageCheck{err: err}
 			for _, e := range d.embeds {
@@ -342,31 +341,19 @@ func (c *Composer) checkImages(d *draft, r *rendered) (int64, error) {
 
 // checkAttachments finds every file to attach, checks that it can be read
 // and returns their size in base64.
-func (c *Composer) checkAttachments(m *Message, r *rendered) (int64, error) {
+func (c *Composer) checkAttachments(d *draft, r *rendered) (int64, error) {
 	var attached, encoded int64
 	for i, t := range c.attachments {
 		for _, p := range splitPaths(r.attachments[i]) {
-			files, err := c.attachmentFiles(p)
+			files, err := c.attachmentFiles(t, p)
 			if err != nil {
-				return 0, attachmentError(t, p, err)
+				return 0, fileError(t, "attachment", p, r.fields, err)
 			}
-			for _, abs := range files {
-				st, err := os.Stat(abs)
-				if err == nil && st.IsDir() {
-					err = fmt.Errorf("is a folder, not a file")
-				}
-				if err == nil {
-					var f *os.File
-					if f, err = os.Open(abs); err == nil {
-						f.Close()
-					}
-				}
-				if err != nil {
-					return 0, attachmentError(t, p, err)
-				}
-				attached += st.Size()
-				encoded += st.Size() * 4 / 3
-				m.Attachments = append(m.Attachments, abs)
+			for _, f := range files {
+				attached += f.size
+				encoded += f.size * 4 / 3
+				d.m.Attachments = append(d.m.Attachments, f.path)
+				d.files = append(d.files, f)
 			}
 		}
 	}
@@ -426,11 +413,12 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 	}
 	for _, e := range d.embeds {
 		m.Images = append(m.Images, e.path)
-		msg.EmbedFile(e.path, gomail.WithFileName(filepath.Base(e.path)), gomail.WithFileContentID("<"+e.cid+">"),
-			gomail.WithFileContentType(contentType(e.path)))
+		msg.EmbedReadSeeker(filepath.Base(e.path), &fileReader{c: c, file: e.namedFile, limit: c.spec.MaxSize},
+			gomail.WithFileContentID("<"+e.cid+">"), gomail.WithFileContentType(contentType(e.path)))
 	}
-	for _, abs := range m.Attachments {
-		msg.AttachFile(abs, gomail.WithFileName(filepath.Base(abs)), gomail.WithFileContentType(contentType(abs)))
+	for _, f := range d.files {
+		msg.AttachReadSeeker(filepath.Base(f.path), &fileReader{c: c, file: f, limit: c.spec.MaxAttachments},
+			gomail.WithFileContentType(contentType(f.path)))
 	}
 	m.msg = msg
 	return m
@@ -455,30 +443,6 @@ func foldHeader(start int, value string) string {
 		line += len(w)
 	}
 	return b.String()
-}
-
-// attachmentFiles resolves one rendered path; a glob pattern attaches
-// every match in sorted order and must match at least one file.
-func (c *Composer) attachmentFiles(p string) ([]string, error) {
-	abs := c.resolve(p)
-	if !strings.ContainsAny(p, "*?[") {
-		return []string{abs}, nil
-	}
-	matches, err := filepath.Glob(abs)
-	if err != nil {
-		return nil, fmt.Errorf("bad pattern: %w", err)
-	}
-	var files []string
-	for _, m := range matches {
-		if st, err := os.Stat(m); err == nil && !st.IsDir() {
-			files = append(files, m)
-		}
-	}
-	if len(files) == 0 {
-		return nil, errors.New("the pattern matches no file")
-	}
-	sort.Strings(files)
-	return files, nil
 }
 
 // splitPaths reads a rendered attachment value: empty means none, and a
@@ -509,8 +473,8 @@ func contentType(path string) gomail.ContentType {
 }
 
 type embed struct {
-	path, cid string
-	size      int64
+	namedFile
+	cid string
 }
 
 // reImgSrc finds the src of <img> tags in rendered HTML.
@@ -518,7 +482,7 @@ var reImgSrc = regexp.MustCompile(`(?i)(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'(
 
 // inlineImages embeds every image the HTML names by a relative path and
 // points its src at the embedded part.
-func (c *Composer) inlineImages(html, domain string) (string, []embed, error) {
+func (c *Composer) inlineImages(html, domain string, fields map[string]string) (string, []embed, error) {
 	if !containsFold(html, "<img") {
 		return html, nil, nil
 	}
@@ -535,16 +499,16 @@ func (c *Composer) inlineImages(html, domain string) (string, []embed, error) {
 		abs := c.resolve(p)
 		cid, ok := byPath[abs]
 		if !ok {
-			st, err := os.Stat(abs)
+			f, err := c.stat(abs, c.literalImages[p])
 			if err != nil {
 				if firstErr == nil {
-					firstErr = &TemplateError{Where: c.html.src.where(1), Err: fmt.Errorf("inline image %s: %w", p, fsafe.Cause(err))}
+					firstErr = fileError(c.html, "inline image", p, fields, err)
 				}
 				return tag
 			}
 			cid = fmt.Sprintf("%s.%d@%s", sanitizeCID(filepath.Base(abs)), len(embeds)+1, domain)
 			byPath[abs] = cid
-			embeds = append(embeds, embed{path: abs, cid: cid, size: st.Size()})
+			embeds = append(embeds, embed{namedFile: f, cid: cid})
 		}
 		return sm[1] + `"cid:` + cid + `"`
 	})
