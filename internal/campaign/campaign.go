@@ -133,7 +133,7 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 		From: c.source("from", cfg.From), To: c.source("to", cfg.To), Cc: c.source("cc", cfg.Cc),
 		Bcc: c.source("bcc", cfg.Bcc), ReplyTo: c.source("reply_to", cfg.ReplyTo),
 		ToDisplay: c.source("to_display", cfg.ToDisplay), Subject: c.source("subject", cfg.Subject),
-		Dir: c.Dir, Mailer: opts.Mailer, Timeout: opts.RenderTimeout,
+		Dir: c.Dir, FileRoots: cfg.FileRoots, Mailer: opts.Mailer, Timeout: opts.RenderTimeout,
 		Deterministic: opts.Deterministic, Seed: filepath.Base(c.Path), Date: deterministicDate(),
 	}
 	// A missing key still names the campaign file in compose's errors.

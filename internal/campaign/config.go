@@ -47,6 +47,9 @@ type Config struct {
 	MaxMessageSize string `toml:"max_message_size"`
 	// MaxAttachmentSize limits the attachments of one message ("20MB").
 	MaxAttachmentSize string `toml:"max_attachment_size"`
+	// FileRoots are folders besides the campaign's own that a path written
+	// with data (attachments, <img src>) may name.
+	FileRoots []string `toml:"file_roots"`
 
 	SMTP SMTPConfig `toml:"smtp"`
 	Send SendConfig `toml:"send"`
@@ -86,7 +89,7 @@ type SendConfig struct {
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
 	"recipients", "encoding", "delimiter", "sheet", "header_row", "skip_hidden", "from", "to", "to_display", "cc", "bcc", "reply_to",
-	"subject", "text", "html", "attachments", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
+	"subject", "text", "html", "attachments", "file_roots", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",
