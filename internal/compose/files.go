@@ -105,6 +105,9 @@ func (c *Composer) attachmentFiles(t *tmpl, p string) ([]namedFile, error) {
 		}
 		return []namedFile{f}, nil
 	}
+	if !literal && !c.roots.Contain(abs) {
+		return nil, fsafe.ErrOutside // what it would match outside is none of data's business
+	}
 	matches, err := filepath.Glob(abs)
 	if err != nil {
 		return nil, fmt.Errorf("bad pattern: %w", err)

@@ -62,6 +62,18 @@ func NewRoots(base string, dirs ...string) (Roots, error) {
 	return r, nil
 }
 
+// Contain reports whether name, an absolute path, is inside one of the
+// roots as written, before any link is followed: a glob pattern outside
+// them is refused before it is matched.
+func (r Roots) Contain(name string) bool {
+	for _, dir := range r {
+		if _, ok := within(dir, filepath.Clean(name)); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Open opens name, an absolute path, for reading when it is a regular file
 // inside one of the roots, with every symbolic link on the way resolved
 // inside that root (os.Root). It never blocks on a named pipe or device.

@@ -109,6 +109,9 @@ func TestRootsSecondRootThroughLink(t *testing.T) {
 		}
 		f.Close()
 	}
+	if !roots.Contain(filepath.Join(root, "reports", "*.pdf")) || roots.Contain(filepath.Join(root, "..", "*")) {
+		t.Error("Contain judged a pattern wrongly")
+	}
 	if _, err := NewRoots(root, "no-such-folder"); err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("NewRoots with a missing folder: %v", err)
 	}
