@@ -52,7 +52,7 @@ func servePreview(ctx context.Context, path, listen string, open bool, ui *ui) i
 		OnReload: func(s preview.Summary) { previewLoaded(ui, "reloaded", s) },
 	})
 	previewLoaded(ui, "loaded", srv.Summary())
-	url := "http://" + hostPort(ln.Addr()) + "/"
+	url := "http://" + hostPort(ln.Addr()) + srv.Path()
 	fmt.Fprintf(ui.stdout, "preview: %s (Ctrl-C to stop)\n", url)
 	if open {
 		if err := openBrowser(url); err != nil {

@@ -82,11 +82,11 @@ func TestPreviewServesUntilInterrupted(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", false, newUI(&stdout, &stderr)) }()
 
-	addr := regexp.MustCompile(`^preview: (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)\n$`)
-	var url string
+	addr := regexp.MustCompile(`^preview: (http://127\.0\.0\.1:\d+/)([A-Za-z0-9_-]{32,}/) \(Ctrl-C to stop\)\n$`)
+	var url, origin string
 	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
-			url = m[1]
+			url, origin = m[1]+m[2], m[1]
 		}
 	}
 	if url == "" {
@@ -96,7 +96,16 @@ func TestPreviewServesUntilInterrupted(t *testing.T) {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
 
-	res, err := http.Get(url + "api/rows")
+	// Without the token in the printed address, nothing is shown.
+	res, err := http.Get(origin + "api/rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("GET api/rows without the token: %d, want 403", res.StatusCode)
+	}
+	res, err = http.Get(url + "api/rows")
 	if err != nil {
 		t.Fatal(err)
 	}

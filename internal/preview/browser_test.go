@@ -58,7 +58,7 @@ func TestInBrowser(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	url := "http://" + ln.Addr().String() + "/"
+	url := "http://" + ln.Addr().String() + s.Path()
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),

@@ -1,6 +1,7 @@
 package preview
 
 import (
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -8,12 +9,14 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/human"
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 //go:embed assets
@@ -56,8 +59,9 @@ func (s *Server) routes() {
 	s.mux = mux
 }
 
-// ServeHTTP answers only GET and HEAD requests addressed to localhost, and
-// marks every response with the page's security headers.
+// ServeHTTP answers only GET and HEAD requests addressed to localhost under
+// the run's token, and marks every response with the page's security
+// headers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", pagePolicy)
@@ -76,7 +80,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "preview is read-only: nothing can be sent or changed from it", http.StatusMethodNotAllowed)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	rest, ok := s.authorized(r.URL.Path)
+	if !ok {
+		http.Error(w, "open the address mailmerge preview printed: it holds this run's token", http.StatusForbidden)
+		return
+	}
+	if rest == "" {
+		http.Redirect(w, r, s.Path(), http.StatusMovedPermanently) // the page's relative links need the slash
+		return
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.URL = new(url.URL)
+	*r2.URL = *r.URL
+	r2.URL.Path, r2.URL.RawPath = rest, ""
+	s.mux.ServeHTTP(w, r2)
+}
+
+// authorized checks the token that starts a request's path, in constant
+// time, and returns the path after it: "/TOKEN/api/state" -> "/api/state";
+// "/TOKEN" gives "".
+func (s *Server) authorized(path string) (string, bool) {
+	seg, rest, slash := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if subtle.ConstantTimeCompare([]byte(seg), []byte(s.token)) != 1 {
+		return "", false
+	}
+	if !slash {
+		return "", true
+	}
+	return "/" + rest, true
 }
 
 // localHost reports whether a Host header names this machine by a name no
@@ -86,12 +118,7 @@ func localHost(hostport string) bool {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return security.Loopback(host)
 }
 
 func asset(name, contentType string) http.HandlerFunc {

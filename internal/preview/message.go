@@ -203,9 +203,10 @@ var reCID = regexp.MustCompile(`(?i)((?:\bsrc|\bbackground)\s*=\s*["']?|url\(\s*
 
 // frameHTML is the HTML part with every cid: reference pointed at the
 // page's own address for that inline part, so the sandboxed frame shows
-// the images without any other loads.
+// the images without any other loads. The address is relative to the
+// frame's own (".../message/ROW/body.html"), which holds the token.
 func (v *messageView) frameHTML() []byte {
-	prefix := "/message/" + strconv.Itoa(v.Row) + "/cid/"
+	prefix := "cid/"
 	suffix := "?v=" + strconv.Itoa(v.Version)
 	return reCID.ReplaceAllFunc(v.html, func(m []byte) []byte {
 		sm := reCID.FindSubmatch(m)

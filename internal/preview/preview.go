@@ -11,23 +11,27 @@
 //
 // It is a viewer and nothing more. It listens on loopback only (Listen
 // refuses any other address), answers only requests addressed to localhost
-// (a DNS-rebinding page cannot reach it), accepts only GET and HEAD, serves
+// (a DNS-rebinding page cannot reach it) whose path starts with the run's
+// random token (another user of the machine cannot guess it; see Path),
+// accepts only GET and HEAD, serves
 // nothing but the page and the messages it renders, and sets a strict
 // Content-Security-Policy on every response. Nothing can be sent from it.
 package preview
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/security"
 )
 
 // DefaultPoll is how often the campaign's files are looked at for changes.
@@ -58,9 +62,10 @@ type Summary struct {
 // that keeps it current. Make one with New and start it with Run; it is
 // safe for concurrent use.
 type Server struct {
-	path string
-	opts Options
-	mux  *http.ServeMux
+	path  string
+	opts  Options
+	mux   *http.ServeMux
+	token string // the first segment of every path served
 
 	reload  sync.Mutex // one rebuild at a time
 	current atomic.Pointer[state]
@@ -74,7 +79,9 @@ func New(ctx context.Context, path string, opts Options) *Server {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
-	s := &Server{path: path, opts: opts}
+	var key [24]byte
+	_, _ = rand.Read(key[:]) // never fails (crypto/rand)
+	s := &Server{path: path, opts: opts, token: base64.RawURLEncoding.EncodeToString(key[:])}
 	st := load(path, opts.Campaign, 1)
 	for st.index(ctx) == errFilesChanged {
 		st = load(path, opts.Campaign, 1)
@@ -83,6 +90,10 @@ func New(ctx context.Context, path string, opts Options) *Server {
 	s.routes()
 	return s
 }
+
+// Path is the page's path, holding the run's token: "/<token>/". Every
+// other path is refused; print and open this one.
+func (s *Server) Path() string { return "/" + s.token + "/" }
 
 // Summary returns what the page shows now.
 func (s *Server) Summary() Summary { return s.current.Load().summary() }
@@ -193,12 +204,11 @@ func Listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", addr, err)
 	}
-	if strings.EqualFold(host, "localhost") {
-		host = "127.0.0.1"
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
+	if !security.Loopback(host) {
 		return nil, fmt.Errorf("listen address %q: %w", addr, ErrNotLoopback)
 	}
-	return net.Listen("tcp", net.JoinHostPort(ip.String(), port))
+	if net.ParseIP(host) == nil {
+		host = "127.0.0.1" // localhost: listen where it certainly points
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, port))
 }

@@ -104,9 +104,13 @@ func newServer(t testing.TB) (*Server, string) {
 	return New(context.Background(), path, Options{}), path
 }
 
-// get asks the handler for target as a browser on this machine would.
+// get asks the handler for target as a browser on this machine would, under
+// the server's token.
 func get(t testing.TB, h http.Handler, target string) *httptest.ResponseRecorder {
 	t.Helper()
+	if s, ok := h.(*Server); ok {
+		target = s.Path() + strings.TrimPrefix(target, "/")
+	}
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	req.Host = "127.0.0.1:8025"
 	rec := httptest.NewRecorder()
@@ -227,10 +231,10 @@ func TestMessageAsSent(t *testing.T) {
 		t.Errorf("body.html lacks the personal greeting:\n%s", body)
 	}
 	src := regexp.MustCompile(`id="logo" src="([^"]+)"`).FindStringSubmatch(body)
-	if src == nil || !strings.HasPrefix(src[1], "/message/2/cid/") {
+	if src == nil || !strings.HasPrefix(src[1], "cid/") {
 		t.Fatalf("the logo's src is not rewritten to this server:\n%s", body)
 	}
-	img := get(t, s, src[1])
+	img := get(t, s, "/message/2/"+src[1]) // relative to the frame's address
 	if img.Code != http.StatusOK || img.Header().Get("Content-Type") != "image/png" || !bytes.Equal(img.Body.Bytes(), logoPNG(t)) {
 		t.Errorf("GET %s: %d %s, %d bytes; want the logo", src[1], img.Code, img.Header().Get("Content-Type"), img.Body.Len())
 	}
@@ -293,10 +297,74 @@ func TestOnlyItsOwnFilesAndEveryResponseHasAPolicy(t *testing.T) {
 	}
 }
 
+// Another user of the machine can reach the port but not guess the token:
+// every path without it is refused, and nothing of the campaign shows.
+func TestRefusesRequestsWithoutTheToken(t *testing.T) {
+	s, _ := newServer(t)
+	other, _ := newServer(t)
+	token := strings.Trim(s.Path(), "/")
+	if len(token) < 32 || s.Path() == other.Path() {
+		t.Fatalf("tokens %q and %q", s.Path(), other.Path())
+	}
+	wrong := []byte(token)
+	wrong[0] ^= 1
+	for _, target := range []string{"/", "/api/rows", "/api/state", "/events", "/message/1/eml", "/app.js", "/favicon.ico",
+		"/" + string(wrong) + "/api/rows", other.Path() + "api/rows", "/" + token[:len(token)-1] + "/api/rows",
+		"/api/rows?token=" + token, "//" + token + "/api/rows", "/x/" + token + "/api/rows"} {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Host = "127.0.0.1:8025"
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), "example.com") {
+			t.Errorf("GET %s: %d %q, want 403 and no data", target, rec.Code, rec.Body)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/"+token, nil)
+	req.Host = "127.0.0.1:8025"
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != s.Path() {
+		t.Errorf("GET /TOKEN: %d to %q, want a redirect to %s", rec.Code, rec.Header().Get("Location"), s.Path())
+	}
+}
+
+// A row whose attachment or inline image names a file outside the campaign
+// folder is shown with its error; no request serves the file.
+func TestPreviewServesNoFileOutsideTheFolder(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(secret, []byte("TOPSECRET"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("campaign.toml", "recipients = \"recipients.csv\"\nfrom = \"Nami <nami@example.com>\"\nto = \"{{.email}}\"\n"+
+		"subject = \"Hi\"\nhtml = \"body.html\"\nattachments = [\"{{.file}}\"]\n")
+	write("body.html", `<p><img src="{{.img}}"></p>`)
+	write("ok.txt", "fine")
+	write("recipients.csv", "email,file,img\na@example.com,ok.txt,ok.txt\nb@example.com,"+secret+",ok.txt\nc@example.com,ok.txt,"+secret+"\n")
+	s := New(context.Background(), filepath.Join(dir, "campaign.toml"), Options{})
+	if sum := s.Summary(); sum.Rows != 3 || sum.Invalid != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	for _, row := range []string{"2", "3"} {
+		for _, target := range []string{"/api/message/" + row, "/message/" + row + "/eml", "/message/" + row + "/body.html"} {
+			rec := get(t, s, target)
+			if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "is outside the campaign folder") ||
+				strings.Contains(rec.Body.String(), "TOPSECRET") || strings.Contains(rec.Body.String(), "VE9QU0VDUkVU") {
+				t.Errorf("GET %s: %d %q", target, rec.Code, rec.Body)
+			}
+		}
+	}
+}
+
 func TestRefusesOtherHostsAndMethods(t *testing.T) {
 	s, _ := newServer(t)
 	for _, host := range []string{"evil.example", "evil.example:8025", "localhost.evil.example", "10.0.0.1:8025", "0.0.0.0:8025"} {
-		req := httptest.NewRequest(http.MethodGet, "/api/rows", nil)
+		req := httptest.NewRequest(http.MethodGet, s.Path()+"api/rows", nil)
 		req.Host = host
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
@@ -305,7 +373,7 @@ func TestRefusesOtherHostsAndMethods(t *testing.T) {
 		}
 	}
 	for _, host := range []string{"localhost:1", "LOCALHOST", "127.0.0.1", "127.0.0.1:8025", "[::1]:8025"} {
-		req := httptest.NewRequest(http.MethodGet, "/api/rows", nil)
+		req := httptest.NewRequest(http.MethodGet, s.Path()+"api/rows", nil)
 		req.Host = host
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
@@ -314,7 +382,7 @@ func TestRefusesOtherHostsAndMethods(t *testing.T) {
 		}
 	}
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
-		req := httptest.NewRequest(method, "/api/message/1", strings.NewReader("{}"))
+		req := httptest.NewRequest(method, s.Path()+"api/message/1", strings.NewReader("{}"))
 		req.Host = "127.0.0.1:8025"
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
@@ -386,7 +454,7 @@ func TestEventsTellThePageAboutChanges(t *testing.T) {
 	defer cancel()
 	hs := httptest.NewServer(s)
 	defer hs.Close()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, hs.URL+"/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, hs.URL+s.Path()+"events", nil)
 	res, err := hs.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +539,7 @@ func TestRunWatchesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, ln) }()
 
-	res, err := http.Get("http://" + ln.Addr().String() + "/api/state")
+	res, err := http.Get("http://" + ln.Addr().String() + s.Path() + "api/state")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +548,7 @@ func TestRunWatchesAndStops(t *testing.T) {
 		t.Fatalf("GET /api/state: %d", res.StatusCode)
 	}
 	// An open event stream must not keep Run from returning.
-	events, err := http.Get("http://" + ln.Addr().String() + "/events")
+	events, err := http.Get("http://" + ln.Addr().String() + s.Path() + "events")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@
   }
 
   async function loadState() {
-    const st = await getJSON('/api/state');
+    const st = await getJSON('api/state');
     view.version = st.version;
     const counts = $('counts');
     counts.textContent = st.loads
@@ -69,7 +69,7 @@
     const seq = ++rowsSeq;
     const p = new URLSearchParams({ q: view.query, offset: String(view.offset), limit: String(pageSize) });
     if (view.problemsOnly) p.set('problems', '1');
-    const data = await getJSON('/api/rows?' + p);
+    const data = await getJSON('api/rows?' + p);
     if (seq !== rowsSeq) return; // a newer search answered first
     if (data.rows.length === 0 && view.offset > 0 && data.matched > 0) {
       view.offset = Math.max(0, Math.floor((data.matched - 1) / pageSize) * pageSize);
@@ -120,7 +120,7 @@
     const pane = $('message');
     let m;
     try {
-      m = await getJSON(`/api/message/${row}`);
+      m = await getJSON(`api/message/${row}`);
     } catch (err) {
       if (seq !== messageSeq) return;
       pane.replaceChildren(el('h2', { id: 'msg-subject', class: 'bad' }, `Row ${row} cannot be sent`),
@@ -141,7 +141,7 @@
     }
     headers.append(el('tr', { class: 'envelope' }, el('th', {}, 'Envelope'),
       el('td', {}, `MAIL FROM ${m.envelope_from} · RCPT TO ${m.envelope_to.join(', ')}`)));
-    const download = el('a', { href: `/message/${row}/eml?v=${m.version}`, download: m.file, id: 'download' }, 'Download .eml');
+    const download = el('a', { href: `message/${row}/eml?v=${m.version}`, download: m.file, id: 'download' }, 'Download .eml');
     const parts = [];
     if (m.html) {
       // No allow-scripts, no allow-same-origin: the message's HTML runs
@@ -149,7 +149,7 @@
       // its inline images.
       parts.push(section('HTML part', el('iframe', {
         id: 'html-part', sandbox: '', referrerpolicy: 'no-referrer', title: 'HTML part',
-        src: `/message/${row}/body.html?v=${m.version}`,
+        src: `message/${row}/body.html?v=${m.version}`,
       })));
     }
     parts.push(section('Text part', el('pre', { id: 'text-part' }, m.text || '(none)')));
@@ -218,7 +218,7 @@
 
   // The server says "change" once on connecting and again after every
   // rebuild; a reconnect after a restart shows the new state too.
-  const events = new EventSource('/events');
+  const events = new EventSource('events');
   events.addEventListener('change', (ev) => {
     if (Number(ev.data) !== view.version) refresh();
   });
