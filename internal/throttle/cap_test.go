@@ -63,11 +63,11 @@ func TestCapBookedAhead(t *testing.T) {
 // A cap is not a rate: SlowDown leaves it alone, and with no pace
 // configured introduces one, as when there is no limit at all.
 func TestCapSlowDown(t *testing.T) {
-	l, c := newLimiter(t, "20/m, 500/d", Options{})
+	l, _ := newLimiter(t, "20/m, 500/d", Options{})
 	l.SlowDown()
 	check(t, l, 10.0/60, "20/m, 500/d (slowed to 10/m)")
 
-	l, c = newLimiter(t, "500/d", Options{})
+	l, c := newLimiter(t, "500/d", Options{})
 	check(t, l, math.Inf(1), "500/d")
 	l.SlowDown()
 	check(t, l, 1, "500/d (slowed to 1/s)")
