@@ -2,6 +2,7 @@ package compose
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -81,24 +82,39 @@ func looksLikeList(v string) bool {
 // unquotedAts finds the @ signs outside quoted strings, and whether white
 // space appears outside them.
 func unquotedAts(s string) (ats []int, spaced bool) {
-	quoted, escaped := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case escaped:
-			escaped = false
-		case c == '\\' && quoted:
-			escaped = true
-		case c == '"':
-			quoted = !quoted
-		case quoted:
-		case c == '@':
+	for i, c := range unquoted(s) {
+		switch c {
+		case '@':
 			ats = append(ats, i)
-		case c == ' ' || c == '\t':
+		case ' ', '\t':
 			spaced = true
 		}
 	}
 	return ats, spaced
+}
+
+// unquoted yields the bytes of s that stand outside quoted strings, with
+// their index; the quotes themselves and what they enclose are skipped.
+func unquoted(s string) iter.Seq2[int, byte] {
+	return func(yield func(int, byte) bool) {
+		quoted, escaped := false, false
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\' && quoted:
+				escaped = true
+			case c == '"':
+				quoted = !quoted
+			case quoted:
+			default:
+				if !yield(i, c) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // domainProblem says what makes domain unusable; "" when it is fine. A

@@ -284,18 +284,10 @@ func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) 
 // comments and angle brackets.
 func splitAddresses(v string) []string {
 	var parts []string
-	depthAngle, depthParen, quoted, escaped := 0, 0, false, false
+	depthAngle, depthParen := 0, 0
 	start := 0
-	for i := 0; i < len(v); i++ {
-		c := v[i]
+	for i, c := range unquoted(v) {
 		switch {
-		case escaped:
-			escaped = false
-		case c == '\\' && quoted:
-			escaped = true
-		case c == '"':
-			quoted = !quoted
-		case quoted:
 		case c == '<':
 			depthAngle++
 		case c == '>' && depthAngle > 0:
