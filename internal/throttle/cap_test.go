@@ -204,3 +204,52 @@ func TestCapMemoryBounded(t *testing.T) {
 		t.Errorf("%d tallies, want at most %d", n, capSlots+2)
 	}
 }
+
+// Wait tells OnCapWait when a full cap holds a send back, with when it will
+// go and which cap holds it; a wait for the pace alone is not reported.
+func TestCapWaitReported(t *testing.T) {
+	type report struct {
+		until time.Time
+		by    Term
+	}
+	var got []report
+	l, c := newLimiter(t, "2/s, 5/h", Options{OnCapWait: func(until time.Time, by Term) {
+		got = append(got, report{until, by})
+	}})
+	start := c.Now()
+	// waitCancelled waits for the next send, giving up as soon as it must
+	// wait at all, and says whether it had to.
+	waitCancelled := func() bool {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		return l.WaitOr(ctx, cancel) != nil
+	}
+	if waitCancelled() {
+		t.Fatal("the first send waited")
+	}
+	if !waitCancelled() || len(got) != 0 {
+		t.Fatalf("the second send, held by 2/s: reports %v, want a wait and none", got)
+	}
+	sendTimes(l, c, 4) // the cancelled one gave its place back: 5 sent by 2 s
+	if !waitCancelled() {
+		t.Fatal("the sixth send did not wait")
+	}
+	want := []report{{start.Add(time.Hour), Term{5, time.Hour}}}
+	if !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+}
+
+// The cap reported is the one that holds the send back last.
+func TestCapWaitHeldBy(t *testing.T) {
+	l, c := newLimiter(t, "3/h, 4/d", Options{})
+	for k, want := range []struct {
+		delay time.Duration
+		by    Term
+	}{{0, Term{}}, {0, Term{}}, {0, Term{}}, {time.Hour, Term{3, time.Hour}}, {24 * time.Hour, Term{4, 24 * time.Hour}}} {
+		d, b := l.reserve(c.Now())
+		if d != want.delay || b.heldBy != want.by {
+			t.Errorf("send %d: waits %v held by %v, want %v held by %v", k, d, b.heldBy, want.delay, want.by)
+		}
+	}
+}

@@ -18,6 +18,7 @@
 //
 // A send must satisfy every term at once. Most callers need only Wait,
 // called once before each message goes out.
+// Options.OnCapWait tells when a full cap holds a send back, and until when.
 //
 // When a server replies that the client is sending too fast (421, 450, 451,
 // 452 or 454 with throttling text; deciding that is the caller's job), the
@@ -79,6 +80,13 @@ type Options struct {
 	// Now is the clock, for tests; nil means time.Now. Wait still sleeps in
 	// real time.
 	Now func() time.Time
+
+	// OnCapWait, when set, is called by Wait each time a full cap holds a
+	// send back, with when the send will go and the cap that holds it: an
+	// hour-long wait should not look like a hang. It runs on the waiting
+	// goroutine before the wait, without the Limiter's lock, so it may call
+	// String; with several waiting workers it may be called at once.
+	OnCapWait func(until time.Time, by Term)
 }
 
 // A Limiter paces sends to a Spec, slowed down when the server complains.
@@ -88,6 +96,7 @@ type Limiter struct {
 	burst    int
 	coolDown time.Duration
 	clock    func() time.Time
+	capWait  func(until time.Time, by Term)
 
 	mu sync.Mutex
 	// buckets, per, base and floor run in parallel: one bucket per pacing
@@ -126,6 +135,7 @@ func New(spec Spec, opts Options) *Limiter {
 		burst:    max(opts.Burst, 1),
 		coolDown: opts.CoolDown,
 		clock:    opts.Now,
+		capWait:  opts.OnCapWait,
 		maxLevel: maxHalvings,
 	}
 	for _, t := range spec {
@@ -182,6 +192,9 @@ func (l *Limiter) WaitOr(ctx context.Context, idle func()) error {
 	if delay <= 0 {
 		return nil
 	}
+	if booked.heldBy.Events > 0 && l.capWait != nil {
+		l.capWait(booked.at, booked.heldBy)
+	}
 	if idle != nil {
 		idle()
 		if delay -= l.now().Sub(now); delay <= 0 {
@@ -204,6 +217,7 @@ func (l *Limiter) WaitOr(ctx context.Context, idle func()) error {
 type booking struct {
 	at       time.Time // when the send may go
 	reserved []*rate.Reservation
+	heldBy   Term // the cap that made it wait, if one did
 }
 
 // reserve books one send in every term and returns how long after now it
@@ -217,9 +231,9 @@ func (l *Limiter) reserve(now time.Time) (time.Duration, booking) {
 	}
 	// The caps say when the send may go at the earliest; the buckets are
 	// asked from then, so that sends after a cap's wait are paced too.
-	at := l.capsAllow(now)
+	at, heldBy := l.capsAllow(now)
 	l.reservedAt = latest(l.reservedAt, at)
-	b := booking{reserved: make([]*rate.Reservation, len(l.buckets))}
+	b := booking{reserved: make([]*rate.Reservation, len(l.buckets)), heldBy: heldBy}
 	var pace time.Duration
 	for i, bucket := range l.buckets {
 		// Burst is at least 1 and no rate is zero, so a single
@@ -234,22 +248,25 @@ func (l *Limiter) reserve(now time.Time) (time.Duration, booking) {
 	return b.at.Sub(now), b
 }
 
-// capsAllow is the earliest time from now that every cap admits a send.
-func (l *Limiter) capsAllow(now time.Time) time.Time {
+// capsAllow is the earliest time from now that every cap admits a send,
+// with the cap that moved it last; the zero Term when none had to.
+func (l *Limiter) capsAllow(now time.Time) (time.Time, Term) {
 	for _, c := range l.caps {
 		c.forget(now)
 	}
 	at := now
+	var heldBy Term
 	// Waiting for one cap may move the send into another's busy time.
 	for moved := len(l.caps) > 0; moved; {
 		moved = false
 		for _, c := range l.caps {
 			if t := c.earliest(at); t.After(at) {
 				at, moved = t, true
+				heldBy = Term{Events: c.events, Per: c.window}
 			}
 		}
 	}
-	return at
+	return at, heldBy
 }
 
 // cancel gives back the places a send that will not happen had booked.
