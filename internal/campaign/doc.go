@@ -141,4 +141,7 @@
 //     throttle.Limiter.SlowDown, which halves the pace (not an hourly or
 //     daily cap) for 20 s at a time for every worker, since they share the
 //     limiter.
+//   - Cap waits: when an hourly or daily cap is full, the limiter tells
+//     capWait before the worker sleeps, and Progress carries WaitingUntil
+//     (the earliest of the waiting workers' times) until it has passed.
 package campaign

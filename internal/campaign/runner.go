@@ -58,13 +58,16 @@ type runner struct {
 	failStreak int
 	retrying   int
 	produceErr error
+	// waitUntil is when the next message goes while a full cap holds the
+	// sends back; waitFor names that cap.
+	waitUntil time.Time
+	waitFor   string
 }
 
 // newRunner makes the runner of one send run, after the check.
 func (c *Campaign) newRunner(j *journal.Journal, pool *delivery.Pool, set sendSettings, opts SendOptions, sum *SendSummary) *runner {
 	r := &runner{
 		c: c, j: j, pool: pool, opts: opts, sum: sum,
-		limiter:    throttle.New(set.rate, throttle.Options{Burst: set.burst, CoolDown: slowDownFor}),
 		attempts:   set.attempts,
 		stopAfter:  set.stopAfter,
 		retryDelay: set.retryDelay,
@@ -72,6 +75,7 @@ func (c *Campaign) newRunner(j *journal.Journal, pool *delivery.Pool, set sendSe
 		halt:       make(chan struct{}),
 		failures:   map[string]int{},
 	}
+	r.limiter = throttle.New(set.rate, throttle.Options{Burst: set.burst, CoolDown: slowDownFor, OnCapWait: r.capWait})
 	r.total = sum.Check.Valid
 	if opts.SkipInvalid {
 		r.total = sum.Check.Rows
@@ -374,8 +378,7 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) {
 		r.sum.Skipped++
 	}
 	streak := r.failStreak
-	p := Progress{Total: r.total, Sent: r.sum.Sent, Failed: r.sum.Failed, Skipped: r.sum.Skipped,
-		Unknown: r.sum.Unknown, Retrying: r.retrying}
+	p := r.progress()
 	r.mu.Unlock()
 	if res != nil {
 		r.pending.Done()
@@ -388,6 +391,45 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) {
 		r.stop(fmt.Sprintf("%d messages in a row failed (%s): the server is refusing everything", streak, shortReply(e.Code, e.Reply)),
 			"look at the replies in "+r.sum.Results+"; fix the cause and run again with --resume --retry-failed")
 	}
+	r.report(p)
+}
+
+// capWait is told by the limiter that a full cap holds a send back: the
+// user sees until when, instead of a run that looks stuck. With several
+// workers waiting, the earliest of their times is the next message.
+func (r *runner) capWait(until time.Time, by throttle.Term) {
+	r.mu.Lock()
+	if !r.waitUntil.After(time.Now()) || until.Before(r.waitUntil) {
+		r.waitUntil, r.waitFor = until, capName(by)
+	}
+	p := r.progress()
+	r.mu.Unlock()
+	r.report(p)
+}
+
+// capName is what the user calls a cap.
+func capName(t throttle.Term) string {
+	switch t.Per {
+	case time.Hour:
+		return "hourly limit"
+	case 24 * time.Hour:
+		return "daily limit"
+	}
+	return "limit of " + t.String()
+}
+
+// progress is the snapshot for opts.Progress; r.mu is held.
+func (r *runner) progress() Progress {
+	p := Progress{Total: r.total, Sent: r.sum.Sent, Failed: r.sum.Failed, Skipped: r.sum.Skipped,
+		Unknown: r.sum.Unknown, Retrying: r.retrying}
+	if r.waitUntil.After(time.Now()) {
+		p.WaitingUntil, p.WaitingFor = r.waitUntil, r.waitFor
+	}
+	return p
+}
+
+// report hands a snapshot to opts.Progress, with the rate in force.
+func (r *runner) report(p Progress) {
 	if r.opts.Progress != nil {
 		p.Rate = r.limiter.String()
 		r.opts.Progress(p)

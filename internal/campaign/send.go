@@ -49,7 +49,8 @@ type SendOptions struct {
 	// Stop is closed on the first interrupt: no new message starts, the
 	// ones in flight finish and are recorded.
 	Stop <-chan struct{}
-	// Progress, when set, is called after every outcome.
+	// Progress, when set, is called after every outcome, and when a full
+	// cap makes the next message wait.
 	Progress func(Progress)
 	// Report receives the problems of the check that runs first.
 	Report func(Problem)
@@ -61,6 +62,10 @@ type Progress struct {
 	Sent, Failed, Skipped, Unknown int
 	Retrying                       int
 	Rate                           string // the limiter's current rate
+	// WaitingUntil, when not zero, is when the next message goes: an hourly
+	// or daily cap is full until then. WaitingFor names it ("daily limit").
+	WaitingUntil time.Time
+	WaitingFor   string
 }
 
 // SendSummary is what a run did.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/sandbox"
@@ -99,4 +100,48 @@ func TestSendReportsDamagedLines(t *testing.T) {
 	if !slices.Equal(sum.DamagedLines, []int{3}) || sum.Sent != 3 || sum.Previous["sent"] != 1 {
 		t.Fatalf("resume: %+v, want line 3 reported damaged and its row sent again", sum)
 	}
+}
+
+// TestSendCapWaitReported: when an hourly cap is full the run says until
+// when the next message waits; stopped then, it leaves the rest for
+// --resume.
+func TestSendCapWaitReported(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{})
+	const rows = 6
+	c := newSendCampaign(t, rows, sendKeys{send: "workers = 1\nrate = \"20/s, 3/h\"\n"})
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var waits []campaign.Progress
+	start := time.Now()
+	sum := send(t, c, campaign.SendOptions{Server: target(srv), Stop: stop, Progress: func(p campaign.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !p.WaitingUntil.IsZero() {
+			if len(waits) == 0 {
+				close(stop)
+			}
+			waits = append(waits, p)
+		}
+	}})
+	end := time.Now()
+	if len(waits) == 0 {
+		t.Fatal("no progress report said the run waits for the cap")
+	}
+	// The fourth message goes an hour after the first.
+	w := waits[0]
+	if w.WaitingUntil.Before(start.Add(time.Hour)) || w.WaitingUntil.After(end.Add(time.Hour)) || w.WaitingFor != "hourly limit" {
+		t.Errorf("reported a wait for %q until %v, want the hourly limit until an hour after the first send, between %v and %v",
+			w.WaitingFor, w.WaitingUntil, start.Add(time.Hour), end.Add(time.Hour))
+	}
+	if w.Rate != "20/s, 3/h" {
+		t.Errorf("reported rate %q", w.Rate)
+	}
+	if !sum.Stopped || sum.Sent != 3 || sum.Remaining != rows-3 {
+		t.Fatalf("summary = %+v, want stopped with 3 sent and %d remaining", sum, rows-3)
+	}
+	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true, Rate: "unlimited"})
+	if sum.Sent != rows-3 || sum.Previous["sent"] != 3 {
+		t.Fatalf("resume: %+v, want the %d others sent", sum, rows-3)
+	}
+	checkOnce(t, readResults(t, sum.Results), copies(srv))
 }
