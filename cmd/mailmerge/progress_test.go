@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
+)
+
+// Off a terminal, a long wait for a full cap is written once as a line,
+// with the time the next message goes; a short one, as when a full cap
+// lets messages out one by one, is not.
+func TestProgressCapWaitLine(t *testing.T) {
+	var stderr bytes.Buffer
+	p := newProgress(newUI(&bytes.Buffer{}, &stderr), false)
+	next := time.Now().Add(3 * time.Hour)
+	wait := campaign.Progress{Total: 800, Sent: 500, Rate: "20/m, 500/d", WaitingUntil: next, WaitingFor: "daily limit"}
+	p.update(wait)
+	p.update(wait) // a second worker told the same
+	short := wait
+	short.Sent, short.WaitingUntil = 501, time.Now().Add(2*time.Second)
+	p.update(short)
+
+	want := "progress: 500/800 done, daily limit reached: next message at " + clockTime(next, time.Now()) + " (rate 20/m, 500/d)\n"
+	if got := stderr.String(); got != want {
+		t.Errorf("progress wrote\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestClockTime(t *testing.T) {
+	now := time.Date(2025, 6, 2, 14, 0, 0, 0, time.Local) // a Monday
+	for _, tt := range []struct {
+		at   time.Time
+		want string
+	}{
+		{now.Add(5*time.Minute + 30*time.Second), "14:05"},
+		{time.Date(2025, 6, 3, 9, 30, 0, 0, time.Local), "tomorrow 09:30"},
+		{time.Date(2025, 6, 4, 9, 30, 0, 0, time.Local), "Wed 4 Jun 09:30"},
+	} {
+		if got := clockTime(tt.at, now); got != tt.want {
+			t.Errorf("clockTime(%v) = %q, want %q", tt.at, got, tt.want)
+		}
+	}
+	if got := clockTime(now.Add(time.Hour).UTC(), now); got != "15:00" {
+		t.Errorf("a UTC time is written %q, want local 15:00", got)
+	}
+}
