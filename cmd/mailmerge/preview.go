@@ -5,10 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
@@ -27,12 +29,16 @@ func cmdPreview(args []string, ui *ui) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return servePreview(ctx, path, *listen, *open, ui)
+	var start startFunc
+	if *open {
+		start = startDetached
+	}
+	return servePreview(ctx, path, *listen, start, ui)
 }
 
 // servePreview runs the preview until ctx is done; Ctrl-C ends it with
-// status 0.
-func servePreview(ctx context.Context, path, listen string, open bool, ui *ui) int {
+// status 0. With start set, it opens the page in a browser with it.
+func servePreview(ctx context.Context, path, listen string, start startFunc, ui *ui) int {
 	if _, err := os.Stat(path); err != nil {
 		ui.errorf("%s: %v", path, fsafe.Cause(err))
 		return exitUsage
@@ -54,11 +60,13 @@ func servePreview(ctx context.Context, path, listen string, open bool, ui *ui) i
 	previewLoaded(ui, "loaded", srv.Summary())
 	url := "http://" + hostPort(ln.Addr()) + srv.Path()
 	fmt.Fprintf(ui.stdout, "preview: %s (Ctrl-C to stop)\n", url)
-	if open {
-		if err := openBrowser(url); err != nil {
+	if start != nil {
+		remove, err := openBrowser(url, start)
+		if err != nil {
 			ui.warnf("could not open a browser: %v", err)
 			ui.hint("open " + url + " yourself")
 		}
+		defer remove()
 	}
 	if err := srv.Run(ctx, ln); err != nil {
 		ui.errorf("%v", err)
@@ -87,18 +95,54 @@ func hostPort(a net.Addr) string {
 	return a.String()
 }
 
-// openBrowser asks the desktop to open url; it does not wait for the
+// A startFunc starts a command line without waiting for it.
+type startFunc func(argv []string) error
+
+// openBrowser asks the desktop to open url without putting it on a command
+// line, where any local user could read its token with ps: the browser
+// opens a private file that redirects to it. remove deletes that file; call
+// it when the preview ends, whatever the error.
+func openBrowser(url string, start startFunc) (remove func(), err error) {
+	dir, err := os.MkdirTemp("", "mailmerge-preview-") // 0700
+	if err != nil {
+		return func() {}, err
+	}
+	remove = func() { _ = os.RemoveAll(dir) }
+	page := filepath.Join(dir, "open.html")
+	if err := os.WriteFile(page, redirectPage(url), 0o600); err != nil {
+		return remove, fsafe.Cause(err)
+	}
+	return remove, start(browserCommand(page))
+}
+
+// redirectPage sends the browser on to url at once, with a link in case
+// it does not follow.
+func redirectPage(url string) []byte {
+	u := html.EscapeString(url)
+	return []byte(`<!DOCTYPE html>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="0; url=` + u + `">
+<meta name="referrer" content="no-referrer">
+<title>mailmerge preview</title>
+<p><a href="` + u + `">Open the preview</a></p>
+`)
+}
+
+// browserCommand is the command line that opens a file in the desktop's
 // browser.
-func openBrowser(url string) error {
-	var cmd *exec.Cmd
+func browserCommand(file string) []string {
 	switch runtime.GOOS {
 	case "darwin":
-		cmd = exec.Command("open", url)
+		return []string{"open", file}
 	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
-	default:
-		cmd = exec.Command("xdg-open", url)
+		return []string{"rundll32", "url.dll,FileProtocolHandler", file}
 	}
+	return []string{"xdg-open", file}
+}
+
+// startDetached starts argv and does not wait for it.
+func startDetached(argv []string) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -72,6 +76,20 @@ func TestPreviewUsageErrors(t *testing.T) {
 	}
 }
 
+// printedAddress waits for the address preview prints and returns its
+// origin ("http://127.0.0.1:PORT/") and its token.
+func printedAddress(t *testing.T, stdout, stderr *lockedBuffer) (origin, token string) {
+	t.Helper()
+	addr := regexp.MustCompile(`^preview: (http://127\.0\.0\.1:\d+/)([A-Za-z0-9_-]{32,})/ \(Ctrl-C to stop\)\n$`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1], m[2]
+		}
+	}
+	t.Fatalf("no address printed; stdout %q, stderr %q", stdout.String(), stderr.String())
+	return "", ""
+}
+
 // TestPreviewServesUntilInterrupted runs the command as a user would, reads
 // the address it prints, asks the page for the list and then stops it as
 // Ctrl-C would.
@@ -80,18 +98,10 @@ func TestPreviewServesUntilInterrupted(t *testing.T) {
 	defer cancel()
 	var stdout, stderr lockedBuffer
 	done := make(chan int, 1)
-	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", false, newUI(&stdout, &stderr)) }()
+	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", nil, newUI(&stdout, &stderr)) }()
 
-	addr := regexp.MustCompile(`^preview: (http://127\.0\.0\.1:\d+/)([A-Za-z0-9_-]{32,}/) \(Ctrl-C to stop\)\n$`)
-	var url, origin string
-	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
-			url, origin = m[1]+m[2], m[1]
-		}
-	}
-	if url == "" {
-		t.Fatalf("no address printed; stdout %q, stderr %q", stdout.String(), stderr.String())
-	}
+	origin, token := printedAddress(t, &stdout, &stderr)
+	url := origin + token + "/"
 	if got, want := stderr.String(), "loaded "+greeting+": 5 recipients, 0 with problems\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
@@ -129,5 +139,68 @@ func TestPreviewServesUntilInterrupted(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("preview did not stop")
+	}
+}
+
+// TestPreviewOpensPrivateFile: --open gives the browser a file only this
+// user can read, which leads to the tokened address; the command line,
+// which any local user can see, holds no token; the file goes when the
+// preview ends.
+func TestPreviewOpensPrivateFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type opened struct {
+		argv    []string
+		page    string
+		content []byte
+		modes   [2]os.FileMode // the file's and its folder's
+	}
+	got := make(chan opened, 1)
+	start := func(argv []string) error {
+		o := opened{argv: argv, page: argv[len(argv)-1]}
+		for i, name := range []string{o.page, filepath.Dir(o.page)} {
+			if fi, err := os.Stat(name); err == nil {
+				o.modes[i] = fi.Mode()
+			}
+		}
+		o.content, _ = os.ReadFile(o.page)
+		got <- o
+		return nil
+	}
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", start, newUI(&stdout, &stderr)) }()
+	origin, token := printedAddress(t, &stdout, &stderr)
+	url := origin + token + "/"
+
+	var o opened
+	select {
+	case o = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no browser opened")
+	}
+	if cmdline := strings.Join(o.argv, " "); strings.Contains(cmdline, token) {
+		t.Errorf("the browser's command line %q holds the token", cmdline)
+	}
+	if o.modes != [2]os.FileMode{0o600, os.ModeDir | 0o700} {
+		t.Errorf("page %s mode %v in a folder of mode %v, want -rw------- in drwx------", o.page, o.modes[0], o.modes[1])
+	}
+	for _, want := range []string{`<meta http-equiv="refresh" content="0; url=` + url + `">`, `<a href="` + url + `">`} {
+		if !strings.Contains(string(o.content), want) {
+			t.Errorf("page %s:\n%s\nwant it to hold %s", o.page, o.content, want)
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d after Ctrl-C, want 0", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("preview did not stop")
+	}
+	if _, err := os.Stat(filepath.Dir(o.page)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after the preview: stat %s: %v, want it removed", filepath.Dir(o.page), err)
 	}
 }
