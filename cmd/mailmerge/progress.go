@@ -13,22 +13,26 @@ import (
 // progress shows a live bar on a terminal and a line every few seconds
 // elsewhere (a log file, CI).
 type progress struct {
-	ui    *ui
-	off   bool
-	mu    sync.Mutex
-	bar   *progressbar.ProgressBar
-	last  time.Time
-	start time.Time
-	// waitShown is the end of the last cap wait written as a line.
+	ui       *ui
+	off      bool
+	mu       sync.Mutex
+	bar      *progressbar.ProgressBar
+	finished bool
+	last     time.Time
+	start    time.Time
+	// waitShown is the end of the last cap wait shown.
 	waitShown time.Time
 }
 
-const progressEvery = 5 * time.Second
+const (
+	progressEvery = 5 * time.Second
+	barEvery      = 100 * time.Millisecond // the bar skips redraws closer than this
 
-// waitWorthShowing: a cap that lets messages out one by one as old ones
-// leave its window holds each back a few seconds; only a longer wait
-// looks like a hang and needs saying.
-const waitWorthShowing = 5 * time.Second
+	// waitWorthShowing: a cap that lets messages out one by one as old ones
+	// leave its window holds each back a few seconds; only a longer wait
+	// looks like a hang and needs saying.
+	waitWorthShowing = 5 * time.Second
+)
 
 func newProgress(u *ui, off bool) *progress {
 	return &progress{ui: u, off: off, start: time.Now(), last: time.Now()}
@@ -43,36 +47,57 @@ func (p *progress) update(s campaign.Progress) {
 	done := s.Sent + s.Failed + s.Skipped + s.Unknown
 	now := time.Now()
 	waiting := s.WaitingUntil.Sub(now) >= waitWorthShowing
+	newWait := waiting && !s.WaitingUntil.Equal(p.waitShown)
+	if newWait {
+		p.waitShown = s.WaitingUntil
+	}
 	if isTerminal(p.ui.stderr) {
-		if p.bar == nil {
-			p.bar = progressbar.NewOptions(max(s.Total, 1),
-				progressbar.OptionSetWriter(p.ui.stderr),
-				progressbar.OptionSetDescription("sending"),
-				progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("msg"),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionClearOnFinish(),
-			)
-		}
-		if waiting {
-			p.bar.Describe(capWaitText(s, now))
-		} else {
-			p.bar.Describe(fmt.Sprintf("sent %d  failed %d  unknown %d", s.Sent, s.Failed, s.Unknown))
-		}
-		_ = p.bar.Set(done)
+		p.updateBar(s, done, waiting, newWait, now)
 		return
 	}
-	if waiting && !s.WaitingUntil.Equal(p.waitShown) {
-		p.waitShown = s.WaitingUntil
-		fmt.Fprintf(p.ui.stderr, "progress: %d/%d done, %s\n", done, s.Total, capWaitText(s, now))
+	if newWait {
+		// No counts: the wait is told before the outcomes of the messages
+		// that filled the cap come in.
+		fmt.Fprintf(p.ui.stderr, "progress: %s\n", capWaitText(s, now))
 		return
 	}
 	if time.Since(p.last) >= progressEvery {
 		p.last = time.Now()
 		p.line(s, done)
+	}
+}
+
+// updateBar draws s on the bar; p.mu is held.
+func (p *progress) updateBar(s campaign.Progress, done int, waiting, newWait bool, now time.Time) {
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions(max(s.Total, 1),
+			progressbar.OptionSetWriter(p.ui.stderr),
+			progressbar.OptionSetDescription("sending"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("msg"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(barEvery),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	description := fmt.Sprintf("sent %d  failed %d  unknown %d", s.Sent, s.Failed, s.Unknown)
+	if waiting {
+		description = capWaitText(s, now)
+	}
+	p.bar.Describe(description)
+	_ = p.bar.Set(done)
+	if newWait {
+		// The wait is reported right after an outcome, so the bar skips
+		// this redraw, and nothing else redraws it for the whole wait.
+		time.AfterFunc(2*barEvery, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if !p.finished {
+				_ = p.bar.RenderBlank()
+			}
+		})
 	}
 }
 
@@ -107,6 +132,7 @@ func clockTime(t, now time.Time) string {
 func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.finished = true
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		_ = p.bar.Clear()

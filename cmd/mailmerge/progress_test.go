@@ -22,7 +22,7 @@ func TestProgressCapWaitLine(t *testing.T) {
 	short.Sent, short.WaitingUntil = 501, time.Now().Add(2*time.Second)
 	p.update(short)
 
-	want := "progress: 500/800 done, daily limit reached: next message at " + clockTime(next, time.Now()) + " (rate 20/m, 500/d)\n"
+	want := "progress: daily limit reached: next message at " + clockTime(next, time.Now()) + " (rate 20/m, 500/d)\n"
 	if got := stderr.String(); got != want {
 		t.Errorf("progress wrote\n%q\nwant\n%q", got, want)
 	}
