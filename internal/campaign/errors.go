@@ -12,6 +12,8 @@ var (
 	// Errors that stop send before anything is sent.
 	// ErrResultsExist: the results file has rows and neither --resume nor --restart was given.
 	ErrResultsExist = errors.New("results file already has outcomes")
+	// ErrNothingToResume: Resume was asked for and there is no results file.
+	ErrNothingToResume = errors.New("nothing to resume")
 	// ErrListChanged: a row's address differs from what the results file recorded for it.
 	ErrListChanged = errors.New("the recipients list changed since the results were written")
 	// ErrInvalid: check found errors and --skip-invalid was not given.

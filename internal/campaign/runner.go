@@ -389,7 +389,7 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) {
 	}
 	if r.stopAfter > 0 && streak >= r.stopAfter {
 		r.stop(fmt.Sprintf("%d messages in a row failed (%s): the server is refusing everything", streak, shortReply(e.Code, e.Reply)),
-			"look at the replies in "+r.sum.Results+"; fix the cause and run again with --resume --retry-failed")
+			"look at the replies in "+r.sum.Results+" and fix the cause")
 	}
 	r.report(p)
 }

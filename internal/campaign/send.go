@@ -214,6 +214,10 @@ type resultsFile struct {
 func openResults(path string, opts SendOptions, sum *SendSummary) (*resultsFile, error) {
 	_, statErr := os.Stat(path)
 	rf := &resultsFile{path: path, fresh: os.IsNotExist(statErr)}
+	if rf.fresh && opts.Resume {
+		// A resume that would send everyone is a typo or the wrong folder.
+		return nil, fmt.Errorf("%w: there is no results file %s", ErrNothingToResume, path)
+	}
 	j, err := journal.Open(path)
 	if err != nil {
 		return nil, err

@@ -739,6 +739,23 @@ func TestSendInvalidRows(t *testing.T) {
 	checkOnce(t, rows, copies(srv))
 }
 
+// TestSendNothingToResume: --resume without a results file is refused
+// before anyone is sent anything, and leaves no results file behind.
+func TestSendNothingToResume(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{})
+	c := newSendCampaign(t, 3, sendKeys{})
+	_, err := c.Send(context.Background(), campaign.SendOptions{Server: target(srv), Resume: true})
+	if !errors.Is(err, campaign.ErrNothingToResume) || !strings.Contains(err.Error(), c.ResultsPath()) {
+		t.Fatalf("resume without results: %v, want ErrNothingToResume naming %s", err, c.ResultsPath())
+	}
+	if srv.Received() != 0 {
+		t.Errorf("server received %d, want 0", srv.Received())
+	}
+	if _, err := os.Stat(c.ResultsPath()); !os.IsNotExist(err) {
+		t.Errorf("results file after a refused resume: %v, want none", err)
+	}
+}
+
 func TestSendListChanged(t *testing.T) {
 	srv := startSandbox(t, sandbox.Options{})
 	c := newSendCampaign(t, 5, sendKeys{})
@@ -788,7 +805,7 @@ func TestSendStopsWhenRefusingEverything(t *testing.T) {
 	if !sum.Stopped || sum.Sent != 0 || sum.Failed < 10 || sum.Failed > 20 {
 		t.Fatalf("summary = %+v, want stopped after about 10 failures", sum)
 	}
-	if !strings.Contains(sum.StopReason, "5.7.1") || !strings.Contains(sum.StopHint, "--retry-failed") {
+	if !strings.Contains(sum.StopReason, "5.7.1") || !strings.Contains(sum.StopHint, "fix the cause") {
 		t.Errorf("stop reason %q, hint %q", sum.StopReason, sum.StopHint)
 	}
 	if sum.Failed+sum.Remaining != rows {
