@@ -7,13 +7,29 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 )
 
+// cmdCheck runs check; with --json it ends, whatever happened, with one
+// JSON object on stdout.
 func cmdCheck(args []string, ui *ui) int {
+	if slices.Contains(args, "--json") || slices.Contains(args, "-json") {
+		ui.report = &report{}
+	}
+	var sum campaign.CheckSummary
+	status := check(args, ui, &sum)
+	if ui.report != nil {
+		ui.checkJSONSummary(sum, status)
+	}
+	return status
+}
+
+func check(args []string, ui *ui, sum *campaign.CheckSummary) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.Bool("json", false, "")
 	path, ok := parseFlags(fs, args, ui)
 	if !ok {
 		return exitUsage
@@ -24,12 +40,12 @@ func cmdCheck(args []string, ui *ui) int {
 		return exitUsage
 	}
 	opts := campaign.CheckOptions{PasswordSource: passwordSource(c), CanPrompt: isTerminal(os.Stdin)}
-	sum, err := c.Check(context.Background(), opts, ui.problem)
+	*sum, err = c.Check(context.Background(), opts, ui.problem)
 	if err != nil {
 		ui.errorf("%v", err)
 		return exitUsage
 	}
-	ui.checkSummary("check", sum)
+	ui.checkSummary("check", *sum)
 	if sum.Errors > 0 {
 		return exitUsage
 	}

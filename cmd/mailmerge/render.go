@@ -25,8 +25,7 @@ func cmdRender(args []string, ui *ui) int {
 		ui.hint("mailmerge render " + path + " --out out/preview")
 		return exitUsage
 	}
-	if *limit < 0 {
-		ui.errorf("--limit must be a positive number")
+	if !counted(fs, ui, map[string]string{"limit": "leave --limit out to write every message"}) {
 		return exitUsage
 	}
 	c, err := campaign.Load(path, campaign.Options{Deterministic: *deterministic, Mailer: mailer()})

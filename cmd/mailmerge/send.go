@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 
 	"golang.org/x/term"
 
@@ -27,7 +28,21 @@ type sendFlags struct {
 	debug                      bool
 }
 
+// cmdSend runs send; with --json it ends, whatever happened, with one
+// JSON object on stdout.
 func cmdSend(args []string, stdin io.Reader, ui *ui) int {
+	if slices.Contains(args, "--json") || slices.Contains(args, "-json") {
+		ui.report = &report{}
+	}
+	var sum campaign.SendSummary
+	status := send(args, stdin, ui, &sum)
+	if ui.report != nil {
+		ui.sendJSON(sum, readWhole(sum.Results), status)
+	}
+	return status
+}
+
+func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int {
 	f, path, ok := parseSendFlags(args, ui)
 	if !ok {
 		return exitUsage
@@ -37,7 +52,7 @@ func cmdSend(args []string, stdin io.Reader, ui *ui) int {
 		ui.loadError(err)
 		return exitUsage
 	}
-	ctx, stop, release := onInterrupt(ui)
+	ctx, stop, release := onInterrupt(ui, f.resumeCommand(path, false, false))
 	defer release()
 
 	opts := campaign.SendOptions{
@@ -63,22 +78,34 @@ func cmdSend(args []string, stdin io.Reader, ui *ui) int {
 	if !progress.off {
 		opts.Progress = progress.update // else the run need not describe itself after every message
 	}
-	sum, err := c.Send(ctx, opts)
+	*sum, err = c.Send(ctx, opts)
 	progress.finish()
-	switch {
-	case err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled):
-		return exitStopped // quit at once before the run began; onInterrupt said so
-	case err != nil:
-		return sendError(ui, c, path, sum, err)
+	if err != nil {
+		return sendError(ui, f, path, sum, err, ctx.Err() != nil)
 	}
-	ui.sendSummary(sum, f.asJSON)
+	whole := readWhole(sum.Results)
+	ui.sendSummary(*sum, whole, f, path)
+	failed, unknown := openRows(*sum, whole)
 	switch {
 	case sum.Stopped:
 		return exitStopped
-	case sum.Failed > 0 || sum.Unknown > 0 || sum.Partial > 0:
+	case failed > 0 || unknown > 0 || sum.Partial > 0:
 		return exitPartial
 	}
 	return exitOK
+}
+
+// readWhole reads the counts of the results file as it now is, which
+// include the runs before this one; nil when there is none to read.
+func readWhole(path string) *journal.Summary {
+	if path == "" {
+		return nil
+	}
+	s, err := journal.ReadSummary(path, 0)
+	if err != nil {
+		return nil
+	}
+	return &s
 }
 
 // parseSendFlags reads send's flags and refuses combinations that make no sense.
@@ -100,36 +127,84 @@ func parseSendFlags(args []string, ui *ui) (f sendFlags, path string, ok bool) {
 		return f, "", false
 	}
 	ui.quiet = f.quiet
+	if !counted(fs, ui, map[string]string{
+		"limit":   "leave --limit out to send every row",
+		"workers": "leave --workers out to use [send] workers (default 4)",
+	}) {
+		return f, "", false
+	}
 	switch {
 	case f.resume && f.restart:
 		ui.errorf("--resume and --restart exclude each other")
 		return f, "", false
 	case (f.retryFailed || f.resendUnknown) && !f.resume:
 		ui.errorf("--retry-failed and --resend-unknown go with --resume")
-		ui.hint("mailmerge send " + path + " --resume --retry-failed")
-		return f, "", false
-	case f.limit < 0 || f.workers < 0:
-		ui.errorf("--limit and --workers must be positive numbers")
+		ui.hint(f.resumeCommand(path, f.retryFailed, f.resendUnknown))
 		return f, "", false
 	}
 	return f, path, true
 }
 
-// sendError explains why send did not run.
-func sendError(ui *ui, c *campaign.Campaign, path string, sum campaign.SendSummary, err error) int {
+// counted refuses a count flag given as 0 or less: left out, it means
+// "all" or "the default", but written out a 0 is a mistake, and taking it
+// as "all" would send every row. hints says what to write instead.
+func counted(fs *flag.FlagSet, ui *ui, hints map[string]string) bool {
+	ok := true
+	fs.Visit(func(fl *flag.Flag) {
+		h, isCount := hints[fl.Name]
+		if !isCount || !ok {
+			return
+		}
+		if n, _ := strconv.Atoi(fl.Value.String()); n < 1 {
+			ui.errorf("--%s must be 1 or more, not %s", fl.Name, fl.Value)
+			ui.hint(h)
+			ok = false
+		}
+	})
+	return ok
+}
+
+// sendError explains why send did not run, or stopped with an error.
+// interrupted says the user quit at once.
+func sendError(ui *ui, f sendFlags, path string, sum *campaign.SendSummary, err error, interrupted bool) int {
+	done := sum.Sent+sum.Failed+sum.Unknown > 0
+	if !done {
+		unstarted(sum)
+	}
 	switch {
+	case interrupted && errors.Is(err, context.Canceled):
+		ui.errorf("interrupted")
+		if done {
+			ui.hint("continue with: " + f.resumeCommand(path, false, false))
+		}
+		return exitStopped
 	case errors.Is(err, campaign.ErrInvalid):
 		ui.checkSummary("check", sum.Check)
 		ui.errorf("nothing was sent: fix the errors above")
-		ui.hint("or send the valid rows with --skip-invalid; the others are recorded as skipped")
+		if !f.skipInvalid {
+			g := f
+			g.skipInvalid = true
+			ui.hint("or send the valid rows and record the others as skipped: " + g.command(path))
+		}
+		return exitUsage
+	case errors.Is(err, campaign.ErrNothingToResume):
+		ui.errorf("%v", err)
+		g := f
+		g.resume, g.retryFailed, g.resendUnknown = false, false, false
+		ui.hint("to start the run: " + g.command(path))
 		return exitUsage
 	case errors.Is(err, campaign.ErrResultsExist):
 		ui.errorf("%v", err)
-		ui.hint(fmt.Sprintf("continue that run with: mailmerge send %s --resume   (or start over with --restart; the old file is kept)", path))
+		ui.hint("continue that run with: " + f.resumeCommand(path, false, false))
+		g := f.next()
+		g.restart = true
+		ui.hint("or start over (the old file is kept): " + g.command(path))
 		return exitUsage
 	case errors.Is(err, campaign.ErrListChanged):
 		ui.errorf("%v", err)
-		ui.hint("rows are matched to results by position; restore the list, or use --restart to start over")
+		g := f.next()
+		g.restart = true
+		ui.hint("rows are matched to results by position; restore the list, or start over: " + g.command(path))
 		return exitUsage
 	case errors.Is(err, journal.ErrNotJournal), errors.Is(err, journal.ErrLocked):
 		ui.errorf("%v", err)
@@ -145,10 +220,28 @@ func sendError(ui *ui, c *campaign.Campaign, path string, sum campaign.SendSumma
 		return exitStopped
 	}
 	ui.loadError(err)
-	if sum.Sent+sum.Failed+sum.Unknown > 0 {
+	if done {
+		ui.hint("continue with: " + f.resumeCommand(path, false, false))
 		return exitStopped
 	}
 	return exitUsage
+}
+
+// unstarted counts, for a run refused before it sent anything, the rows
+// not dealt with: those the list has and the results file does not.
+func unstarted(sum *campaign.SendSummary) {
+	sum.Remaining = sum.Check.Rows
+	if whole := readWhole(sum.Results); whole != nil {
+		sum.Remaining = max(0, sum.Check.Rows-whole.Rows)
+		if sum.Previous == nil {
+			sum.Previous = map[string]int{}
+		}
+		for st, n := range whole.Counts {
+			if n > 0 {
+				sum.Previous[string(st)] = n
+			}
+		}
+	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -16,8 +16,8 @@ import (
 // Past that, signals get their default handling again, so a third Ctrl-C
 // kills the process should anything not heed ctx.
 //
-// release stops listening; call it when the run is over.
-func onInterrupt(ui *ui) (ctx context.Context, stop <-chan struct{}, release func()) {
+// resume is the command that continues the run. release stops listening; call it when the run is over.
+func onInterrupt(ui *ui, resume string) (ctx context.Context, stop <-chan struct{}, release func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	signals := make(chan os.Signal, 2)
@@ -36,7 +36,7 @@ func onInterrupt(ui *ui) (ctx context.Context, stop <-chan struct{}, release fun
 		case <-done:
 			return
 		}
-		fmt.Fprintln(ui.stderr, "mailmerge: quit at once; run again with --resume (messages that were in flight are reported unknown)")
+		fmt.Fprintln(ui.stderr, "mailmerge: quit at once; messages that were in flight are reported unknown; continue with: "+resume)
 		signal.Stop(signals)
 		cancel()
 	}()

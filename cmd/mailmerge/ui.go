@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,12 +19,32 @@ import (
 type ui struct {
 	stdout, stderr io.Writer
 	quiet          bool
+	// report, with --json, keeps the errors, hints and problems printed,
+	// so that the JSON object on stdout says them too.
+	report *report
+}
+
+// report is what a run told the user, for --json.
+type report struct {
+	errors, hints []string
+	problems      []jsonProblem
+}
+
+type jsonProblem struct {
+	Severity string `json:"severity"`
+	Row      int    `json:"row"`
+	Message  string `json:"message"`
+	Hint     string `json:"hint,omitempty"`
 }
 
 func newUI(stdout, stderr io.Writer) *ui { return &ui{stdout: stdout, stderr: stderr} }
 
 func (u *ui) errorf(format string, args ...any) {
-	fmt.Fprintf(u.stderr, "mailmerge: error: "+format+"\n", args...)
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(u.stderr, "mailmerge: error: %s\n", msg)
+	if u.report != nil {
+		u.report.errors = append(u.report.errors, msg)
+	}
 }
 
 func (u *ui) warnf(format string, args ...any) {
@@ -30,8 +52,12 @@ func (u *ui) warnf(format string, args ...any) {
 }
 
 func (u *ui) hint(h string) {
-	if h != "" {
-		fmt.Fprintf(u.stderr, "mailmerge: hint: %s\n", h)
+	if h == "" {
+		return
+	}
+	fmt.Fprintf(u.stderr, "mailmerge: hint: %s\n", h)
+	if u.report != nil {
+		u.report.hints = append(u.report.hints, h)
 	}
 }
 
@@ -41,14 +67,19 @@ func (u *ui) infof(format string, args ...any) {
 	}
 }
 
-// problem prints one problem check found.
+// problem prints one problem check found; --json lists it with the others.
 func (u *ui) problem(p campaign.Problem) {
+	severity := "error"
 	if p.Severity == campaign.Warning {
-		u.warnf("%s", p.Message)
-	} else {
-		u.errorf("%s", p.Message)
+		severity = "warning"
 	}
-	u.hint(p.Hint)
+	fmt.Fprintf(u.stderr, "mailmerge: %s: %s\n", severity, p.Message)
+	if p.Hint != "" {
+		fmt.Fprintf(u.stderr, "mailmerge: hint: %s\n", p.Hint)
+	}
+	if u.report != nil {
+		u.report.problems = append(u.report.problems, jsonProblem{severity, p.Row, p.Message, p.Hint})
+	}
 }
 
 // loadError prints every problem of a campaign that did not load.
@@ -67,7 +98,11 @@ func (u *ui) checkSummary(verb string, s campaign.CheckSummary) {
 	if s.Errors > campaign.MaxReported {
 		line += fmt.Sprintf(" (the first %d shown)", campaign.MaxReported)
 	}
-	fmt.Fprintln(u.stdout, line)
+	out := u.stdout
+	if u.report != nil {
+		out = u.stderr // stdout is the JSON object's
+	}
+	fmt.Fprintln(out, line)
 }
 
 func plural(n int, one, many string) string {
@@ -77,29 +112,25 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// sendSummary prints what a send run did: a table of the first results, the
-// counts, speed and the most common failures; with asJSON the same facts as
-// one JSON object on stdout.
-func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
+// sendSummary prints what a send run did: a table of the first results,
+// the counts, speed and the most common failures, then what to do next,
+// each step as the exact command (whole is the results file as it now is;
+// nil when it cannot be read).
+func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendFlags, path string) {
+	u.damaged(s)
 	if s.NothingSent {
-		if asJSON {
-			defer u.jsonSummary(s)
-		}
 		u.errorf("%s", s.StopReason)
 		if s.StopHint != "" {
 			u.hint(s.StopHint)
 		} else {
-			u.hint("nothing was sent; check [smtp] host, port and security, then run the same command again")
+			u.hint("check [smtp] host, port and security")
 		}
+		u.hint("nothing was sent; then run again: " + f.command(path))
 		return
 	}
 	out := u.stdout
-	if asJSON {
-		out = u.stderr
-		defer u.jsonSummary(s)
-	}
-	if u.quiet && !asJSON {
-		out = u.stdout
+	if u.report != nil {
+		out = u.stderr // stdout is the JSON object's
 	}
 	if done := s.Sent + s.Failed + s.Skipped + s.Unknown; !u.quiet && done > 0 {
 		u.resultsTable(out, s.Results)
@@ -118,7 +149,7 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 			prev["sent"], prev["failed"], prev["skipped"], prev["unknown"])
 	}
 	if s.Recovered > 0 {
-		fmt.Fprintf(out, "%d %s in flight when the last run stopped: recorded as unknown (check those mailboxes; --resend-unknown sends again)\n",
+		fmt.Fprintf(out, "%d %s in flight when the last run stopped: recorded as unknown\n",
 			s.Recovered, plural(s.Recovered, "message was", "messages were"))
 	}
 	for _, f := range s.TopFailures {
@@ -128,12 +159,59 @@ func (u *ui) sendSummary(s campaign.SendSummary, asJSON bool) {
 	if s.RotatedTo != "" {
 		fmt.Fprintf(out, "the earlier results were kept in %s\n", s.RotatedTo)
 	}
-	if s.Stopped {
+	u.nextSteps(s, whole, f, path)
+}
+
+// nextSteps says why the campaign is not done, if it is not, and the
+// command for each way on: continue, retry the failed rows, resend the
+// unknown ones.
+func (u *ui) nextSteps(s campaign.SendSummary, whole *journal.Summary, f sendFlags, path string) {
+	failed, unknown := openRows(s, whole)
+	switch {
+	case s.Stopped:
 		u.errorf("stopped early: %s", s.StopReason)
 		u.hint(s.StopHint)
-		u.hint("nobody is sent twice: run the same command with --resume to continue")
-	} else if s.Unknown > 0 {
-		u.hint("unknown means the server may have the message; check before resending with --resume --resend-unknown")
+		u.hint("nobody is sent twice; continue with: " + f.resumeCommand(path, false, false))
+	case failed+unknown > 0:
+		u.errorf("not everyone got the message: %d failed, %d unknown in %s", failed, unknown, s.Results)
+	}
+	if !s.Stopped && s.Remaining > 0 {
+		u.hint(fmt.Sprintf("%d %s not sent yet; send %s with: %s", s.Remaining, plural(s.Remaining, "row is", "rows are"),
+			plural(s.Remaining, "it", "them"), f.resumeCommand(path, false, false)))
+	}
+	if s.Unfixable > 0 {
+		u.hint(fmt.Sprintf("%d %s refused for the address alone (no such mailbox, mailbox full): sending again would fail again",
+			s.Unfixable, plural(s.Unfixable, "row was", "rows were")))
+	}
+	if fixable := failed - s.Unfixable; fixable > 0 {
+		u.hint(fmt.Sprintf("once the cause in %s is fixed, send the %d failed %s again: %s", s.Results,
+			fixable, plural(fixable, "row", "rows"), f.resumeCommand(path, true, false)))
+	}
+	if unknown > 0 {
+		u.hint(fmt.Sprintf("%d %s unknown: the server may have the message; check those mailboxes, then resend (they may get a second copy): %s",
+			unknown, plural(unknown, "row is", "rows are"), f.resumeCommand(path, false, true)))
+	}
+}
+
+// openRows are the rows of the whole campaign, this run and earlier ones,
+// whose message has not surely arrived: failed and unknown.
+func openRows(s campaign.SendSummary, whole *journal.Summary) (failed, unknown int) {
+	if whole == nil {
+		return s.Failed + s.Previous["failed"], s.Unknown + s.Previous["unknown"]
+	}
+	return whole.Counts[journal.Failed], whole.Counts[journal.Unknown]
+}
+
+// damaged warns about lines of the results file that a crash left torn:
+// their rows count as not sent, so --resume sends them.
+func (u *ui) damaged(s campaign.SendSummary) {
+	if n := len(s.DamagedLines); n > 0 {
+		lines := make([]string, n)
+		for i, l := range s.DamagedLines {
+			lines[i] = strconv.Itoa(l)
+		}
+		u.warnf("%s: skipped damaged %s %s (cut short by a crash or power loss): %s as not sent",
+			s.Results, plural(n, "line", "lines"), strings.Join(lines, ", "), plural(n, "its row counts", "their rows count"))
 	}
 }
 
@@ -172,35 +250,101 @@ func perSecond(s campaign.SendSummary) float64 {
 	return float64(s.Sent+s.Failed+s.Unknown) / max(s.Elapsed.Seconds(), 0.001)
 }
 
-func (u *ui) jsonSummary(s campaign.SendSummary) {
+// jsonCheck is the part of the JSON objects that check fills.
+type jsonCheck struct {
+	Rows     int `json:"rows"`
+	Valid    int `json:"valid"`
+	Errors   int `json:"errors"`
+	Warnings int `json:"warnings"`
+}
+
+func checkJSON(c campaign.CheckSummary) jsonCheck {
+	return jsonCheck{Rows: c.Rows, Valid: c.Valid, Errors: c.Errors, Warnings: c.Warnings}
+}
+
+// sendJSON is send --json: one object on stdout whatever happened, with
+// the run's counts, the results file's counts (campaign), and what went
+// wrong and what to do (the error and hint lines stderr got, one a line).
+func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int) {
 	type failure struct {
 		Reply string `json:"reply"`
 		Count int    `json:"count"`
 	}
 	v := struct {
-		Sent        int            `json:"sent"`
-		Failed      int            `json:"failed"`
-		Skipped     int            `json:"skipped"`
-		Unknown     int            `json:"unknown"`
-		Partial     int            `json:"partial"`
-		Remaining   int            `json:"remaining"`
-		Previous    map[string]int `json:"previous"`
-		Recovered   int            `json:"recovered_unknown"`
-		Elapsed     float64        `json:"elapsed_seconds"`
-		PerSecond   float64        `json:"messages_per_second"`
-		Stopped     bool           `json:"stopped"`
-		StopReason  string         `json:"stop_reason,omitempty"`
-		TopFailures []failure      `json:"top_failures"`
-		Results     string         `json:"results"`
+		Sent         int            `json:"sent"`
+		Failed       int            `json:"failed"`
+		Skipped      int            `json:"skipped"`
+		Unknown      int            `json:"unknown"`
+		Partial      int            `json:"partial"`
+		Remaining    int            `json:"remaining"`
+		Previous     map[string]int `json:"previous"`
+		Recovered    int            `json:"recovered_unknown"`
+		Elapsed      float64        `json:"elapsed_seconds"`
+		PerSecond    float64        `json:"messages_per_second"`
+		Stopped      bool           `json:"stopped"`
+		StopReason   string         `json:"stop_reason,omitempty"`
+		TopFailures  []failure      `json:"top_failures"`
+		Results      string         `json:"results"`
+		Unfixable    int            `json:"unfixable"`
+		DamagedLines []int          `json:"damaged_lines,omitempty"`
+		Check        jsonCheck      `json:"check"`
+		Campaign     map[string]int `json:"campaign,omitempty"`
+		ExitStatus   int            `json:"exit_status"`
+		Error        string         `json:"error,omitempty"`
+		Hint         string         `json:"hint,omitempty"`
+		Problems     []jsonProblem  `json:"problems,omitempty"`
 	}{
 		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Unknown: s.Unknown, Partial: s.Partial, Remaining: s.Remaining,
 		Previous: s.Previous, Recovered: s.Recovered, Elapsed: s.Elapsed.Seconds(), Stopped: s.Stopped,
-		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{},
+		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{}, Unfixable: s.Unfixable,
+		DamagedLines: s.DamagedLines, Check: checkJSON(s.Check), ExitStatus: status,
+	}
+	if v.Previous == nil {
+		v.Previous = map[string]int{}
 	}
 	v.PerSecond = perSecond(s)
 	for _, f := range s.TopFailures {
 		v.TopFailures = append(v.TopFailures, failure{f.Reply, f.Count})
 	}
-	enc := json.NewEncoder(u.stdout)
-	_ = enc.Encode(v)
+	if whole != nil {
+		v.Campaign = map[string]int{}
+		for st, n := range whole.Counts {
+			v.Campaign[string(st)] = n
+		}
+	}
+	v.Error, v.Hint, v.Problems = u.report.lines()
+	_ = json.NewEncoder(u.stdout).Encode(v)
+}
+
+// checkJSONSummary is check --json: the counts and every problem reported.
+func (u *ui) checkJSONSummary(s campaign.CheckSummary, status int) {
+	v := struct {
+		jsonCheck
+		ExitStatus int           `json:"exit_status"`
+		Error      string        `json:"error,omitempty"`
+		Hint       string        `json:"hint,omitempty"`
+		Problems   []jsonProblem `json:"problems"`
+	}{jsonCheck: checkJSON(s), ExitStatus: status}
+	v.Error, v.Hint, v.Problems = u.report.lines()
+	if s.Rows == 0 && status != exitOK {
+		// The campaign did not load: its problems are all there is to count.
+		v.Errors = len(v.Problems)
+	}
+	if v.Problems == nil {
+		v.Problems = []jsonProblem{}
+	}
+	_ = json.NewEncoder(u.stdout).Encode(v)
+}
+
+// lines are the errors and hints, one a line, and the problems reported.
+// A run that failed on problems alone (a campaign that did not load) has
+// the first of them as its error.
+func (r *report) lines() (errs, hints string, problems []jsonProblem) {
+	errs = strings.Join(r.errors, "\n")
+	for _, p := range r.problems {
+		if errs == "" && p.Severity == "error" {
+			errs = p.Message
+		}
+	}
+	return errs, strings.Join(r.hints, "\n"), r.problems
 }
