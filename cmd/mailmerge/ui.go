@@ -194,12 +194,15 @@ func (u *ui) nextSteps(s campaign.SendSummary, whole *journal.Summary, f sendFla
 }
 
 // openRows are the rows of the whole campaign, this run and earlier ones,
-// whose message has not surely arrived: failed and unknown.
+// whose message has not surely arrived: failed and unknown. The results
+// file counts rows this run left alone; the run's own counts win when the
+// file could not take them all (the in-flight ones of a failed write).
 func openRows(s campaign.SendSummary, whole *journal.Summary) (failed, unknown int) {
-	if whole == nil {
-		return s.Failed + s.Previous["failed"], s.Unknown + s.Previous["unknown"]
+	failed, unknown = s.Failed+s.Previous["failed"], s.Unknown+s.Previous["unknown"]
+	if whole != nil {
+		failed, unknown = max(failed, whole.Counts[journal.Failed]), max(unknown, whole.Counts[journal.Unknown])
 	}
-	return whole.Counts[journal.Failed], whole.Counts[journal.Unknown]
+	return failed, unknown
 }
 
 // damaged warns about lines of the results file that a crash left torn:
