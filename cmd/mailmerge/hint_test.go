@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -276,5 +277,44 @@ func TestHintsAfterFailures(t *testing.T) {
 		if got[userAddr(i)] != want {
 			t.Errorf("%s got %d copies, want %d", userAddr(i), got[userAddr(i)], want)
 		}
+	}
+}
+
+// TestSendInterruptJSON: an interrupted send --json still ends with one
+// JSON object on stdout whose counts add up to the list, with the error
+// and the command that continues.
+func TestSendInterruptJSON(t *testing.T) {
+	bin := mailmergeBinary(t)
+	dir := t.TempDir()
+	const rows = 400
+	camp := writeSendCampaign(t, dir, rows)
+	inbox := filepath.Join(dir, "inbox")
+
+	r := startMailmerge(t, bin, "send", "--sandbox", inbox, camp, "--json")
+	if !waitForMessages(t, inbox, 20, r.done) {
+		t.Fatalf("the run ended before it could be interrupted:\n%s%s", r.stdout.String(), r.stderr.String())
+	}
+	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.wait(t); code != exitStopped {
+		t.Fatalf("interrupted run exited %d, want %d\nstderr:\n%s", code, exitStopped, r.stderr.String())
+	}
+	var got struct {
+		Sent, Failed, Unknown, Remaining int
+		Stopped                          bool
+		StopReason                       string `json:"stop_reason"`
+		ExitStatus                       int    `json:"exit_status"`
+		Error, Hint                      string
+	}
+	if err := json.Unmarshal(r.stdout.Bytes(), &got); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, r.stdout.String())
+	}
+	if got.Sent == 0 || got.Sent+got.Failed+got.Unknown+got.Remaining != rows || !got.Stopped || got.ExitStatus != exitStopped {
+		t.Errorf("JSON after an interrupt: %+v, want counts adding up to %d rows", got, rows)
+	}
+	if got.StopReason != "interrupted" || got.Error != "stopped early: interrupted" ||
+		!strings.Contains(got.Hint, "continue with: mailmerge send --sandbox "+inbox+" "+camp+" --resume --json") {
+		t.Errorf("JSON after an interrupt: reason %q, error %q, hint %q", got.StopReason, got.Error, got.Hint)
 	}
 }

@@ -50,14 +50,14 @@ Examples:
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
     mailmerge send campaign.toml --resume
 
-Exit status: 0 all done; 1 finished but some recipients failed or are
-unknown; 2 bad input or usage (nothing was sent); 3 stopped early
-(authentication failure, the server refusing everything, interrupt): run
-again with --resume.
+Exit status: 0 all done; 1 finished but some recipients of the campaign
+failed or are unknown; 2 bad input or usage (nothing was sent); 3 stopped
+early (authentication failure, the server refusing everything, a results
+file that cannot be written, interrupt): run again with --resume.
 `
 
 var commandHelp = map[string]string{
-	"check": `Usage: mailmerge check CAMPAIGN.toml
+	"check": `Usage: mailmerge check CAMPAIGN.toml [--json]
 
 Validates the whole campaign without touching the network: the campaign
 file (unknown keys are errors), the recipients list (encoding, delimiter,
@@ -68,9 +68,16 @@ Duplicate recipient addresses are warnings.
 
 Exit status 0 when the campaign can be sent, 2 when anything is wrong.
 
+Flags:
+    --json    print one JSON object on stdout whatever the outcome: rows,
+              valid, errors, warnings, exit_status, error and hint when it
+              failed, and problems (severity, row, message, hint; row 0 is
+              not about one recipient); the human lines stay on stderr
+
 Examples:
     mailmerge check samples/greeting/campaign.toml
     mailmerge check members.toml 2>problems.txt
+    mailmerge check members.toml --json 2>/dev/null
 `,
 	"render": `Usage: mailmerge render CAMPAIGN.toml --out DIR [--force] [--limit N] [--deterministic]
 
@@ -133,14 +140,19 @@ from a prompt when standard input is a terminal. It is never a flag.
 
 If the results file already has rows, send refuses to start until told
 what to do: --resume skips everyone already sent, skipped or unknown;
---restart keeps the old file under a new name and starts over.
+--restart keeps the old file under a new name and starts over. --resume
+with no results file is refused: there is nothing to resume.
+
+Every hint that names a command gives it in full, as you ran it: with
+--sandbox, --rate, --workers, --skip-invalid, --quiet and --json (not
+--limit: after a trial of the first rows, the next step is the rest).
 
 Flags:
     --sandbox DIR       send to a built-in loopback server (TLS + AUTH) that
                         stores every message as a Maildir in DIR, not to [smtp]
-    --limit N           send only the first N messages (send yourself one first)
+    --limit N           send only the first N messages, N >= 1 (send yourself one first)
     --rate SPEC         override [send] rate: "10/s", "600/m", "20/s, 1000/h"
-    --workers N         override [send] workers (connections)
+    --workers N         override [send] workers (connections), N >= 1
     --resume            continue an earlier run
     --restart           start over; the old results file is kept, renamed
     --retry-failed      with --resume: also retry recipients that failed
@@ -148,8 +160,20 @@ Flags:
                         unknown (they may get a second copy)
     --skip-invalid      send the valid rows and record invalid ones as skipped
     --quiet             no progress, only errors and the summary
-    --json              print the summary as one JSON object on stdout
+    --json              print one JSON object on stdout whatever the outcome:
+                        this run's counts (remaining: rows it did not deal
+                        with), the results file's (campaign), exit_status,
+                        error and hint when it failed, problems; the table
+                        and the human lines go to stderr
     --debug             print the SMTP conversation (passwords redacted)
+
+Exit status: 0 every row of the results file is sent or skipped; 1 the
+run finished but rows of the results file (this run's or earlier ones')
+failed or are unknown, or a message missed one of its recipients: the
+hints give the commands that go on; 2 bad input or usage, nothing was
+sent; 3 stopped early (a refused login, the server refusing everything, a
+results file that cannot be written, Ctrl-C): the hint gives the --resume
+command.
 
 Examples:
     mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
