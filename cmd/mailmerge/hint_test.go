@@ -97,7 +97,8 @@ func hinted(t *testing.T, stderr, want string) []string {
 }
 
 // shellWords splits a command line as sh does, for the quoting that
-// shellQuote writes: plain words and '...' (with '\” for a quote).
+// shellQuote writes: plain words, and words in single quotes where a
+// quote is written as close quote, backslash quote, open quote.
 func shellWords(t *testing.T, line string) []string {
 	t.Helper()
 	var words []string
