@@ -319,3 +319,22 @@ func TestSendInterruptJSON(t *testing.T) {
 		t.Errorf("JSON after an interrupt: reason %q, error %q, hint %q", got.StopReason, got.Error, got.Hint)
 	}
 }
+
+// TestShellQuote: what shellQuote writes, sh reads back as the argument.
+func TestShellQuote(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	args := []string{"plain", "my tests", "it's", "10/s, 100/h", "", "$HOME", "a\\b", "*.toml", "x'y'z"}
+	line := `printf '%s\n'`
+	for _, a := range args {
+		line += " " + shellQuote(a)
+	}
+	out, err := exec.Command("sh", "-c", line).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"); !slices.Equal(got, args) {
+		t.Errorf("sh read %q back, want %q", got, args)
+	}
+}
