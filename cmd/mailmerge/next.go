@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"strconv"
 	"strings"
 )
@@ -59,6 +60,21 @@ func (f sendFlags) resumeCommand(path string, retryFailed, resendUnknown bool) s
 	g := f.next()
 	g.resume, g.retryFailed, g.resendUnknown = true, retryFailed, resendUnknown
 	return g.command(path)
+}
+
+// asRun is a command other than send as it was run: the campaign, then
+// the flags given, in the order of their names.
+func asRun(fs *flag.FlagSet, path string) string {
+	args := []string{"mailmerge", fs.Name(), shellQuote(path)}
+	fs.Visit(func(f *flag.Flag) {
+		switch v := f.Value.String(); {
+		case v == "true":
+			args = append(args, "--"+f.Name)
+		case v != "false":
+			args = append(args, "--"+f.Name, shellQuote(v))
+		}
+	})
+	return strings.Join(args, " ")
 }
 
 // shellQuote quotes an argument for a POSIX shell when it needs it, so

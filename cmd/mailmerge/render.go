@@ -22,7 +22,7 @@ func cmdRender(args []string, ui *ui) int {
 	}
 	if *out == "" {
 		ui.errorf("render needs --out DIR, the folder for the .eml files")
-		ui.hint("mailmerge render " + path + " --out out/preview")
+		ui.hint(asRun(fs, path) + " --out out/preview")
 		return exitUsage
 	}
 	if !counted(fs, ui, map[string]string{"limit": "leave --limit out to write every message"}) {
