@@ -125,7 +125,7 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 		} else {
 			u.hint("check [smtp] host, port and security")
 		}
-		u.hint("nothing was sent; then run again: " + f.command(path))
+		u.hint("nothing was sent; once that is fixed, run again: " + f.command(path))
 		return
 	}
 	out := u.stdout
