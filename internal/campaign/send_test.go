@@ -324,8 +324,12 @@ func TestSendAuthFailureStops(t *testing.T) {
 			t.Errorf("results file has %d rows after a failed login", len(rows))
 		}
 	}
-	// The run is resumable: with the right password everyone gets one copy.
-	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true})
+	// Nothing was recorded, so there is nothing to resume; the same run
+	// again, with the right password, gives everyone one copy.
+	if _, err := c.Send(context.Background(), campaign.SendOptions{Server: target(srv), Resume: true}); !errors.Is(err, campaign.ErrNothingToResume) {
+		t.Fatalf("resume after a failed login: %v, want ErrNothingToResume", err)
+	}
+	sum = send(t, c, campaign.SendOptions{Server: target(srv)})
 	if sum.Sent != 5 || sum.Stopped {
 		t.Fatalf("resume after fixing the password: %+v", sum)
 	}
