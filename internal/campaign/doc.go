@@ -17,6 +17,7 @@
 //	render.go    Render, the dry run into .eml files
 //	preview.go   Messages and Message, for the preview page
 //	send.go      Send in its steps: settings, check, results file, log in, run
+//	plan.go      Plan, what a run will send, for SendOptions.Confirm
 //	runner.go    the send runner: producer, workers, retry, stop, record
 //	outcome.go   what one attempt's result means: record, retry or stop
 //	settings.go  [smtp] and [send] with the flags, validated for check and send
@@ -66,7 +67,10 @@
 // Send runs in steps: read the settings (settings, the same that Check
 // reports on), check the whole list (nothing is sent unless every row is
 // valid, or --skip-invalid), open the results file (refusing to mix runs
-// without --resume or --restart), ask for the password and log in once (a
+// without --resume or --restart), show the plan when SendOptions.Confirm
+// asks for it (plan.go: one more walk of the list counts the rows this run
+// sends; a refusal leaves the results file as it was and rotates nothing),
+// ask for the password and log in once (a
 // refused login sends nothing, counts the rows it leaves as remaining with
 // the runner's countOnly, and leaves no new results file), then hand over
 // to a runner.

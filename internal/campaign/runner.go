@@ -209,17 +209,13 @@ func (r *runner) produce(ctx context.Context) {
 			return nil // a failed record halted the run: the rest count as remaining
 		}
 		email := rw.email
-		if prev, ok := r.j.Lookup(rw.rec.Row); ok {
-			if prev.EmailHash != journal.HashEmail(email) {
-				return fmt.Errorf("%s: row %d is now %s: %w", r.c.listPath, rw.rec.Row, email, ErrListChanged)
-			}
-			switch {
-			case prev.Status == journal.Failed && r.opts.RetryFailed,
-				prev.Status == journal.Unknown && r.opts.ResendUnknown:
-			default:
-				r.previous(string(prev.Status))
-				return nil
-			}
+		send, prev, err := r.c.sendsRow(r.j, r.opts, rw.rec.Row, email)
+		if err != nil {
+			return err
+		}
+		if !send {
+			r.previous(string(prev))
+			return nil
 		}
 		if r.halted() || r.opts.Limit > 0 && queued >= r.opts.Limit {
 			r.countRemaining()

@@ -46,6 +46,13 @@ type SendOptions struct {
 	Workers int    // overrides [send] workers
 	Debug   io.Writer
 
+	// Confirm, when set, sees the plan of the run once the list checked
+	// out and the results file was read, before anything connects or a
+	// password is asked; an error from it ends the run with nothing sent
+	// and no results file left that this run created. A run that would
+	// send nothing does not ask.
+	Confirm func(Plan) error
+
 	// Stop is closed on the first interrupt: no new message starts, the
 	// ones in flight finish and are recorded.
 	Stop <-chan struct{}
@@ -131,8 +138,19 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		return sum, ErrInvalid
 	}
 
-	// 2. The results file: refuse to mix runs by accident.
-	rf, err := openResults(results, opts, &sum)
+	// 2. The results file: refuse to mix runs by accident. Then the plan,
+	// if the user wants to see it before anything goes out.
+	confirm := func(prev *journal.Journal) error {
+		if opts.Confirm == nil {
+			return nil
+		}
+		p, err := c.plan(ctx, prev, set, opts, results)
+		if err != nil || p.Rows == 0 {
+			return err
+		}
+		return opts.Confirm(p)
+	}
+	rf, err := openResults(results, opts, &sum, confirm)
 	if err != nil {
 		return sum, err
 	}
@@ -210,8 +228,9 @@ type resultsFile struct {
 
 // openResults opens the results file and refuses to mix runs by accident:
 // outcomes of an earlier run need --resume, or --restart, which rotates
-// them away first.
-func openResults(path string, opts SendOptions, sum *SendSummary) (*resultsFile, error) {
+// them away first. confirm runs in between, with the outcomes this run
+// goes by (nil when it starts afresh): refusing it changes nothing.
+func openResults(path string, opts SendOptions, sum *SendSummary, confirm func(prev *journal.Journal) error) (*resultsFile, error) {
 	_, statErr := os.Stat(path)
 	rf := &resultsFile{path: path, fresh: os.IsNotExist(statErr)}
 	if rf.fresh && opts.Resume {
@@ -222,12 +241,23 @@ func openResults(path string, opts SendOptions, sum *SendSummary) (*resultsFile,
 	if err != nil {
 		return nil, err
 	}
-	if j.Len() > 0 && !opts.Resume {
-		if !opts.Restart {
-			n := j.Len()
-			j.Abandon()
-			return nil, fmt.Errorf("%s: %w (%d rows)", path, ErrResultsExist, n)
+	rf.Journal = j
+	if j.Len() > 0 && !opts.Resume && !opts.Restart {
+		n := j.Len()
+		j.Abandon()
+		return nil, fmt.Errorf("%s: %w (%d rows)", path, ErrResultsExist, n)
+	}
+	prev := j
+	if !opts.Resume {
+		prev = nil
+	}
+	if err := confirm(prev); err != nil {
+		if !rf.discardUnused() {
+			rf.close() // as it was, with no .inflight beside it
 		}
+		return nil, err
+	}
+	if j.Len() > 0 && !opts.Resume {
 		if err := j.Abandon(); err != nil {
 			return nil, err
 		}

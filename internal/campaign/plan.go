@@ -1,0 +1,100 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailmerge/mailmerge/internal/journal"
+)
+
+// Plan is what a send run is about to do, shown before anything connects
+// so that the user can still say no (SendOptions.Confirm).
+type Plan struct {
+	Rows     int           // messages this run sends: after an earlier run's rows, --limit, skipped rows
+	Server   string        // "smtp.example.com:465"
+	Security string        // "ssl", "starttls" or "none"
+	Account  string        // the [smtp] username, or "no login"
+	From     string        // the From of the first message, as its reader sees it
+	Rate     string        // the rate in force, "unlimited" when none
+	Estimate time.Duration // how long Rows take at Rate, not counting the server's time
+	Results  string        // the results file
+}
+
+// plan reads the list once more, as the producer will, to count the rows
+// this run sends: prev holds an earlier run's outcomes when resuming (nil
+// otherwise). It costs a walk of the list, so Send makes it only when
+// someone will look at it.
+func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSettings, opts SendOptions, results string) (Plan, error) {
+	p := Plan{Rate: set.rate.String(), Results: results, Account: set.delivery.Username, Security: set.delivery.Security.String()}
+	if p.Account == "" {
+		p.Account = "no login"
+	}
+	port := set.delivery.Port
+	if port == 0 {
+		port = set.delivery.Security.DefaultPort()
+	}
+	p.Server = net.JoinHostPort(set.delivery.Host, strconv.Itoa(port))
+	if c.Config.Send.Rate == "" && opts.Rate == "" && c.Config.SMTP.Provider != "" && len(set.rate) > 0 {
+		p.Rate += fmt.Sprintf(" (the %s preset)", strings.ToLower(c.Config.SMTP.Provider))
+	}
+	_, err := c.each(ctx, validate, func(rw row) error {
+		if rw.err != nil {
+			return nil // recorded skipped, or refused before this
+		}
+		send, _, err := c.sendsRow(prev, opts, rw.rec.Row, rw.email)
+		if err != nil || !send || opts.Limit > 0 && p.Rows >= opts.Limit {
+			return err
+		}
+		if p.Rows++; p.From == "" {
+			p.From = c.fromOf(rw)
+		}
+		return nil
+	})
+	if err != nil {
+		return Plan{}, err
+	}
+	if p.From == "" {
+		p.From = c.Config.From
+	}
+	p.Estimate = set.rate.Duration(p.Rows)
+	return p, nil
+}
+
+// fromOf renders the From of one row, "Name <address>" with the name as
+// written rather than MIME-encoded; the template's text when it fails.
+func (c *Campaign) fromOf(rw row) string {
+	msg, err := c.composer.Compose(rw.rec.Row, rw.rec.Fields)
+	if err != nil || msg.From == nil {
+		return c.Config.From
+	}
+	if msg.From.Name == "" {
+		return "<" + msg.From.Address + ">"
+	}
+	return msg.From.Name + " <" + msg.From.Address + ">"
+}
+
+// sendsRow says whether this run sends the row, going by an earlier run's
+// outcome in prev (nil: no earlier run counts); when it does not, status
+// is that outcome. A row whose address changed since is ErrListChanged.
+func (c *Campaign) sendsRow(prev *journal.Journal, opts SendOptions, row int, email string) (send bool, status journal.Status, err error) {
+	if prev == nil {
+		return true, "", nil
+	}
+	e, ok := prev.Lookup(row)
+	if !ok {
+		return true, "", nil
+	}
+	if e.EmailHash != journal.HashEmail(email) {
+		return false, "", fmt.Errorf("%s: row %d is now %s: %w", c.listPath, row, email, ErrListChanged)
+	}
+	switch {
+	case e.Status == journal.Failed && opts.RetryFailed,
+		e.Status == journal.Unknown && opts.ResendUnknown:
+		return true, "", nil
+	}
+	return false, e.Status, nil
+}
