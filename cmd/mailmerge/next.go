@@ -32,6 +32,7 @@ func (f sendFlags) command(path string) string {
 		{f.resume, "--resume"}, {f.restart, "--restart"},
 		{f.retryFailed, "--retry-failed"}, {f.resendUnknown, "--resend-unknown"},
 		{f.skipInvalid, "--skip-invalid"}, {f.quiet, "--quiet"}, {f.asJSON, "--json"}, {f.debug, "--debug"},
+		{f.yes, "--yes"},
 	} {
 		if b.on {
 			args = append(args, b.flag)
@@ -44,8 +45,9 @@ func (f sendFlags) command(path string) string {
 }
 
 // next is the flags of the run that follows this one: where and how it
-// sends (--sandbox, --rate, --workers, --skip-invalid) and how it reports
-// (--quiet, --json) carry over. --limit does not: after a trial of the
+// sends (--sandbox, --rate, --workers, --skip-invalid), how it reports
+// (--quiet, --json) and --yes (a script that said yes once runs the hint
+// unattended too) carry over. --limit does not: after a trial of the
 // first rows the next step is the rest. --debug does not, nor the choice
 // of what to resume, which each hint makes for itself.
 func (f sendFlags) next() sendFlags {

@@ -25,7 +25,7 @@ type sendFlags struct {
 	resume, restart            bool
 	retryFailed, resendUnknown bool
 	skipInvalid, quiet, asJSON bool
-	debug                      bool
+	debug, yes                 bool
 }
 
 // cmdSend runs send; with --json it ends, whatever happened, with one
@@ -46,6 +46,9 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	f, path, ok := parseSendFlags(args, ui)
 	if !ok {
 		return exitUsage
+	}
+	if f.sandbox == "" && !f.yes && !terminalIn(stdin) {
+		return unconfirmed(args, ui)
 	}
 	c, err := campaign.Load(path, campaign.Options{Mailer: mailer()})
 	if err != nil {
@@ -72,6 +75,9 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 		defer srv.Close()
 	} else {
 		opts.Password = func() (string, error) { return password(ctx, c, stdin, ui) }
+		if !f.yes {
+			opts.Confirm = askFirst(ctx, stop, stdin, ui)
+		}
 	}
 	defer tuneGC(c.QueuedBytes(ctx, opts))()
 	progress := newProgress(ui, f.quiet || f.asJSON && !isTerminal(ui.stderr))
@@ -81,6 +87,10 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	*sum, err = c.Send(ctx, opts)
 	progress.finish()
 	if err != nil {
+		if errors.Is(err, errDeclined) {
+			ui.errorf("%v", err)
+			return exitUsage
+		}
 		return sendError(ui, f, path, sum, err, ctx.Err() != nil)
 	}
 	whole := readWhole(sum.Results)
@@ -123,6 +133,7 @@ func parseSendFlags(args []string, ui *ui) (f sendFlags, path string, ok bool) {
 	fs.BoolVar(&f.quiet, "quiet", false, "")
 	fs.BoolVar(&f.asJSON, "json", false, "")
 	fs.BoolVar(&f.debug, "debug", false, "")
+	fs.BoolVar(&f.yes, "yes", false, "")
 	if path, ok = parseFlags(fs, args, ui); !ok {
 		return f, "", false
 	}
@@ -244,7 +255,8 @@ func unstarted(sum *campaign.SendSummary) {
 	}
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal says whether a standard stream, stdin or stderr, is a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
