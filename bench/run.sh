@@ -173,7 +173,7 @@ ours() {
   dir=$(dirname "$4"); tv="$D/logs/$2-$3.timev"; js="$D/logs/$2-$3.json"
   rm -f "$dir"/results-*   # a fresh results file for every run
   pre; t0=$(now)
-  timeout "$RUN_TIMEOUT" /usr/bin/time -v -o "$tv" "$BIN" send --quiet --json --rate 0 --workers "$5" "$4" > "$js" 2>"$D/logs/$2-$3.err"
+  timeout "$RUN_TIMEOUT" /usr/bin/time -v -o "$tv" "$BIN" send --yes --quiet --json --rate 0 --workers "$5" "$4" > "$js" 2>"$D/logs/$2-$3.err"
   rc=$?; t1=$(now)
   sent=$(grep -o '"sent":[0-9]*' "$js" | cut -d: -f2)
   tool=$(grep -o '"messages_per_second":[0-9.]*' "$js" | cut -d: -f2 | awk '{printf "%.0f", $1}')
@@ -356,8 +356,8 @@ memrow() {  # CASE TARGET_MB
   echo "GLIBC_TUNABLES=$TUNE stunnel4 $D/stunnel.conf     # accept 127.0.0.1:$TP (cert for localhost/127.0.0.1) -> connect 127.0.0.1:$SP"
   echo "GLIBC_TUNABLES=$TUNE smtp-source -d -s 4 -m $N -l 2000 -N 127.0.0.1:$SP   # and -l 20000"
   echo "$D/gen -dir DIR -n ROWS -size 2k|20k [-security ssl -port $TP -ca cert.pem]   # go build ./bench/gen"
-  echo "rm -f DIR/results-*; mailmerge send --quiet --json --rate 0 --workers W DIR/campaign.toml        # plain"
-  echo "rm -f DIR/results-*; mailmerge send --quiet --json --rate 0 --workers W DIR/tls.toml             # implicit TLS"
+  echo "rm -f DIR/results-*; mailmerge send --yes --quiet --json --rate 0 --workers W DIR/campaign.toml  # plain"
+  echo "rm -f DIR/results-*; mailmerge send --yes --quiet --json --rate 0 --workers W DIR/tls.toml       # implicit TLS"
   echo "/usr/bin/python3 $REF/py_tutorial_baseline.py --host 127.0.0.1 --port $TP --n $N --mode keepalive --cafile cert.pem"
   echo "/usr/bin/time -v mailmerge send ... / mailmerge check DIR/campaign.toml   # memory rows"
   echo "$BENCHCMD"

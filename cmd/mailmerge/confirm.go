@@ -93,7 +93,7 @@ func printPlan(w io.Writer, p campaign.Plan) {
 }
 
 // roughly writes an estimate to the precision it deserves: "40s",
-// "12m 30s", "3h 05m", "2d 4h".
+// "12m 30s", "3h 05m", "2d 4h", "2d".
 func roughly(d time.Duration) string {
 	switch {
 	case d < time.Second:
@@ -108,5 +108,8 @@ func roughly(d time.Duration) string {
 		return fmt.Sprintf("%dh %02dm", d/time.Hour, d%time.Hour/time.Minute)
 	}
 	d = d.Round(time.Hour)
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
 	return fmt.Sprintf("%dd %dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 }

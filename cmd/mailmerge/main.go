@@ -30,7 +30,8 @@ const usage = `mailmerge sends personalised e-mail from a spreadsheet: one messa
 Usage:
     mailmerge check  CAMPAIGN.toml               validate everything; send nothing; no network
     mailmerge render CAMPAIGN.toml --out DIR     dry run: one .eml file per recipient in DIR
-    mailmerge send   CAMPAIGN.toml [flags]       deliver over SMTP
+    mailmerge send   CAMPAIGN.toml [flags]       deliver over SMTP; shows the plan and asks
+                                                 first (--yes: don't ask, for scripts)
     mailmerge send   --sandbox DIR CAMPAIGN.toml deliver to a built-in loopback SMTP server
                                                  (TLS + AUTH) that stores a Maildir in DIR
     mailmerge preview CAMPAIGN.toml [--open]     local web page showing every message; follows edits
@@ -49,6 +50,7 @@ Examples:
     mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
     mailmerge send campaign.toml --resume
+    mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
 
 Exit status: 0 all done; 1 finished but some recipients of the campaign
 failed or are unknown; 2 bad input or usage (nothing was sent); 3 stopped
@@ -138,6 +140,15 @@ The password comes from the environment variable named by [smtp]
 password_env (default MAILMERGE_PASSWORD), from [smtp] password_command, or
 from a prompt when standard input is a terminal. It is never a flag.
 
+Before anything connects or a password is asked, send shows the plan on a
+terminal: how many messages this run sends (after the rows an earlier run
+recorded and --limit), the server and account, the From, the rate with how
+long the run should take, and the results file. It then asks
+"Send N messages? [y/N]"; anything but y or yes sends nothing (exit 2).
+--yes skips the question. Where nobody can answer (standard input is not a
+terminal: a script, cron, CI) send to a real server needs --yes and exits 2
+without it. --sandbox never asks.
+
 If the results file already has rows, send refuses to start until told
 what to do: --resume skips everyone already sent, skipped or unknown;
 --restart keeps the old file under a new name and starts over. --resume
@@ -159,6 +170,7 @@ Flags:
     --resend-unknown    with --resume: also resend recipients whose outcome is
                         unknown (they may get a second copy)
     --skip-invalid      send the valid rows and record invalid ones as skipped
+    --yes               send without showing the plan and asking first
     --quiet             no progress, only errors and the summary
     --json              print one JSON object on stdout whatever the outcome:
                         this run's counts (remaining: rows it did not deal
@@ -179,6 +191,7 @@ Examples:
     mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
     mailmerge send campaign.toml --resume
+    mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
 `,
 }
 
