@@ -69,11 +69,10 @@
 // valid, or --skip-invalid), open the results file (refusing to mix runs
 // without --resume or --restart), show the plan when SendOptions.Confirm
 // asks for it (plan.go: one more walk of the list counts the rows this run
-// sends; a refusal leaves the results file as it was and rotates nothing),
-// ask for the password and log in once (a
-// refused login sends nothing, counts the rows it leaves as remaining with
-// the runner's countOnly, and leaves no new results file), then hand over
-// to a runner.
+// sends; a refusal removes a results file this run created and rotates
+// nothing), ask for the password and log in once (a refused login sends
+// nothing, counts the rows it leaves as remaining with the runner's
+// countOnly, and leaves no new results file), then hand over to a runner.
 //
 // The runner has three kinds of goroutine:
 //
