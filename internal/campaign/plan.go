@@ -24,6 +24,21 @@ type Plan struct {
 	Results  string        // the results file
 }
 
+// confirm is what openResults asks before it changes anything: the plan
+// goes to opts.Confirm, when set and when the run sends anything.
+func (c *Campaign) confirm(ctx context.Context, set sendSettings, opts SendOptions, results string) func(prev *journal.Journal) error {
+	return func(prev *journal.Journal) error {
+		if opts.Confirm == nil {
+			return nil
+		}
+		p, err := c.plan(ctx, prev, set, opts, results)
+		if err != nil || p.Rows == 0 {
+			return err
+		}
+		return opts.Confirm(p)
+	}
+}
+
 // plan reads the list once more, as the producer will, to count the rows
 // this run sends: prev holds an earlier run's outcomes when resuming (nil
 // otherwise). It costs a walk of the list, so Send makes it only when

@@ -140,17 +140,7 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 
 	// 2. The results file: refuse to mix runs by accident. Then the plan,
 	// if the user wants to see it before anything goes out.
-	confirm := func(prev *journal.Journal) error {
-		if opts.Confirm == nil {
-			return nil
-		}
-		p, err := c.plan(ctx, prev, set, opts, results)
-		if err != nil || p.Rows == 0 {
-			return err
-		}
-		return opts.Confirm(p)
-	}
-	rf, err := openResults(results, opts, &sum, confirm)
+	rf, err := openResults(results, opts, &sum, c.confirm(ctx, set, opts, results))
 	if err != nil {
 		return sum, err
 	}
