@@ -14,8 +14,7 @@ func (s Spec) Duration(n int) time.Duration {
 	}
 	var paces, caps Spec
 	for _, t := range s {
-		// The Limiter's rule: an hour or more is a cap, less a pace.
-		if t.Per >= time.Hour {
+		if t.isCap() {
 			caps = append(caps, t)
 		} else {
 			paces = append(paces, t)
