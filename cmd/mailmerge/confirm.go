@@ -19,16 +19,18 @@ var terminalIn = func(stdin io.Reader) bool { return isTerminal(stdin) }
 // errDeclined ends a run whose plan the user did not answer yes to.
 var errDeclined = errors.New("nothing was sent: the answer was not yes")
 
+// errUnconfirmed ends a run to a real server that nobody can confirm.
+var errUnconfirmed = errors.New("no --yes and no terminal to ask on")
+
 // unconfirmed refuses a send to a real server that nobody can confirm: no
 // --yes and no terminal to ask on. args are send's, as they were run.
-func unconfirmed(args []string, ui *ui) int {
+func unconfirmed(args []string, ui *ui) {
 	ui.errorf("send to a real server needs --yes when standard input is not a terminal: nothing was sent")
 	cmd := []string{"mailmerge", "send"}
 	for _, a := range args {
 		cmd = append(cmd, shellQuote(a))
 	}
 	ui.hint(strings.Join(append(cmd, "--yes"), " "))
-	return exitUsage
 }
 
 // askFirst is a SendOptions.Confirm that shows the plan on stderr and asks

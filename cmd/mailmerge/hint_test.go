@@ -241,7 +241,7 @@ func TestHintsAfterFailures(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	smtpSection(t, writeSendCampaign(t, dir, rows), srv.Port())
 
-	code, stderr := mailmergeIn(t, bin, dir, "send", "campaign.toml", "--quiet")
+	code, stderr := mailmergeIn(t, bin, dir, "send", "campaign.toml", "--quiet", "--yes")
 	if code != exitPartial || !strings.Contains(stderr, "error: not everyone got the message: 2 failed, 1 unknown in results.csv") {
 		t.Fatalf("run with failures exited %d, want %d and the counts\n%s", code, exitPartial, stderr)
 	}
@@ -250,7 +250,7 @@ func TestHintsAfterFailures(t *testing.T) {
 	}
 	retry := hinted(t, stderr, "send the 1 failed row again")
 	resend := hinted(t, stderr, "may get a second copy")
-	if want := []string{"send", "campaign.toml", "--resume", "--retry-failed", "--quiet"}; !slices.Equal(retry, want) {
+	if want := []string{"send", "campaign.toml", "--resume", "--retry-failed", "--quiet", "--yes"}; !slices.Equal(retry, want) {
 		t.Errorf("retry hint %q, want %q", retry, want)
 	}
 

@@ -47,9 +47,6 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	if !ok {
 		return exitUsage
 	}
-	if f.sandbox == "" && !f.yes && !terminalIn(stdin) {
-		return unconfirmed(args, ui)
-	}
 	c, err := campaign.Load(path, campaign.Options{Mailer: mailer()})
 	if err != nil {
 		ui.loadError(err)
@@ -75,8 +72,14 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 		defer srv.Close()
 	} else {
 		opts.Password = func() (string, error) { return password(ctx, c, stdin, ui) }
-		if !f.yes {
+		switch {
+		case f.yes:
+		case terminalIn(stdin):
 			opts.Confirm = askFirst(ctx, stop, stdin, ui)
+		default:
+			// Refused once the plan is known, so that check's findings and
+			// the true counts come first, and before anything connects.
+			opts.Confirm = func(campaign.Plan) error { return errUnconfirmed }
 		}
 	}
 	defer tuneGC(c.QueuedBytes(ctx, opts))()
@@ -87,8 +90,14 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	*sum, err = c.Send(ctx, opts)
 	progress.finish()
 	if err != nil {
-		if errors.Is(err, errDeclined) {
+		switch {
+		case errors.Is(err, errDeclined):
 			ui.errorf("%v", err)
+			unstarted(sum)
+			return exitUsage
+		case errors.Is(err, errUnconfirmed):
+			unconfirmed(args, ui)
+			unstarted(sum)
 			return exitUsage
 		}
 		return sendError(ui, f, path, sum, err, ctx.Err() != nil)
