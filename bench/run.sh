@@ -175,7 +175,7 @@ ours() {
   pre; t0=$(now)
   timeout "$RUN_TIMEOUT" /usr/bin/time -v -o "$tv" "$BIN" send --yes --quiet --json --rate 0 --workers "$5" "$4" > "$js" 2>"$D/logs/$2-$3.err"
   rc=$?; t1=$(now)
-  sent=$(grep -o '"sent":[0-9]*' "$js" | cut -d: -f2)
+  sent=$(grep -o '"sent":[0-9]*' "$js" | head -1 | cut -d: -f2)
   tool=$(grep -o '"messages_per_second":[0-9.]*' "$js" | cut -d: -f2 | awk '{printf "%.0f", $1}')
   ok=ok; { [ "$rc" -eq 0 ] && [ "${sent:-0}" -eq "$6" ]; } || ok="FAIL(rc=$rc,sent=${sent:-0})"
   record "$1" "$2" "$3" "$6" "$t0" "$t1" "$tv" "$tool" "$ok"
