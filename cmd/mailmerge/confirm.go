@@ -85,6 +85,9 @@ func printPlan(w io.Writer, p campaign.Plan) {
 	estimate := "as fast as the server takes them"
 	if p.Rate != "unlimited" {
 		estimate = "about " + roughly(p.Estimate)
+		if p.Estimate < time.Second {
+			estimate = "under a second"
+		}
 	}
 	fmt.Fprintf(w, "About to send for real:\n")
 	fmt.Fprintf(w, "  messages  %d\n", p.Rows)

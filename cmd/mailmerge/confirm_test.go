@@ -92,6 +92,10 @@ func TestSendAsksOnTerminal(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "\n  messages  3\n") || !strings.Contains(stderr, "\n  rate      20/m, 500/d: about 6s\n") {
 		t.Errorf("resume: exit %d, stderr:\n%s", code, stderr)
 	}
+	code, _, stderr = runSend("n\n", camp, "--resume", "--rate", "100/s")
+	if code != exitUsage || !strings.Contains(stderr, "\n  rate      100/s: under a second\n") {
+		t.Errorf("a short run: exit %d, stderr:\n%s", code, stderr)
+	}
 }
 
 func TestSendYesDoesNotAsk(t *testing.T) {
