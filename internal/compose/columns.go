@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"iter"
 	"strings"
 	"text/template/parse"
 )
@@ -151,49 +152,52 @@ func rangeOverNumber(tree *parse.Tree) (parse.Pos, bool) {
 	if tree == nil || tree.Root == nil {
 		return 0, false
 	}
-	var found parse.Pos
-	ok := false
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		if ok || n == nil {
-			return
+	for n := range rangeNodes(tree.Root) {
+		p := n.Pipe
+		if p == nil || len(p.Cmds) == 0 {
+			continue
 		}
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
+		last := p.Cmds[len(p.Cmds)-1]
+		if len(last.Args) == 0 {
+			continue
+		}
+		switch a := last.Args[0].(type) {
+		case *parse.NumberNode:
+			return a.Pos, true
+		case *parse.IdentifierNode:
+			if numberFuncs[a.Ident] {
+				return a.Pos, true
 			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.IfNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			if p := n.Pipe; p != nil && len(p.Cmds) > 0 {
-				last := p.Cmds[len(p.Cmds)-1]
-				if len(last.Args) > 0 {
-					switch a := last.Args[0].(type) {
-					case *parse.NumberNode:
-						found, ok = a.Pos, true
-						return
-					case *parse.IdentifierNode:
-						if numberFuncs[a.Ident] {
-							found, ok = a.Pos, true
-							return
-						}
-					}
-				}
-			}
-			walk(n.List)
-			walk(n.ElseList)
 		}
 	}
-	walk(tree.Root)
-	return found, ok
+	return 0, false
+}
+
+// rangeNodes yields every {{range}} of a template, each before the ones
+// inside it. A yielded node's body may be changed: it is walked after.
+func rangeNodes(root parse.Node) iter.Seq[*parse.RangeNode] {
+	return func(yield func(*parse.RangeNode) bool) { walkRanges(root, yield) }
+}
+
+func walkRanges(n parse.Node, yield func(*parse.RangeNode) bool) bool {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return true
+		}
+		for _, c := range n.Nodes {
+			if !walkRanges(c, yield) {
+				return false
+			}
+		}
+	case *parse.IfNode:
+		return walkRanges(n.List, yield) && walkRanges(n.ElseList, yield)
+	case *parse.WithNode:
+		return walkRanges(n.List, yield) && walkRanges(n.ElseList, yield)
+	case *parse.RangeNode:
+		return yield(n) && walkRanges(n.List, yield) && walkRanges(n.ElseList, yield)
+	}
+	return true
 }
 
 // mayLoop reports whether a template nests range inside range or calls a

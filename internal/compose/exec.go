@@ -108,31 +108,12 @@ func addSteps(tree *parse.Tree) {
 	if tree == nil || tree.Root == nil {
 		return
 	}
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n != nil {
-				for _, c := range n.Nodes {
-					walk(c)
-				}
-			}
-		case *parse.IfNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.List)
-			walk(n.ElseList)
-			if n.List == nil {
-				n.List = &parse.ListNode{NodeType: parse.NodeList, Pos: n.Pos}
-			}
-			n.List.Nodes = append([]parse.Node{stepNode(n.Pos, n.Line)}, n.List.Nodes...)
+	for n := range rangeNodes(tree.Root) {
+		if n.List == nil {
+			n.List = &parse.ListNode{NodeType: parse.NodeList, Pos: n.Pos}
 		}
+		n.List.Nodes = append([]parse.Node{stepNode(n.Pos, n.Line)}, n.List.Nodes...)
 	}
-	walk(tree.Root)
 	if tree.Name != tmplName {
 		tree.Root.Nodes = append([]parse.Node{stepNode(tree.Root.Pos, 0)}, tree.Root.Nodes...)
 	}
