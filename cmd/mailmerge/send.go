@@ -120,7 +120,7 @@ func readWhole(path string) *journal.Summary {
 	if path == "" {
 		return nil
 	}
-	s, err := journal.ReadSummary(path, 0)
+	s, err := journal.ReadSummary(path, 0, campaign.Lasting)
 	if err != nil {
 		return nil
 	}

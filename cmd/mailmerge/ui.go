@@ -179,11 +179,17 @@ func (u *ui) nextSteps(s campaign.SendSummary, whole *journal.Summary, f sendFla
 		u.hint(fmt.Sprintf("%d %s not sent yet; send %s with: %s", s.Remaining, plural(s.Remaining, "row is", "rows are"),
 			plural(s.Remaining, "it", "them"), f.resumeCommand(path, false, false)))
 	}
-	if s.Unfixable > 0 {
-		u.hint(fmt.Sprintf("%d %s refused for the address alone (no such mailbox, mailbox full): sending again would fail again",
-			s.Unfixable, plural(s.Unfixable, "row was", "rows were")))
+	// Rows refused for good by earlier runs count too: --retry-failed
+	// would only fail them again.
+	lasting := s.Unfixable
+	if whole != nil {
+		lasting = max(lasting, whole.Lasting)
 	}
-	if fixable := failed - s.Unfixable; fixable > 0 {
+	if lasting > 0 {
+		u.hint(fmt.Sprintf("%d %s refused for the address alone (no such mailbox, mailbox full): sending again would fail again",
+			lasting, plural(lasting, "row was", "rows were")))
+	}
+	if fixable := failed - lasting; fixable > 0 {
 		u.hint(fmt.Sprintf("once the cause in %s is fixed, send the %d failed %s again: %s", s.Results,
 			fixable, plural(fixable, "row", "rows"), f.resumeCommand(path, true, false)))
 	}
@@ -225,7 +231,7 @@ const tableRows = 20
 // those not sent first. A file that cannot be read shows no table; the
 // counts below it still say what happened.
 func (u *ui) resultsTable(out io.Writer, path string) {
-	sum, err := journal.ReadSummary(path, tableRows)
+	sum, err := journal.ReadSummary(path, tableRows, nil)
 	if err != nil || len(sum.Shown) == 0 {
 		return
 	}

@@ -213,6 +213,42 @@ func unfixable(res *delivery.Result) bool {
 	return errors.Is(res.Err, delivery.ErrNoSMTPUTF8) || res.Status == delivery.Rejected && recipientRefused(res)
 }
 
+// Lasting says whether a failure in the results file would only come again
+// with --retry-failed, read back from the code and reply the run wrote: a
+// mailbox refused for good at RCPT (the reply starts with its enhanced code
+// and names the stage), or a row that needs SMTPUTF8 from a server without
+// it. It is unfixable for the rows of earlier runs, whose Result is gone.
+func Lasting(e journal.Entry) bool {
+	if e.Status != journal.Failed {
+		return false
+	}
+	if strings.HasPrefix(e.Reply, delivery.ErrNoSMTPUTF8.Error()) {
+		return true
+	}
+	if e.Code/100 != 5 || !strings.Contains(e.Reply, "(at "+delivery.StageRcpt+")") {
+		return false
+	}
+	enhanced, _, _ := strings.Cut(e.Reply, " ")
+	if !isEnhancedCode(enhanced) {
+		enhanced = ""
+	}
+	return mailboxReply(e.Code, enhanced)
+}
+
+// isEnhancedCode reports whether s is an RFC 3463 status code, "5.1.1".
+func isEnhancedCode(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) < 1 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // recipientRefused says whether the server refused every recipient for a
 // reason about that mailbox alone (RFC 3463 x.1.x address, x.2.x mailbox
 // status; without an enhanced code, or with the undefined x.0.x, RFC

@@ -20,6 +20,9 @@ import (
 type Summary struct {
 	Rows   int            // rows with an outcome
 	Counts map[Status]int // rows per last outcome; every status is present
+	// Lasting counts the failed rows whose last outcome the lasting
+	// function given to ReadSummary called lasting: a retry would fail again.
+	Lasting int
 	// Shown are at most the n rows asked for, in row order: every row when
 	// they fit, else the first ones not sent (none when all were sent).
 	Shown []Entry
@@ -28,8 +31,10 @@ type Summary struct {
 // ReadSummary reads the results file at path as [Open] would (the last line
 // of a row wins; a line cut short or damaged by a crash is left out) without
 // taking the lock or changing the file. It keeps one byte per row, so a
-// million rows cost about a megabyte.
-func ReadSummary(path string, n int) (Summary, error) {
+// million rows cost about a megabyte. lasting, when not nil, is asked about
+// every failed row's last outcome (Row, Status, Code and Reply are set); the
+// rows it calls lasting are counted in Summary.Lasting.
+func ReadSummary(path string, n int, lasting func(Entry) bool) (Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Summary{}, fmt.Errorf("read results file: %w", err)
@@ -44,11 +49,11 @@ func ReadSummary(path string, n int) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("read results file: %w", err)
 	}
-	s := summarizer{path: path, n: n, ordered: true}
+	s := summarizer{path: path, n: n, ordered: true, lasting: lasting}
 	if err := s.each(f, end, s.count); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Counts: make(map[Status]int, 4)}
+	sum := Summary{Counts: make(map[Status]int, 4), Lasting: s.lastingRows}
 	for code, st := range statuses[1:] {
 		sum.Counts[st] = s.counts[code+1]
 		sum.Rows += s.counts[code+1]
@@ -71,12 +76,15 @@ func ReadSummary(path string, n int) (Summary, error) {
 
 // summarizer reads a results file for ReadSummary.
 type summarizer struct {
-	path    string
-	n       int
-	status  []byte // last status code per row
-	counts  [5]int
-	maxRow  int
-	ordered bool // every row so far came once and in order
+	path   string
+	n      int
+	status []byte // last status code per row, with lastingBit for a lasting failure
+	counts [5]int
+
+	lasting     func(Entry) bool
+	lastingRows int
+	maxRow      int
+	ordered     bool // every row so far came once and in order
 
 	first, notSent []Entry // while ordered: the first n rows, and the first n not sent
 
@@ -132,10 +140,17 @@ func (s *summarizer) count(e Entry, code byte, rec []string) {
 		s.status = slices.Grow(s.status, e.Row+1-len(s.status))[:e.Row+1]
 	}
 	if old := s.status[e.Row]; old != 0 {
-		s.counts[old]--
+		s.counts[old&^lastingBit]--
+		if old&lastingBit != 0 {
+			s.lastingRows--
+		}
 	}
 	s.status[e.Row] = code
 	s.counts[code]++
+	if e.Status == Failed && s.lasting != nil && s.lasting(fullEntry(e, rec)) {
+		s.status[e.Row] |= lastingBit
+		s.lastingRows++
+	}
 	if e.Row <= s.maxRow {
 		s.ordered = false
 	}
@@ -160,7 +175,7 @@ func (s *summarizer) pick(rows int) func(Entry, byte, []string) {
 		if len(s.picked) == s.n {
 			break
 		}
-		if code != 0 && (rows <= s.n || statuses[code] != Sent) {
+		if code != 0 && (rows <= s.n || statuses[code&^lastingBit] != Sent) {
 			s.want[row] = len(s.picked)
 			s.picked = append(s.picked, Entry{Row: row})
 		}
@@ -171,6 +186,9 @@ func (s *summarizer) pick(rows int) func(Entry, byte, []string) {
 		}
 	}
 }
+
+// lastingBit marks, in summarizer.status, a failure a retry would not fix.
+const lastingBit = 0x80
 
 // fullEntry fills in the columns people read. They may have been
 // reformatted by a spreadsheet, so what does not parse stays zero.

@@ -11,7 +11,7 @@ import (
 
 func summary(t *testing.T, path string, n int) Summary {
 	t.Helper()
-	s, err := ReadSummary(path, n)
+	s, err := ReadSummary(path, n, nil)
 	if err != nil {
 		t.Fatalf("ReadSummary: %v", err)
 	}
@@ -130,10 +130,49 @@ func TestSummaryRefusesAnotherFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("name,email\nAna,ana@example.com\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadSummary(path, 5); !errors.Is(err, ErrNotJournal) {
+	if _, err := ReadSummary(path, 5, nil); !errors.Is(err, ErrNotJournal) {
 		t.Errorf("err = %v, want ErrNotJournal", err)
 	}
-	if _, err := ReadSummary(filepath.Join(t.TempDir(), "missing.csv"), 5); !errors.Is(err, os.ErrNotExist) {
+	if _, err := ReadSummary(filepath.Join(t.TempDir(), "missing.csv"), 5, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)
+	}
+}
+
+// Lasting counts the rows whose last outcome the caller calls lasting:
+// a row failed for good and later sent is no longer one, and the reply
+// the caller sees is the one written, formula escaping undone.
+func TestSummaryCountsLastingFailures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	fail := func(row int, code int, reply string) {
+		t.Helper()
+		if err := j.Record(Entry{Row: row, Email: fmt.Sprintf("u%d@example.com", row), Status: Failed, Code: code, Reply: reply, Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(1, 550, "5.1.1 no such user (at rcpt)")
+	fail(2, 451, "4.3.0 try later (at data)")
+	fail(3, 550, "5.1.1 no such user (at rcpt)")
+	fail(4, 550, "-5.1.1 looks like a formula (at rcpt)")
+	record(t, j, 3, "u3@example.com", Sent)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	s, err := ReadSummary(path, 0, func(e Entry) bool {
+		asked = append(asked, fmt.Sprintf("%d %s %d %s", e.Row, e.Status, e.Code, e.Reply))
+		return e.Code == 550
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Lasting != 2 || s.Counts[Failed] != 3 || s.Counts[Sent] != 1 {
+		t.Errorf("lasting %d, counts %v; want 2 lasting of 3 failed", s.Lasting, s.Counts)
+	}
+	if got := strings.Join(asked, "; "); !strings.Contains(got, "4 failed 550 -5.1.1 looks like a formula (at rcpt)") {
+		t.Errorf("asked about %q", got)
+	}
+	if s, _ := ReadSummary(path, 0, nil); s.Lasting != 0 {
+		t.Errorf("without a lasting function: %d", s.Lasting)
 	}
 }
