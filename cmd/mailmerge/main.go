@@ -155,8 +155,8 @@ what to do: --resume skips everyone already sent, skipped or unknown;
 with no results file is refused: there is nothing to resume.
 
 Every hint that names a command gives it in full, as you ran it: with
---sandbox, --rate, --workers, --skip-invalid, --quiet and --json (not
---limit: after a trial of the first rows, the next step is the rest).
+--sandbox, --rate, --workers, --skip-invalid, --quiet, --json and --yes
+(not --limit: after a trial of the first rows, the next step is the rest).
 
 Flags:
     --sandbox DIR       send to a built-in loopback server (TLS + AUTH) that
