@@ -75,6 +75,13 @@ type Spec struct {
 	Deterministic bool
 	Seed          string
 	Date          time.Time
+
+	// RedirectTo, when set, makes every message a test send to this one
+	// address (send --redirect-to): the To header and the envelope name it
+	// alone, Cc and Bcc are dropped, the Subject starts with "[TEST] " and
+	// X-Mailmerge-Original-To holds the To the row would have had. Validate
+	// is unaffected: it checks the message the real run will send.
+	RedirectTo *mail.Address
 }
 
 // Composer renders messages for one campaign. It is safe for concurrent use.
@@ -302,6 +309,26 @@ func splitAddresses(v string) []string {
 		}
 	}
 	return append(parts, v[start:])
+}
+
+// ParseAddress reads one address given outside the templates (send
+// --redirect-to) by the rules every address of a message follows.
+func ParseAddress(v string) (*mail.Address, error) {
+	if strings.ContainsAny(v, "\r\n") {
+		return nil, fmt.Errorf("%q contains a line break", v)
+	}
+	a, err := parseOneAddress(v)
+	if err != nil {
+		why := explainAddress(v)
+		if why == "" {
+			why = strings.TrimPrefix(err.Error(), "mail: ")
+		}
+		return nil, fmt.Errorf("%q is not a valid address: %s", v, why)
+	}
+	if err := checkAddress(a.Address); err != nil {
+		return nil, fmt.Errorf("%q is not a valid address: %w", a.Address, err)
+	}
+	return a, nil
 }
 
 // parseOneAddress reads "Display Name <addr>" or a bare address. Everything

@@ -53,6 +53,10 @@ func (m *Message) Recipient() string {
 	return m.To[0].Address
 }
 
+// HeaderOriginalTo is the header of a test send (Spec.RedirectTo) that
+// names the To of the row it was made from.
+const HeaderOriginalTo = "X-Mailmerge-Original-To"
+
 // rendered holds the text of every template for one recipient.
 type rendered struct {
 	from, to, cc, bcc, replyTo, subject, toDisplay string
@@ -193,9 +197,10 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 type draft struct {
 	m         *Message
 	replyTo   []*mail.Address
-	toDisplay string   // cleaned; "" for the To addresses themselves
-	headers   []string // cleaned values of c.headers, in order
-	html      string   // with inline images turned into cid: links
+	toDisplay string          // cleaned; "" for the To addresses themselves
+	headers   []string        // cleaned values of c.headers, in order
+	html      string          // with inline images turned into cid: links
+	origTo    []*mail.Address // the row's To, when Spec.RedirectTo replaced it
 	embeds    []embed
 	files     []namedFile // attachments, in order
 	domain    string      // of the sender
@@ -206,7 +211,22 @@ func (c *Composer) build(row int, r *rendered) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	if to := c.spec.RedirectTo; to != nil {
+		d.redirect(to)
+	}
 	return c.assemble(d, r), nil
+}
+
+// redirect turns a checked draft into a test send to one address: only it
+// is in the envelope and the To header, and the row's addresses show in
+// X-Mailmerge-Original-To alone, never as recipients.
+func (d *draft) redirect(to *mail.Address) {
+	m := d.m
+	d.origTo = m.To
+	d.toDisplay = ""
+	m.To, m.Cc, m.Bcc = []*mail.Address{to}, nil, nil
+	m.Envelope.To = []string{to.Address}
+	m.Subject = "[TEST] " + m.Subject
 }
 
 // check does everything that can refuse a message: addresses, header
@@ -390,6 +410,13 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 		if v := d.headers[i]; v != "" {
 			msg.SetGenHeader(gomail.Header(h.name), v)
 		}
+	}
+	if len(d.origTo) > 0 { // after the campaign's headers, so that none replaces it
+		orig := make([]string, len(d.origTo))
+		for i, a := range d.origTo {
+			orig[i] = a.String()
+		}
+		msg.SetGenHeader(HeaderOriginalTo, strings.Join(orig, ", "))
 	}
 	m.MessageID = c.newMessageID(m.Row, m.Recipient()) + "@" + d.domain
 	msg.SetMessageIDWithValue(m.MessageID)
