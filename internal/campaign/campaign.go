@@ -3,6 +3,7 @@ package campaign
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,7 @@ type Campaign struct {
 	keyLine   map[string]int
 	data      []byte
 	fileLabel string
+	redirect  bool // Options.RedirectTo was set
 }
 
 // Options change how messages are rendered.
@@ -38,6 +40,10 @@ type Options struct {
 	// RenderTimeout bounds rendering one row's templates; 0 means
 	// compose.DefaultTimeout.
 	RenderTimeout time.Duration
+	// RedirectTo, when set, makes the messages test sends to this address
+	// (see compose.Spec.RedirectTo); Send then records them in
+	// results.test.csv, never in the campaign's results file.
+	RedirectTo *mail.Address
 }
 
 // deterministicDate is the Date of every message rendered with
@@ -51,7 +57,8 @@ func Load(path string, opts Options) (*Campaign, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data, fileLabel: path}
+	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data, fileLabel: path,
+		redirect: opts.RedirectTo != nil}
 	p := &problems{c: c}
 	c.listOpts = c.listOptions(p)
 	spec := c.composeSpec(opts, p)
@@ -135,6 +142,7 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 		ToDisplay: c.source("to_display", cfg.ToDisplay), Subject: c.source("subject", cfg.Subject),
 		Dir: c.Dir, FileRoots: cfg.FileRoots, Mailer: opts.Mailer, Timeout: opts.RenderTimeout,
 		Deterministic: opts.Deterministic, Seed: filepath.Base(c.Path), Date: deterministicDate(),
+		RedirectTo: opts.RedirectTo,
 	}
 	// A missing key still names the campaign file in compose's errors.
 	for key, src := range map[string]*compose.Source{"subject": &spec.Subject, "from": &spec.From, "to": &spec.To} {
@@ -207,6 +215,14 @@ func (c *Campaign) ResultsPath() string {
 	}
 	return c.resolve("results.csv")
 }
+
+// TestResultsName is the results file of test sends (Options.RedirectTo),
+// beside the campaign's own.
+const TestResultsName = "results.test.csv"
+
+// ParseAddress checks an address given on the command line, such as send
+// --redirect-to, by the rules every address of a message follows.
+func ParseAddress(v string) (*mail.Address, error) { return compose.ParseAddress(v) }
 
 // tomlKey writes a key as the campaign file must spell it: bare when it can
 // be, quoted otherwise, so a key holding a line break prints on one line.

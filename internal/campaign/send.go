@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/delivery"
@@ -121,6 +122,15 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if opts.Results != "" {
 		results = opts.Results
 	}
+	if c.redirect {
+		var err error
+		if results, err = testResults(results); err != nil {
+			return SendSummary{Results: results}, err
+		}
+		// Test sends are repeated while the campaign is worked on: each run
+		// starts over unless told to resume, and the last one's file is kept.
+		opts.Restart = opts.Restart || !opts.Resume
+	}
 	sum := SendSummary{Results: results, Previous: map[string]int{}}
 	set, errs, _ := c.settings(opts.overrides())
 	if len(errs) > 0 {
@@ -187,6 +197,16 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 		r.resultsFailed(err)
 	}
 	return sum, nil
+}
+
+// testResults is where test sends are recorded: results.test.csv beside
+// the results file, which must not be that file itself.
+func testResults(results string) (string, error) {
+	test := filepath.Join(filepath.Dir(results), TestResultsName)
+	if filepath.Clean(results) == test {
+		return test, fmt.Errorf("[send] results is %s, the name test sends record in: choose another", TestResultsName)
+	}
+	return test, nil
 }
 
 // checkReport is where the problems of send's check go: opts.Report, with
