@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,7 @@ func TestScripts(t *testing.T) {
 			"entries":   cmdEntries,
 			"emlcheck":  cmdEmlcheck,
 			"envelopes": cmdEnvelopes,
+			"headers":   cmdHeaders,
 		},
 	})
 }
@@ -139,6 +141,31 @@ func cmdEnvelopes(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	for _, s := range stored {
 		fmt.Fprintf(ts.Stdout(), "%s -> %s | To: %s\n", s.ReturnPath, s.DeliveredTo, s.Header.Get("To"))
+	}
+}
+
+// headers DIR NAME... prints, for each message in the sandbox Maildir DIR
+// in delivery order, the named header fields, decoded, one line each:
+// "NAME: VALUE", or "NAME absent" when the message has none.
+func cmdHeaders(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: headers DIR NAME...")
+	}
+	stored, err := sandbox.ReadMaildir(ts.MkAbs(args[0]))
+	ts.Check(err)
+	dec := new(mime.WordDecoder)
+	for _, s := range stored {
+		for _, name := range args[1:] {
+			vs, ok := s.Header[textproto.CanonicalMIMEHeaderKey(name)]
+			if !ok {
+				fmt.Fprintf(ts.Stdout(), "%s absent\n", name)
+			}
+			for _, v := range vs {
+				d, err := dec.DecodeHeader(v)
+				ts.Check(err)
+				fmt.Fprintf(ts.Stdout(), "%s: %s\n", name, d)
+			}
+		}
 	}
 }
 

@@ -16,6 +16,9 @@ func (f sendFlags) command(path string) string {
 		args = append(args, "--sandbox", f.sandbox)
 	}
 	args = append(args, path)
+	if f.redirectTo != "" {
+		args = append(args, "--redirect-to", f.redirectTo)
+	}
 	if f.rate != "" {
 		args = append(args, "--rate", f.rate)
 	}
@@ -45,7 +48,7 @@ func (f sendFlags) command(path string) string {
 }
 
 // next is the flags of the run that follows this one: where and how it
-// sends (--sandbox, --rate, --workers, --skip-invalid), how it reports
+// sends (--sandbox, --redirect-to, --rate, --workers, --skip-invalid), how it reports
 // (--quiet, --json) and --yes (a script that said yes once runs the hint
 // unattended too) carry over. --limit does not: after a trial of the
 // first rows the next step is the rest. --debug does not, nor the choice

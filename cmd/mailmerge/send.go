@@ -19,7 +19,7 @@ import (
 
 // sendFlags are the flags of send.
 type sendFlags struct {
-	sandbox                    string
+	sandbox, redirectTo        string
 	limit, workers             int
 	rate                       string
 	resume, restart            bool
@@ -27,6 +27,10 @@ type sendFlags struct {
 	skipInvalid, quiet, asJSON bool
 	debug, yes                 bool
 }
+
+// defaultTestLimit is how many rows send --redirect-to sends without
+// --limit: enough to see a few rows' messages, few enough to read them.
+const defaultTestLimit = 3
 
 // cmdSend runs send; with --json it ends, whatever happened, with one
 // JSON object on stdout.
@@ -47,7 +51,15 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	if !ok {
 		return exitUsage
 	}
-	c, err := campaign.Load(path, campaign.Options{Mailer: mailer()})
+	var err error
+	lo := campaign.Options{Mailer: mailer()}
+	if f.redirectTo != "" {
+		if lo.RedirectTo, err = campaign.ParseAddress(f.redirectTo); err != nil {
+			ui.errorf("--redirect-to: %v", err)
+			return exitUsage
+		}
+	}
+	c, err := campaign.Load(path, lo)
 	if err != nil {
 		ui.loadError(err)
 		return exitUsage
@@ -62,6 +74,9 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	}
 	if f.debug {
 		opts.Debug = ui.stderr
+	}
+	if f.redirectTo != "" && f.limit == 0 {
+		opts.Limit = defaultTestLimit
 	}
 	if f.sandbox != "" {
 		srv, err := startSandbox(f.sandbox, &opts, ui)
@@ -131,6 +146,7 @@ func readWhole(path string) *journal.Summary {
 func parseSendFlags(args []string, ui *ui) (f sendFlags, path string, ok bool) {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	fs.StringVar(&f.sandbox, "sandbox", "", "")
+	fs.StringVar(&f.redirectTo, "redirect-to", "", "")
 	fs.IntVar(&f.limit, "limit", 0, "")
 	fs.StringVar(&f.rate, "rate", "", "")
 	fs.IntVar(&f.workers, "workers", 0, "")
