@@ -49,6 +49,7 @@ Examples:
     mailmerge preview samples/greeting/campaign.toml --open
     mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
+    mailmerge send campaign.toml --redirect-to me@example.com
     mailmerge send campaign.toml --resume
     mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
 
@@ -154,14 +155,24 @@ what to do: --resume skips everyone already sent, skipped or unknown;
 --restart keeps the old file under a new name and starts over. --resume
 with no results file is refused: there is nothing to resume.
 
+--redirect-to ADDRESS sends test messages to yourself: the messages of the
+first 3 rows (or --limit N) go to ADDRESS alone, with "[TEST] " before the
+Subject, no Cc or Bcc, and the row's To in X-Mailmerge-Original-To. Their
+outcomes go to results.test.csv beside the results file (each test starts
+it over, keeping the last one renamed), never to the results file, so the
+real run afterwards starts afresh. It works with --sandbox.
+
 Every hint that names a command gives it in full, as you ran it: with
---sandbox, --rate, --workers, --skip-invalid, --quiet, --json and --yes
-(not --limit: after a trial of the first rows, the next step is the rest).
+--sandbox, --redirect-to, --rate, --workers, --skip-invalid, --quiet, --json
+and --yes (not --limit: after a trial of the first rows, the next step is
+the rest).
 
 Flags:
     --sandbox DIR       send to a built-in loopback server (TLS + AUTH) that
                         stores every message as a Maildir in DIR, not to [smtp]
     --limit N           send only the first N messages, N >= 1 (send yourself one first)
+    --redirect-to ADDR  send the first 3 messages (or --limit) to ADDR only, as
+                        tests: [TEST] subject, no Cc/Bcc, results.test.csv
     --rate SPEC         override [send] rate: "10/s", "600/m", "20/s, 1000/h"
     --workers N         override [send] workers (connections), N >= 1
     --resume            continue an earlier run
