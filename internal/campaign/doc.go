@@ -74,6 +74,11 @@
 // nothing, counts the rows it leaves as remaining with the runner's
 // countOnly, and leaves no new results file), then hand over to a runner.
 //
+// A campaign loaded with Options.RedirectTo makes test sends: compose
+// rewrites each message for that one address (check still validates the
+// real ones), and Send records them in results.test.csv beside the results
+// file, starting it over unless --resume, so the real run never sees them.
+//
 // The runner has three kinds of goroutine:
 //
 //   - The producer is the consumer of an each that writes messages out
