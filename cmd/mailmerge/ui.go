@@ -175,7 +175,9 @@ func (u *ui) nextSteps(s campaign.SendSummary, whole *journal.Summary, f sendFla
 	case failed+unknown > 0:
 		u.errorf("not everyone got the message: %d failed, %d unknown in %s", failed, unknown, s.Results)
 	}
-	if !s.Stopped && s.Remaining > 0 {
+	// A test send to oneself covers the first rows on purpose; the rest
+	// are not waiting for it.
+	if !s.Stopped && s.Remaining > 0 && f.redirectTo == "" {
 		u.hint(fmt.Sprintf("%d %s not sent yet; send %s with: %s", s.Remaining, plural(s.Remaining, "row is", "rows are"),
 			plural(s.Remaining, "it", "them"), f.resumeCommand(path, false, false)))
 	}
