@@ -264,6 +264,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		ui.errorf("unknown command %q", args[1])
 		ui.hint("the commands are check, render, send and preview")
 		return exitUsage
+	}
+	if h, ok := commandHelp[args[0]]; ok && asksHelp(args[1:]) {
+		fmt.Fprint(stdout, h)
+		return exitOK
+	}
+	switch args[0] {
 	case "check":
 		return cmdCheck(args[1:], ui)
 	case "render":
@@ -276,6 +282,23 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ui.errorf("unknown command %q", args[0])
 	ui.hint("run mailmerge --help; the commands are check, render, send and preview")
 	return exitUsage
+}
+
+// asksHelp reports whether a command's arguments ask for its help (-h,
+// --help, -help=...) anywhere before "--". It is looked at before the
+// flags are parsed so that help exits 0 whatever else is on the line, and
+// prints nothing else (check --json would add its JSON object).
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "h" || name == "help") {
+			return true
+		}
+	}
+	return false
 }
 
 // parseFlags parses flags that may come before or after the one campaign
