@@ -14,7 +14,8 @@ import (
 	"strings"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is the release, set at build time with -ldflags
+// "-X main.version=..."; --version adds the commit the build recorded.
 var version = "0.1.0-dev"
 
 // Exit statuses, as the README promises.
@@ -250,7 +251,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case "-version", "--version", "version":
-		fmt.Fprintf(stdout, "mailmerge %s\n", version)
+		info, ok := debug.ReadBuildInfo()
+		fmt.Fprint(stdout, versionText(version, info, ok))
 		return exitOK
 	case "help":
 		if len(args) == 1 {
