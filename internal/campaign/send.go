@@ -43,7 +43,7 @@ type SendOptions struct {
 	SkipInvalid   bool // record invalid rows as skipped instead of refusing to send
 
 	Limit   int    // send at most this many messages; 0 means all
-	Rate    string // overrides [send] rate
+	Rate    string // overrides [send] rate; an error in it is reported as --rate
 	Workers int    // overrides [send] workers
 	Debug   io.Writer
 

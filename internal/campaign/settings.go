@@ -55,7 +55,10 @@ func (c *Campaign) settings(o overrides) (set sendSettings, errs []error, warnin
 		}
 	}
 	var err error
-	if set.rate, err = throttle.Parse(rateText); err != nil {
+	if set.rate, err = throttle.Parse(rateText); err != nil && o.rate != "" {
+		// The override came from the command line, not the campaign file.
+		p.errs = append(p.errs, fmt.Errorf("--rate: %w", err))
+	} else if err != nil {
 		p.add("send.rate", err, "")
 	} else if rateText == "" && o.server == nil {
 		warnings = append(warnings, Problem{Severity: Warning, Message: c.where("send.rate") + "no [send] rate: messages go out as fast as the server takes them",
