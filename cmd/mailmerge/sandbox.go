@@ -19,6 +19,9 @@ func startSandbox(dir string, opts *campaign.SendOptions, ui *ui) (*sandbox.Serv
 		Username: srv.Username(), Password: srv.Password(), RootCAs: srv.RootCAs()}
 	// A rehearsal must never mark anyone as sent in the real results file.
 	opts.Results = filepath.Join(dir, "results.csv")
-	ui.infof("sandbox: SMTP server on %s (implicit TLS, AUTH), storing a Maildir in %s", srv.Addr(), dir)
+	// Said only once the run goes ahead: a refused run sends nothing there.
+	opts.Sending = func() {
+		ui.infof("sandbox: SMTP server on %s (implicit TLS, AUTH), storing a Maildir in %s", srv.Addr(), dir)
+	}
 	return srv, nil
 }

@@ -54,6 +54,10 @@ type SendOptions struct {
 	// send nothing does not ask.
 	Confirm func(Plan) error
 
+	// Sending, when set, is called once every refusal is past (the check,
+	// the results file, Confirm), just before the run connects.
+	Sending func()
+
 	// Stop is closed on the first interrupt: no new message starts, the
 	// ones in flight finish and are recorded.
 	Stop <-chan struct{}
@@ -159,6 +163,9 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 
 	// 3. Connect and log in once before anything is sent, so a wrong password
 	// stops the run with nothing sent.
+	if opts.Sending != nil {
+		opts.Sending()
+	}
 	pool, err := c.connect(opts, set.delivery)
 	if err != nil {
 		rf.discardUnused()
