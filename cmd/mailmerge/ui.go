@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
@@ -226,6 +225,33 @@ func (u *ui) damaged(s campaign.SendSummary) {
 	}
 }
 
+// writeTable prints rows in columns two spaces apart, padded by the width
+// the text takes on screen (text/tabwriter counts runes, which puts a
+// column after Chinese text out of line). The last column is not padded.
+func writeTable(out io.Writer, rows [][]string) {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], human.Width(cell))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		b.Reset()
+		for i, cell := range r {
+			b.WriteString(cell)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-human.Width(cell)+2))
+			}
+		}
+		b.WriteByte('\n')
+		io.WriteString(out, b.String())
+	}
+}
+
 // tableRows is how many results the summary shows.
 const tableRows = 20
 
@@ -240,16 +266,15 @@ func (u *ui) resultsTable(out io.Writer, path string) {
 	if sum.Rows > len(sum.Shown) {
 		fmt.Fprintf(out, "%d of %d results, those not sent first:\n", len(sum.Shown), sum.Rows)
 	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROW\tEMAIL\tSTATUS\tREPLY")
+	table := [][]string{{"ROW", "EMAIL", "STATUS", "REPLY"}}
 	for _, e := range sum.Shown {
 		reply := e.Reply
 		if e.Code != 0 {
 			reply = fmt.Sprintf("%d %s", e.Code, reply)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Row, e.Email, e.Status, human.Clip(reply, 60))
+		table = append(table, []string{strconv.Itoa(e.Row), e.Email, string(e.Status), human.Clip(reply, 60)})
 	}
-	tw.Flush()
+	writeTable(out, table)
 	if sum.Rows > len(sum.Shown) {
 		fmt.Fprintf(out, "… and %d more (%d sent) in %s\n", sum.Rows-len(sum.Shown), sum.Counts[journal.Sent], path)
 	}

@@ -4,7 +4,10 @@ package human
 
 import (
 	"fmt"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/width"
 )
 
 // Bytes writes a size the way a person reads it: "512 bytes", "3.5 KB",
@@ -22,6 +25,29 @@ func Bytes(n int64) string {
 		}
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// Width is how many columns s takes on a terminal: two for a wide or
+// full-width character (Chinese, Japanese, Korean), none for a combining
+// mark or a format character, one for the rest. Tables align by it, since
+// a count of runes puts Chinese text out of line.
+func Width(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+		case isWide(r):
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+func isWide(r rune) bool {
+	k := width.LookupRune(r).Kind()
+	return k == width.EastAsianWide || k == width.EastAsianFullwidth
 }
 
 // Clip shortens s to at most max runes, ending in "…" when it cut. It never

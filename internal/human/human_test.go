@@ -52,3 +52,20 @@ func TestHintFindsTheFirstInTheChain(t *testing.T) {
 		t.Errorf("nil: %q", got)
 	}
 }
+
+// A Chinese character takes two columns on screen, a combining accent none:
+// a table that counted runes would put the next column out of line.
+func TestWidth(t *testing.T) {
+	for s, want := range map[string]int{
+		"ana@example.com": 15,
+		"用户@例子.公司":        14,
+		"josé":            4,
+		"jose\u0301":      4, // e and a combining acute accent
+		"ＡＢ":              4, // full-width letters
+		"":                0,
+	} {
+		if got := Width(s); got != want {
+			t.Errorf("Width(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
