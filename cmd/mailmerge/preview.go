@@ -61,10 +61,15 @@ func servePreview(ctx context.Context, path, listen string, start startFunc, ui 
 	url := "http://" + hostPort(ln.Addr()) + srv.Path()
 	fmt.Fprintf(ui.stdout, "preview: %s (Ctrl-C to stop)\n", url)
 	if start != nil {
-		remove, err := openBrowser(url, start)
-		if err != nil {
+		// The opener may start and then find no browser (no desktop, an ssh
+		// session): that is said too, later, rather than nothing at all.
+		failed := func(err error) {
 			ui.warnf("could not open a browser: %v", err)
 			ui.hint("open " + url + " yourself")
+		}
+		remove, err := openBrowser(url, start, failed)
+		if err != nil {
+			failed(err)
 		}
 		defer remove()
 	}
@@ -95,14 +100,15 @@ func hostPort(a net.Addr) string {
 	return a.String()
 }
 
-// A startFunc starts a command line without waiting for it.
-type startFunc func(argv []string) error
+// A startFunc starts a command line without waiting for it; failed is
+// called, from another goroutine, if it then ends with an error.
+type startFunc func(argv []string, failed func(error)) error
 
 // openBrowser asks the desktop to open url without putting it on a command
 // line, where any local user could read its token with ps: the browser
 // opens a private file that redirects to it. remove deletes that file; call
 // it when the preview ends, whatever the error.
-func openBrowser(url string, start startFunc) (remove func(), err error) {
+func openBrowser(url string, start startFunc, failed func(error)) (remove func(), err error) {
 	dir, err := os.MkdirTemp("", "mailmerge-preview-") // 0700
 	if err != nil {
 		return func() {}, err
@@ -112,7 +118,7 @@ func openBrowser(url string, start startFunc) (remove func(), err error) {
 	if err := os.WriteFile(page, redirectPage(url), 0o600); err != nil {
 		return remove, fsafe.Cause(err)
 	}
-	return remove, start(browserCommand(page))
+	return remove, start(browserCommand(page), failed)
 }
 
 // redirectPage sends the browser on to url at once, with a link in case
@@ -140,12 +146,19 @@ func browserCommand(file string) []string {
 	return []string{"xdg-open", file}
 }
 
-// startDetached starts argv and does not wait for it.
-func startDetached(argv []string) error {
+// startDetached starts argv and does not wait for it; an exit status
+// other than 0 goes to failed. Ended by a signal (Ctrl-C reaches the whole
+// process group) it failed at nothing.
+func startDetached(argv []string, failed func(error)) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	go func() { _ = cmd.Wait() }() // reap it; its status means nothing to us
+	go func() {
+		var exit *exec.ExitError
+		if err := cmd.Wait(); errors.As(err, &exit) && exit.ExitCode() > 0 {
+			failed(fmt.Errorf("%s: %w", argv[0], err))
+		}
+	}()
 	return nil
 }

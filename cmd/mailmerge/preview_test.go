@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -156,7 +157,7 @@ func TestPreviewOpensPrivateFile(t *testing.T) {
 		modes   [2]os.FileMode // the file's and its folder's
 	}
 	got := make(chan opened, 1)
-	start := func(argv []string) error {
+	start := func(argv []string, _ func(error)) error {
 		o := opened{argv: argv, page: argv[len(argv)-1]}
 		for i, name := range []string{o.page, filepath.Dir(o.page)} {
 			if fi, err := os.Stat(name); err == nil {
@@ -202,5 +203,38 @@ func TestPreviewOpensPrivateFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(o.page)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after the preview: stat %s: %v, want it removed", filepath.Dir(o.page), err)
+	}
+}
+
+// TestPreviewSaysWhenNoBrowserOpens: on a machine without a browser the
+// opener (xdg-open) starts but fails; --open says so and gives the address
+// to open by hand instead of leaving the user waiting for a window.
+func TestPreviewSaysWhenNoBrowserOpens(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the opener is xdg-open on Linux only")
+	}
+	bin := t.TempDir()
+	// What xdg-open does where it finds no browser: exit status 3.
+	script := "#!/bin/sh\necho 'xdg-open: no method available for opening' >&2\nexit 3\n"
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", startDetached, newUI(&stdout, &stderr)) }()
+	origin, token := printedAddress(t, &stdout, &stderr)
+
+	want := "mailmerge: warning: could not open a browser: xdg-open: exit status 3\nmailmerge: hint: open " + origin + token + "/ yourself\n"
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr %q, want it to hold %q", stderr.String(), want)
+		}
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d after Ctrl-C, want 0", code)
 	}
 }
