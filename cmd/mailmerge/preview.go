@@ -51,6 +51,9 @@ func servePreview(ctx context.Context, path, listen string, start startFunc, ui 
 	}
 	if err != nil {
 		ui.errorf("%v", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			ui.hint("another program is listening on " + listen + ": choose another port with --listen, or leave --listen out for a free one")
+		}
 		return exitUsage
 	}
 	srv := preview.New(ctx, path, preview.Options{

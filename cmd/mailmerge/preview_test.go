@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -236,5 +237,24 @@ func TestPreviewSaysWhenNoBrowserOpens(t *testing.T) {
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("exit %d after Ctrl-C, want 0", code)
+	}
+}
+
+// TestPreviewPortInUse: a port another program holds is refused with a
+// hint that says what to do, not only the system's words.
+func TestPreviewPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"preview", "--listen", addr, greeting}, nil, &stdout, &stderr); code != exitUsage {
+		t.Errorf("--listen %s (busy): exit %d, want %d", addr, code, exitUsage)
+	}
+	want := "mailmerge: hint: another program is listening on " + addr + ": choose another port with --listen, or leave --listen out for a free one\n"
+	if !strings.Contains(stderr.String(), "address already in use") || !strings.HasSuffix(stderr.String(), want) {
+		t.Errorf("--listen %s (busy): stderr\n%s\nwant the error, then\n%s", addr, stderr.String(), want)
 	}
 }
