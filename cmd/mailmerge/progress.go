@@ -13,20 +13,20 @@ import (
 // progress shows a live bar on a terminal and a line every few seconds
 // elsewhere (a log file, CI).
 type progress struct {
-	ui       *ui
-	off      bool
-	mu       sync.Mutex
-	bar      *progressbar.ProgressBar
-	finished bool
-	last     time.Time
-	start    time.Time
+	ui    *ui
+	off   bool
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+	last  time.Time
+	start time.Time
 	// waitShown is the end of the last cap wait shown.
 	waitShown time.Time
+	drawn     time.Time // when the bar was last drawn
 }
 
 const (
 	progressEvery = 5 * time.Second
-	barEvery      = 100 * time.Millisecond // the bar skips redraws closer than this
+	barEvery      = 100 * time.Millisecond // updateBar skips redraws closer than this
 
 	// waitWorthShowing: a cap that lets messages out one by one as old ones
 	// leave its window holds each back a few seconds; only a longer wait
@@ -78,27 +78,22 @@ func (p *progress) updateBar(s campaign.Progress, done int, waiting, newWait boo
 			progressbar.OptionSetItsString("msg"),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(barEvery),
 			progressbar.OptionClearOnFinish(),
 		)
 	}
+	// The bar's own throttle would draw Describe's text with the count
+	// before Set ("sent 5 (4/30)"); throttled here, both change before
+	// the frame that counts, the second of the two drawn.
+	if now.Sub(p.drawn) < barEvery && done < s.Total && !newWait {
+		return
+	}
+	p.drawn = now
+	_ = p.bar.Set(done)
 	description := fmt.Sprintf("sent %d  failed %d  unknown %d", s.Sent, s.Failed, s.Unknown)
 	if waiting {
 		description = capWaitText(s, now)
 	}
 	p.bar.Describe(description)
-	_ = p.bar.Set(done)
-	if newWait {
-		// The wait is reported right after an outcome, so the bar skips
-		// this redraw, and nothing else redraws it for the whole wait.
-		time.AfterFunc(2*barEvery, func() {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if !p.finished {
-				_ = p.bar.RenderBlank()
-			}
-		})
-	}
 }
 
 func (p *progress) line(s campaign.Progress, done int) {
@@ -132,7 +127,6 @@ func clockTime(t, now time.Time) string {
 func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.finished = true
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		_ = p.bar.Clear()

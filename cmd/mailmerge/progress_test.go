@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,18 @@ func TestClockTime(t *testing.T) {
 	}
 	if got := clockTime(now.Add(time.Hour).UTC(), now); got != "15:00" {
 		t.Errorf("a UTC time is written %q, want local 15:00", got)
+	}
+}
+
+// The bar's count and its "sent" figure come from the same snapshot: the
+// frame drawn after the first outcome says 1 of 30 done, not 0.
+func TestProgressBarCountMatchesSent(t *testing.T) {
+	var stderr bytes.Buffer
+	p := newProgress(newUI(&bytes.Buffer{}, &stderr), false)
+	p.updateBar(campaign.Progress{Total: 30, Sent: 1}, 1, false, false, time.Now())
+	frames := strings.Split(stderr.String(), "\r")
+	last := frames[len(frames)-1]
+	if !strings.Contains(last, "1/30") || !strings.Contains(last, "sent 1 ") || strings.Contains(last, "0/30") {
+		t.Errorf("the bar shows %q after the first message was sent, want 1/30 and sent 1", last)
 	}
 }
