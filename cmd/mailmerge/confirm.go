@@ -33,6 +33,20 @@ func unconfirmed(args []string, ui *ui) {
 	ui.hint(strings.Join(append(cmd, "--yes"), " "))
 }
 
+// confirmation is the SendOptions.Confirm of a send to a real server:
+// none with --yes, the question on a terminal, and otherwise a refusal once
+// the plan is known, so that check's findings and the true counts come
+// first, and before anything connects.
+func confirmation(ctx context.Context, f sendFlags, stop <-chan struct{}, stdin io.Reader, ui *ui) func(campaign.Plan) error {
+	switch {
+	case f.yes:
+		return nil
+	case terminalIn(stdin):
+		return askFirst(ctx, stop, stdin, ui)
+	}
+	return func(campaign.Plan) error { return errUnconfirmed }
+}
+
 // askFirst is a SendOptions.Confirm that shows the plan on stderr and asks
 // on stdin, a terminal; only "y" or "yes" sends. An interrupt while it
 // waits is a no.

@@ -51,17 +51,8 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	if !ok {
 		return exitUsage
 	}
-	var err error
-	lo := campaign.Options{Mailer: mailer()}
-	if f.redirectTo != "" {
-		if lo.RedirectTo, err = campaign.ParseAddress(f.redirectTo); err != nil {
-			ui.errorf("--redirect-to: %v", err)
-			return exitUsage
-		}
-	}
-	c, err := campaign.Load(path, lo)
-	if err != nil {
-		ui.loadError(err)
+	c, ok := loadForSend(f, path, ui)
+	if !ok {
 		return exitUsage
 	}
 	ctx, stop, release := onInterrupt(ui, f.resumeCommand(path, false, false))
@@ -87,21 +78,14 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 		defer srv.Close()
 	} else {
 		opts.Password = func() (string, error) { return password(ctx, c, stdin, ui) }
-		switch {
-		case f.yes:
-		case terminalIn(stdin):
-			opts.Confirm = askFirst(ctx, stop, stdin, ui)
-		default:
-			// Refused once the plan is known, so that check's findings and
-			// the true counts come first, and before anything connects.
-			opts.Confirm = func(campaign.Plan) error { return errUnconfirmed }
-		}
+		opts.Confirm = confirmation(ctx, f, stop, stdin, ui)
 	}
 	defer tuneGC(c.QueuedBytes(ctx, opts))()
 	progress := newProgress(ui, f.quiet || f.asJSON && !isTerminal(ui.stderr))
 	if !progress.off {
 		opts.Progress = progress.update // else the run need not describe itself after every message
 	}
+	var err error
 	*sum, err = c.Send(ctx, opts)
 	progress.finish()
 	if err != nil {
@@ -284,4 +268,22 @@ func unstarted(sum *campaign.SendSummary) {
 func isTerminal(stream any) bool {
 	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// loadForSend loads the campaign, with the test address of --redirect-to.
+func loadForSend(f sendFlags, path string, ui *ui) (*campaign.Campaign, bool) {
+	lo := campaign.Options{Mailer: mailer()}
+	if f.redirectTo != "" {
+		var err error
+		if lo.RedirectTo, err = campaign.ParseAddress(f.redirectTo); err != nil {
+			ui.errorf("--redirect-to: %v", err)
+			return nil, false
+		}
+	}
+	c, err := campaign.Load(path, lo)
+	if err != nil {
+		ui.loadError(err)
+		return nil, false
+	}
+	return c, true
 }

@@ -122,18 +122,9 @@ type ReplyCount struct {
 // could not record; a run that stopped early returns a summary with Stopped.
 func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, error) {
 	start := time.Now()
-	results := c.ResultsPath()
-	if opts.Results != "" {
-		results = opts.Results
-	}
-	if c.redirect {
-		var err error
-		if results, err = testResults(results); err != nil {
-			return SendSummary{Results: results}, err
-		}
-		// Test sends are repeated while the campaign is worked on: each run
-		// starts over unless told to resume, and the last one's file is kept.
-		opts.Restart = opts.Restart || !opts.Resume
+	results, err := c.resultsFor(&opts)
+	if err != nil {
+		return SendSummary{Results: results}, err
 	}
 	sum := SendSummary{Results: results, Previous: map[string]int{}}
 	set, errs, _ := c.settings(opts.overrides())
@@ -174,20 +165,8 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	defer pool.Close()
 	r := c.newRunner(rf.Journal, pool, set, opts, &sum)
 	if err := pool.Verify(ctx); err != nil {
-		hint := ""
-		if errors.Is(err, delivery.ErrAuth) {
-			hint = c.AuthHint()
-		}
-		sum.NothingSent = true
-		if err := r.countOnly(ctx, err.Error(), hint); err != nil {
-			return sum, err
-		}
-		sum.Total = r.total
-		sum.Elapsed = time.Since(start)
-		if rf.discardUnused() {
-			return sum, nil
-		}
-		return sum, rf.close()
+		err = c.refusedLogin(ctx, r, rf, err, start) // fills in sum
+		return sum, err
 	}
 
 	// 4. Send, record, and report.
@@ -326,4 +305,41 @@ func (c *Campaign) connect(opts SendOptions, dcfg delivery.Config) (*delivery.Po
 		}
 	}
 	return delivery.NewPool(dcfg)
+}
+
+// resultsFor is the results file of this run: [send] results or the
+// override, or beside it results.test.csv for a test send to oneself.
+func (c *Campaign) resultsFor(opts *SendOptions) (string, error) {
+	results := c.ResultsPath()
+	if opts.Results != "" {
+		results = opts.Results
+	}
+	if !c.redirect {
+		return results, nil
+	}
+	// Test sends are repeated while the campaign is worked on: each run
+	// starts over unless told to resume, and the last one's file is kept.
+	opts.Restart = opts.Restart || !opts.Resume
+	return testResults(results)
+}
+
+// refusedLogin ends a run whose connection or login failed before anything
+// was sent: every row it would have sent is counted as remaining, and a
+// results file this run created for nothing is removed.
+func (c *Campaign) refusedLogin(ctx context.Context, r *runner, rf *resultsFile, err error, start time.Time) error {
+	hint := ""
+	if errors.Is(err, delivery.ErrAuth) {
+		hint = c.AuthHint()
+	}
+	sum := r.sum
+	sum.NothingSent = true
+	if err := r.countOnly(ctx, err.Error(), hint); err != nil {
+		return err
+	}
+	sum.Total = r.total
+	sum.Elapsed = time.Since(start)
+	if rf.discardUnused() {
+		return nil
+	}
+	return rf.close()
 }
