@@ -107,7 +107,6 @@ type Limiter struct {
 	per     []time.Duration
 	base    []float64
 	floor   []float64
-	paced   bool // the spec has a pacing term
 	// caps holds one rolling window per cap term.
 	caps []*windowCap
 	// reservedAt is the latest time the buckets were reserved at, in the
@@ -147,7 +146,6 @@ func New(spec Spec, opts Options) *Limiter {
 			continue
 		}
 		r := t.perSecond()
-		l.paced = true
 		l.buckets = append(l.buckets, rate.NewLimiter(rate.Limit(r), l.burst))
 		l.per = append(l.per, t.Per)
 		l.base = append(l.base, r)
@@ -155,6 +153,10 @@ func New(spec Spec, opts Options) *Limiter {
 	}
 	return l
 }
+
+// paced reports whether the spec has a pacing term: every term that is not
+// a cap is one.
+func (l *Limiter) paced() bool { return len(l.caps) < len(l.spec) }
 
 func (l *Limiter) now() time.Time {
 	if l.clock == nil {
@@ -226,7 +228,7 @@ func (l *Limiter) reserve(now time.Time) (time.Duration, booking) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.recover(now)
-	if !l.paced {
+	if !l.paced() {
 		l.observe(now)
 	}
 	// The caps say when the send may go at the earliest; the buckets are
@@ -310,7 +312,7 @@ func (l *Limiter) SlowDown() {
 		return
 	}
 	l.lastHalving = now
-	if !l.paced && l.level == 0 {
+	if !l.paced() && l.level == 0 {
 		// Two halvings above the start: recovery goes start, observed
 		// rate, unlimited.
 		start := max(l.observedRate(now)/2, minIntroduced)
@@ -343,7 +345,7 @@ func (l *Limiter) recover(now time.Time) {
 	if steps == 0 {
 		return
 	}
-	if l.level == 0 && !l.paced {
+	if l.level == 0 && !l.paced() {
 		l.buckets, l.per, l.base, l.floor = nil, nil, nil, nil
 		l.maxLevel = maxHalvings
 		return
@@ -424,7 +426,7 @@ func (l *Limiter) String() string {
 	for i := range l.buckets {
 		eff := l.effective(i)
 		per := l.per[i]
-		if !l.paced {
+		if !l.paced() {
 			slowed = true
 			if eff < 1 {
 				per = time.Minute
