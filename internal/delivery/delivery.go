@@ -168,21 +168,26 @@ type Envelope struct {
 	To   []string // one RCPT TO each
 }
 
-// check refuses addresses that could break out of the MAIL or RCPT line,
-// or hold a control character, which not even quoting lets through.
+// check refuses addresses that could break out of the MAIL or RCPT line.
 func (env Envelope) check() error {
-	if strings.ContainsAny(env.From, "<>") || strings.ContainsFunc(env.From, isControl) {
+	if !bare(env.From) {
 		return fmt.Errorf("envelope sender %q is not a bare address", env.From)
 	}
 	if len(env.To) == 0 {
 		return errors.New("envelope has no recipients")
 	}
 	for _, to := range env.To {
-		if to == "" || strings.ContainsAny(to, "<>") || strings.ContainsFunc(to, isControl) {
+		if to == "" || !bare(to) {
 			return fmt.Errorf("envelope recipient %q is not a bare address", to)
 		}
 	}
 	return nil
+}
+
+// bare reports whether addr has no angle bracket and no control character,
+// which not even quoting lets through.
+func bare(addr string) bool {
+	return !strings.ContainsAny(addr, "<>") && !strings.ContainsFunc(addr, isControl)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
