@@ -60,6 +60,16 @@ func explainAddress(v string) string {
 	return domainProblem(domain)
 }
 
+// invalidAddress is the error for v, which net/mail refused with err: in
+// plain words when a usual typo fits, in net/mail's otherwise.
+func invalidAddress(v string, err error) error {
+	why := explainAddress(v)
+	if why == "" {
+		why = strings.TrimPrefix(err.Error(), "mail: ")
+	}
+	return fmt.Errorf("%q is not a valid address: %s", v, why)
+}
+
 // addrSpec is the address without the display name: the part in angle
 // brackets, if any.
 func addrSpec(v string) string {

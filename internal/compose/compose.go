@@ -254,11 +254,7 @@ func addressList(t *tmpl, value string, required bool) ([]*mail.Address, error) 
 		}
 		a, err := parseOneAddress(part)
 		if err != nil {
-			why := explainAddress(part)
-			if why == "" {
-				why = strings.TrimPrefix(err.Error(), "mail: ")
-			}
-			te := &TemplateError{Where: t.src.where(1), Err: fmt.Errorf("%q is not a valid address: %s", part, why)}
+			te := &TemplateError{Where: t.src.where(1), Err: invalidAddress(part, err)}
 			if looksLikeList(part) {
 				te.Help = "data cannot add recipients: give each address its own column, e.g. cc = \"{{.cc1}}, {{.cc2}}\""
 			}
@@ -319,11 +315,7 @@ func ParseAddress(v string) (*mail.Address, error) {
 	}
 	a, err := parseOneAddress(v)
 	if err != nil {
-		why := explainAddress(v)
-		if why == "" {
-			why = strings.TrimPrefix(err.Error(), "mail: ")
-		}
-		return nil, fmt.Errorf("%q is not a valid address: %s", v, why)
+		return nil, invalidAddress(v, err)
 	}
 	if err := checkAddress(a.Address); err != nil {
 		return nil, fmt.Errorf("%q is not a valid address: %w", a.Address, err)
