@@ -119,18 +119,24 @@ func (b *limitedBuffer) fits(n int64) error {
 	return b.error()
 }
 
+// admits counts a write of n bytes as a step and reports whether it may go
+// in. A write it refuses is dropped, not failed: failing would lose the
+// line; the next step reports it.
+func (b *limitedBuffer) admits(n int) bool {
+	return b.step() == nil && b.fits(int64(n)) == nil
+}
+
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.step() == nil && b.fits(int64(len(p))) == nil {
+	if b.admits(len(p)) {
 		return b.Buffer.Write(p)
 	}
-	// Dropped: failing here would lose the line; the next step reports it.
 	return len(p), nil
 }
 
 // WriteString keeps the embedded Buffer's own WriteString, which would skip
 // the limits, from being used through io.WriteString.
 func (b *limitedBuffer) WriteString(s string) (int, error) {
-	if b.step() == nil && b.fits(int64(len(s))) == nil {
+	if b.admits(len(s)) {
 		return b.Buffer.WriteString(s)
 	}
 	return len(s), nil
