@@ -122,11 +122,9 @@ func guard(name string, f any, b *limitedBuffer) any {
 		if check != nil {
 			must(check(b, name, args))
 		}
-		if ft.IsVariadic() {
-			must(b.holds(name, measureOf(b.room(), args...)))
-		}
 		var out []reflect.Value
 		if ft.IsVariadic() {
+			must(b.holds(name, measureOf(b.room(), args...)))
 			out = fv.CallSlice(args)
 		} else {
 			out = fv.Call(args)
