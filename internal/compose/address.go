@@ -127,7 +127,8 @@ func unquoted(s string) iter.Seq2[int, byte] {
 	}
 }
 
-// domainProblem says what makes domain unusable; "" when it is fine. A
+// domainProblem says what makes domain, which is not empty (both callers
+// report a missing one themselves), unusable; "" when it is fine. A
 // domain that is not ASCII must convert to punycode (IDNA 2008, UTS 46), as
 // it will when the server does not offer SMTPUTF8.
 func domainProblem(domain string) string {
@@ -135,8 +136,6 @@ func domainProblem(domain string) string {
 		return "" // an address literal: net/mail has checked it
 	}
 	switch {
-	case domain == "":
-		return "domain missing"
 	case strings.HasPrefix(domain, "."):
 		return "a dot right after the @"
 	case strings.HasSuffix(domain, "."):
