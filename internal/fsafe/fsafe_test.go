@@ -10,7 +10,7 @@ import (
 
 func TestCauseDropsOperationAndPath(t *testing.T) {
 	_, err := os.Open(filepath.Join(t.TempDir(), "missing.csv"))
-	if got := Cause(err); got != fs.ErrNotExist && !errors.Is(got, fs.ErrNotExist) || got.Error() != "no such file or directory" {
+	if got := Cause(err); !errors.Is(got, fs.ErrNotExist) || got.Error() != "no such file or directory" {
 		t.Errorf("Cause = %q", got)
 	}
 	plain := errors.New("plain")
