@@ -21,6 +21,22 @@ func attachmentSpec(dir string) compose.Spec {
 	}
 }
 
+// listAndGlob makes two composers for dir: one attaching the "files"
+// column as it is (a ';'-list), one attaching what pattern renders.
+func listAndGlob(t *testing.T, dir, pattern string) (lists, globs *compose.Composer) {
+	t.Helper()
+	lists, err := compose.New(attachmentSpec(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := attachmentSpec(dir)
+	spec.Attachments = []compose.Source{src("attachments", pattern)}
+	if globs, err = compose.New(spec); err != nil {
+		t.Fatal(err)
+	}
+	return lists, globs
+}
+
 func writeFiles(t *testing.T, dir string, sizes map[string]int) {
 	t.Helper()
 	for name, size := range sizes {
@@ -51,16 +67,7 @@ func TestAttachmentListsAndGlobs(t *testing.T) {
 		"reports/007-march.pdf": 10, "reports/007-jan.pdf": 10, "reports/007-feb.pdf": 10,
 		"reports/008-jan.pdf": 10, "notes.txt": 5, "reports/007-dir/x.pdf": 1,
 	})
-	lists, err := compose.New(attachmentSpec(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := attachmentSpec(dir)
-	spec.Attachments = []compose.Source{src("attachments", "reports/{{.files}}-*")}
-	globs, err := compose.New(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lists, globs := listAndGlob(t, dir, "reports/{{.files}}-*")
 	for _, tc := range []struct {
 		c           *compose.Composer
 		files, want string
@@ -91,7 +98,7 @@ func TestAttachmentListsAndGlobs(t *testing.T) {
 			t.Errorf("%q: %d attachment parts for %d files", tc.files, attached, len(m.Attachments))
 		}
 	}
-	_, err = globs.Compose(1, map[string]string{"email": "a@example.com", "files": "009"})
+	_, err := globs.Compose(1, map[string]string{"email": "a@example.com", "files": "009"})
 	if err == nil || err.Error() != `campaign.toml:1: attachments: attachment reports/009-* from column "files": the pattern matches no file` {
 		t.Errorf("pattern without match: %v", err)
 	}
@@ -102,16 +109,7 @@ func TestAttachmentListsAndGlobs(t *testing.T) {
 func TestAttachmentGlobFromDataIsLiteral(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]int{"reports/007-jan.pdf": 10, "reports/007-*.pdf": 3, "reports/[x]-1.pdf": 2})
-	lists, err := compose.New(attachmentSpec(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := attachmentSpec(dir)
-	spec.Attachments = []compose.Source{src("attachments", "reports/{{.files}}-*.pdf")}
-	globs, err := compose.New(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lists, globs := listAndGlob(t, dir, "reports/{{.files}}-*.pdf")
 	for _, tc := range []struct {
 		c           *compose.Composer
 		files, want string
