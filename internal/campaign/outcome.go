@@ -19,7 +19,7 @@ func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, begi
 	if beginErr != nil {
 		// Not sent: the dot never went out. Stop rather than send blind.
 		r.resultsFailed(beginErr)
-		r.abandon(jb)
+		r.abandon()
 		return
 	}
 	jb.last = res
@@ -125,7 +125,7 @@ func (r *runner) recordFinal(ctx context.Context, jb *job, entry journal.Entry, 
 	case delivery.Deferred: // out of attempts, or the run quit at once
 		if ctx.Err() != nil {
 			// The message did not go out (its end of DATA had not): --resume sends it.
-			r.abandon(jb)
+			r.abandon()
 			return
 		}
 		entry.Status = journal.Failed
@@ -137,7 +137,7 @@ func (r *runner) recordFinal(ctx context.Context, jb *job, entry journal.Entry, 
 			hint = r.c.AuthHint()
 		}
 		r.stop(replyText(res), hint)
-		r.abandon(jb)
+		r.abandon()
 	}
 }
 

@@ -276,11 +276,11 @@ func (r *runner) work(ctx context.Context) {
 
 func (r *runner) attempt(ctx context.Context, s *delivery.Session, jb *job) {
 	if r.halted() || ctx.Err() != nil {
-		r.abandon(jb)
+		r.abandon()
 		return
 	}
 	if err := r.limiter.WaitOr(r.haltCtx, func() { s.Flush(ctx) }); err != nil || r.halted() {
-		r.abandon(jb)
+		r.abandon()
 		return
 	}
 	jb.attempts++
@@ -322,20 +322,20 @@ func (r *runner) retry(jb *job) {
 		r.retrying--
 		r.mu.Unlock()
 		if r.halted() {
-			r.abandon(jb)
+			r.abandon()
 			return
 		}
 		select {
 		case r.jobs <- jb:
 		case <-r.halt:
-			r.abandon(jb)
+			r.abandon()
 		}
 	}()
 }
 
 // abandon drops a job that this run will not finish; it stays unsent in
 // the results file, so --resume sends it.
-func (r *runner) abandon(jb *job) {
+func (r *runner) abandon() {
 	r.countRemaining()
 	r.pending.Done()
 }
