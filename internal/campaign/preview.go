@@ -2,13 +2,11 @@ package campaign
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
-	"github.com/mailmerge/mailmerge/internal/recipients"
 )
 
 // Rendered is one recipient of the list with the message it gets, or the
@@ -27,12 +25,9 @@ type Rendered struct {
 // anything fn returns, which stops the walk.
 func (c *Campaign) Messages(ctx context.Context, fn func(Rendered) error) error {
 	_, err := c.each(ctx, messages, func(r row) error {
-		rd := Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg, Err: r.err}
-		var re *recipients.Error
-		if rd.Row == 0 && errors.As(r.err, &re) {
-			rd.Row = re.Row
-		}
-		return fn(rd)
+		// rowReader numbers a row the reader refused from its error, so
+		// r.rec holds the row and line of every row.
+		return fn(Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg, Err: r.err})
 	})
 	return err
 }
