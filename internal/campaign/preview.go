@@ -58,11 +58,9 @@ func (c *Campaign) Message(ctx context.Context, n int) (Rendered, error) {
 		if rowErr != nil {
 			return Rendered{Row: n, Line: rec.Line, Err: rowErr}, nil
 		}
-		msg, err := c.composer.Compose(rec.Row, rec.Fields)
-		if err != nil {
-			return Rendered{Row: n, Line: rec.Line, Err: &RowError{File: c.listPath, Line: rec.Line, Row: rec.Row, Err: err}}, nil
-		}
-		return Rendered{Row: n, Line: rec.Line, Message: msg}, nil
+		r := row{rec: rec}
+		c.composeRow(messages, list.Sheet(), &r)
+		return Rendered{Row: n, Line: rec.Line, Message: r.msg, Err: r.err}, nil
 	}
 }
 

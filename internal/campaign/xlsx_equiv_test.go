@@ -281,3 +281,36 @@ func TestWorkbookKeys(t *testing.T) {
 		t.Errorf("problems %+v, want the missing sheet with the workbook's sheets", problems)
 	}
 }
+
+// A row of a workbook whose message cannot be made reads the same in the
+// preview of that one row as in the preview of them all: both name the sheet.
+func TestMessageNamesTheSheetAsMessagesDoes(t *testing.T) {
+	_, xlsxPath := twinCampaigns(t)
+	if err := os.Remove(filepath.Join(filepath.Dir(xlsxPath), "reports", "00107.pdf")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(xlsxPath, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var all error
+	if err := c.Messages(ctx, func(r Rendered) error {
+		if r.Row == 2 {
+			all = r.Err
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	one, err := c.Message(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all == nil || one.Err == nil {
+		t.Fatalf("row 2 without its attachment: Messages says %v, Message says %v", all, one.Err)
+	}
+	if one.Err.Error() != all.Error() || !strings.Contains(one.Err.Error(), "sheet") {
+		t.Errorf("Message says %q\nMessages says %q", one.Err, all)
+	}
+}
