@@ -19,12 +19,7 @@ import (
 // the limit for small ones too.
 func (c *Campaign) QueuedBytes(ctx context.Context, opts SendOptions) int64 {
 	composers := max(1, runtime.GOMAXPROCS(0))
-	workers := DefaultWorkers
-	for _, n := range []int{c.Config.Send.Workers, opts.Workers} {
-		if n > 0 {
-			workers = n
-		}
-	}
+	workers := c.sendKeys(opts.overrides(), &problems{c: c}).workers // problems are Check's and Send's to report
 	messages := (2*composers+2)*batchRows + 2*workers + 2*workers
 	size := int64(maxWire)
 	if n, err := parseSize(c.Config.MaxMessageSize); err == nil {
