@@ -21,13 +21,12 @@ type Campaign struct {
 	Dir    string // folder relative paths resolve against
 	Config *Config
 
-	composer  *compose.Composer
-	listPath  string
-	listOpts  recipients.Options
-	keyLine   map[string]int
-	data      []byte
-	fileLabel string
-	redirect  bool // Options.RedirectTo was set
+	composer *compose.Composer
+	listPath string
+	listOpts recipients.Options
+	keyLine  map[string]int
+	data     []byte
+	redirect bool // Options.RedirectTo was set
 }
 
 // Options change how messages are rendered.
@@ -57,7 +56,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data, fileLabel: path,
+	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data,
 		redirect: opts.RedirectTo != nil}
 	p := &problems{c: c}
 	c.listOpts = c.listOptions(p)
