@@ -15,12 +15,14 @@
 //	pipeline.go  each: the row pipeline, reader -> composers -> consumer
 //	check.go     Check, on the pipeline; dups.go finds repeated addresses
 //	render.go    Render, the dry run into .eml files
+//	replace.go   which folder render --force may replace: an earlier render's
 //	preview.go   Messages and Message, for the preview page
 //	send.go      Send in its steps: settings, check, results file, log in, run
 //	plan.go      Plan, what a run will send, for SendOptions.Confirm
 //	runner.go    the send runner: producer, workers, retry, stop, record
 //	outcome.go   what one attempt's result means: record, retry or stop
 //	settings.go  [smtp] and [send] with the flags, validated for check and send
+//	memory.go    QueuedBytes, the memory a send run's queues hold, for the GC
 //	smtp.go      providers and their presets, the sandbox Server
 //	errors.go    RowError, ConfigError, Problem and the sentinel errors
 //
