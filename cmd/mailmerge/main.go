@@ -5,12 +5,12 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 )
 
@@ -304,16 +304,17 @@ func asksHelp(args []string) bool {
 }
 
 // parseFlags parses flags that may come before or after the one campaign
-// argument, as the examples write them.
+// argument, as the examples write them. Everything after "--" is a file
+// name, as in asksHelp: run has printed the help for any -h before it.
 func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
 	fs.SetOutput(io.Discard)
+	var after []string // after "--": file names only
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, after = args[:i], args[i+1:]
+	}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(ui.stdout, commandHelp[fs.Name()])
-				return "", false
-			}
 			ui.errorf("%v", err)
 			ui.hint("run mailmerge help " + fs.Name())
 			return "", false
@@ -325,6 +326,7 @@ func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+	positional = append(positional, after...)
 	if len(positional) != 1 {
 		if len(positional) == 0 {
 			ui.errorf("%s needs a campaign file", fs.Name())
