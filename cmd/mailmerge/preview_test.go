@@ -92,19 +92,47 @@ func printedAddress(t *testing.T, stdout, stderr *lockedBuffer) (origin, token s
 	return "", ""
 }
 
+// previewRun is servePreview running on a free port, as a user starts it.
+type previewRun struct {
+	stdout, stderr lockedBuffer
+	origin, token  string // the printed address: origin + token + "/"
+	cancel         context.CancelFunc
+	done           chan int
+}
+
+// startPreview starts servePreview with the given browser opener (nil: no
+// --open) and waits for the address it prints.
+func startPreview(t *testing.T, start startFunc) *previewRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p := &previewRun{cancel: cancel, done: make(chan int, 1)}
+	go func() { p.done <- servePreview(ctx, greeting, "127.0.0.1:0", start, newUI(&p.stdout, &p.stderr)) }()
+	p.origin, p.token = printedAddress(t, &p.stdout, &p.stderr)
+	return p
+}
+
+// stop stops the preview as Ctrl-C would; it must end with exit 0.
+func (p *previewRun) stop(t *testing.T) {
+	t.Helper()
+	p.cancel()
+	select {
+	case code := <-p.done:
+		if code != exitOK {
+			t.Errorf("exit %d after Ctrl-C, want 0", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("preview did not stop")
+	}
+}
+
 // TestPreviewServesUntilInterrupted runs the command as a user would, reads
 // the address it prints, asks the page for the list and then stops it as
 // Ctrl-C would.
 func TestPreviewServesUntilInterrupted(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", nil, newUI(&stdout, &stderr)) }()
-
-	origin, token := printedAddress(t, &stdout, &stderr)
-	url := origin + token + "/"
-	if got, want := stderr.String(), "loaded "+greeting+": 5 recipients, 0 with problems\n"; got != want {
+	p := startPreview(t, nil)
+	origin, url := p.origin, p.origin+p.token+"/"
+	if got, want := p.stderr.String(), "loaded "+greeting+": 5 recipients, 0 with problems\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
 
@@ -133,15 +161,7 @@ func TestPreviewServesUntilInterrupted(t *testing.T) {
 		t.Errorf("GET api/rows: %+v, %v", rows, err)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit %d after Ctrl-C, want 0", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("preview did not stop")
-	}
+	p.stop(t)
 }
 
 // TestPreviewOpensPrivateFile: --open gives the browser a file only this
@@ -149,8 +169,6 @@ func TestPreviewServesUntilInterrupted(t *testing.T) {
 // which any local user can see, holds no token; the file goes when the
 // preview ends.
 func TestPreviewOpensPrivateFile(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	type opened struct {
 		argv    []string
 		page    string
@@ -169,11 +187,8 @@ func TestPreviewOpensPrivateFile(t *testing.T) {
 		got <- o
 		return nil
 	}
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", start, newUI(&stdout, &stderr)) }()
-	origin, token := printedAddress(t, &stdout, &stderr)
-	url := origin + token + "/"
+	p := startPreview(t, start)
+	token, url := p.token, p.origin+p.token+"/"
 
 	var o opened
 	select {
@@ -193,15 +208,7 @@ func TestPreviewOpensPrivateFile(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit %d after Ctrl-C, want 0", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("preview did not stop")
-	}
+	p.stop(t)
 	if _, err := os.Stat(filepath.Dir(o.page)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after the preview: stat %s: %v, want it removed", filepath.Dir(o.page), err)
 	}
@@ -221,23 +228,15 @@ func TestPreviewSaysWhenNoBrowserOpens(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- servePreview(ctx, greeting, "127.0.0.1:0", startDetached, newUI(&stdout, &stderr)) }()
-	origin, token := printedAddress(t, &stdout, &stderr)
+	p := startPreview(t, startDetached)
 
-	want := "mailmerge: warning: could not open a browser: xdg-open: exit status 3\nmailmerge: hint: open " + origin + token + "/ yourself\n"
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), want); time.Sleep(10 * time.Millisecond) {
+	want := "mailmerge: warning: could not open a browser: xdg-open: exit status 3\nmailmerge: hint: open " + p.origin + p.token + "/ yourself\n"
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), want); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("stderr %q, want it to hold %q", stderr.String(), want)
+			t.Fatalf("stderr %q, want it to hold %q", p.stderr.String(), want)
 		}
 	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("exit %d after Ctrl-C, want 0", code)
-	}
+	p.stop(t)
 }
 
 // TestPreviewPortInUse: a port another program holds is refused with a
