@@ -109,11 +109,11 @@ func (j *Journal) readHeader(size int64) (base int64, fresh bool, err error) {
 		if int64(len(head)) == size && bytes.HasPrefix(headerLine, head) {
 			return 0, true, j.writeHeader()
 		}
-		return 0, false, j.notOurs(head)
+		return 0, false, notOurs(j.path, head)
 	}
 	first := bytes.TrimSuffix(bytes.TrimSuffix(bytes.TrimPrefix(head[:nl+1], bom), []byte("\n")), []byte("\r"))
 	if !isHeader(first) {
-		return 0, false, j.notOurs(first)
+		return 0, false, notOurs(j.path, first)
 	}
 	return int64(nl + 1), false, nil
 }
@@ -189,9 +189,11 @@ func (j *Journal) writeHeader() error {
 	return nil
 }
 
-func (j *Journal) notOurs(first []byte) error {
+// notOurs is the error for a file at path whose first line is not the
+// results header.
+func notOurs(path string, first []byte) error {
 	shown := human.Clip(string(first), 60)
-	return &FileError{Path: j.path,
+	return &FileError{Path: path,
 		Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, shown, strings.Join(columns, ",")),
 		Help: notOursHint}
 }

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // Summary is what a results file holds, for the table that ends a run.
@@ -101,9 +99,7 @@ func (s *summarizer) each(f *os.File, end int64, fn func(e Entry, code byte, rec
 	}
 	head = bytes.TrimRight(bytes.TrimPrefix(head, bom), "\r\n")
 	if !isHeader(head) {
-		return &FileError{Path: s.path,
-			Err:  fmt.Errorf("%w: first line is %q, want %q", ErrNotJournal, human.Clip(string(head), 60), strings.Join(columns, ",")),
-			Help: notOursHint}
+		return notOurs(s.path, head)
 	}
 	r := csv.NewReader(br)
 	r.FieldsPerRecord = -1
