@@ -132,12 +132,7 @@ func (j *Journal) indexLines(base, end int64) (lines int, err error) {
 			return 1 + counted.n, nil
 		}
 		if err != nil {
-			line := 0
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line, err = pe.Line+1, pe.Err
-			}
-			return 0, &FileError{Path: j.path, Line: line, Err: err, Help: damagedHint}
+			return 0, unreadable(j.path, err)
 		}
 		fl, _ := r.FieldPos(0)
 		line := fl + 1 // the header is line 1
@@ -177,6 +172,17 @@ func (c *lineCounter) Read(p []byte) (int, error) {
 }
 
 const damagedHint = "fix or remove that line; every other row is kept"
+
+// unreadable is the error for a results file at path that the CSV reader
+// cannot read past, with the line it stopped at (the header is line 1).
+func unreadable(path string, err error) error {
+	line := 0
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		line, err = pe.Line+1, pe.Err
+	}
+	return &FileError{Path: path, Line: line, Err: err, Help: damagedHint}
+}
 
 func (j *Journal) writeHeader() error {
 	if err := j.f.Truncate(0); err != nil {

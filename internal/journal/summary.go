@@ -110,12 +110,7 @@ func (s *summarizer) each(f *os.File, end int64, fn func(e Entry, code byte, rec
 			return nil
 		}
 		if err != nil {
-			line := 0
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line, err = pe.Line+1, pe.Err
-			}
-			return &FileError{Path: s.path, Line: line, Err: err, Help: damagedHint}
+			return unreadable(s.path, err)
 		}
 		if damaged(rec) {
 			continue
