@@ -114,12 +114,13 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 }
 
 // readWhole reads the counts of the results file as it now is, which
-// include the runs before this one; nil when there is none to read.
+// include the runs before this one, and the rows the summary table shows;
+// nil when there is none to read.
 func readWhole(path string) *journal.Summary {
 	if path == "" {
 		return nil
 	}
-	s, err := journal.ReadSummary(path, 0, campaign.Lasting)
+	s, err := journal.ReadSummary(path, tableRows, campaign.Lasting)
 	if err != nil {
 		return nil
 	}

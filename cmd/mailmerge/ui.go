@@ -132,7 +132,7 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 		out = u.stderr // stdout is the JSON object's
 	}
 	if done := s.Sent + s.Failed + s.Skipped + s.Unknown; !u.quiet && done > 0 {
-		u.resultsTable(out, s.Results)
+		u.resultsTable(out, whole, s.Results)
 	}
 	fmt.Fprintf(out, "sent %d, failed %d, skipped %d, unknown %d", s.Sent, s.Failed, s.Skipped, s.Unknown)
 	if s.Remaining > 0 {
@@ -255,12 +255,11 @@ func writeTable(out io.Writer, rows [][]string) {
 // tableRows is how many results the summary shows.
 const tableRows = 20
 
-// resultsTable shows the results file: every row when they fit, else
-// those not sent first. A file that cannot be read shows no table; the
-// counts below it still say what happened.
-func (u *ui) resultsTable(out io.Writer, path string) {
-	sum, err := journal.ReadSummary(path, tableRows, nil)
-	if err != nil || len(sum.Shown) == 0 {
+// resultsTable shows the results file at path, read as sum: every row
+// when they fit, else those not sent first. A file that could not be read
+// (nil) shows no table; the counts below it still say what happened.
+func (u *ui) resultsTable(out io.Writer, sum *journal.Summary, path string) {
+	if sum == nil || len(sum.Shown) == 0 {
 		return
 	}
 	if sum.Rows > len(sum.Shown) {
