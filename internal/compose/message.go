@@ -39,6 +39,10 @@ type Message struct {
 	Attachments []string // absolute paths, in order
 	Images      []string // absolute paths of the inline images, in order
 	Size        int64    // estimate of the size written: parts, images and attachments in base64
+	// Text is the text/plain part; TextFromHTML says it was made from the
+	// HTML part, the campaign having no text template.
+	Text         string
+	TextFromHTML bool
 
 	msg           *gomail.Msg
 	deterministic bool
@@ -434,6 +438,7 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 	if c.text == nil {
 		text = html2text.HTML2TextWithOptions(r.html, html2text.WithLinksInnerText(), html2text.WithUnixLineBreaks())
 	}
+	m.Text, m.TextFromHTML = text, c.text == nil
 	msg.SetBodyString(gomail.TypeTextPlain, text)
 	if c.html != nil {
 		msg.AddAlternativeString(gomail.TypeTextHTML, d.html)
