@@ -26,7 +26,8 @@ type Campaign struct {
 	listOpts recipients.Options
 	keyLine  map[string]int
 	data     []byte
-	redirect bool // Options.RedirectTo was set
+	redirect bool      // Options.RedirectTo was set
+	rows     Selection // Options.Rows
 }
 
 // Options change how messages are rendered.
@@ -43,6 +44,11 @@ type Options struct {
 	// (see compose.Spec.RedirectTo); Send then records them in
 	// results.test.csv, never in the campaign's results file.
 	RedirectTo *mail.Address
+	// Rows, when not every row, limits the run to these rows: the others
+	// are not checked one by one, rendered, sent or recorded. What protects
+	// the whole list still looks at every row: its header and columns,
+	// duplicate addresses, and for a resumed send, rows that changed.
+	Rows Selection
 }
 
 // deterministicDate is the Date of every message rendered with
@@ -57,7 +63,7 @@ func Load(path string, opts Options) (*Campaign, error) {
 		return nil, err
 	}
 	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data,
-		redirect: opts.RedirectTo != nil}
+		redirect: opts.RedirectTo != nil, rows: opts.Rows}
 	p := &problems{c: c}
 	c.listOpts = c.listOptions(p)
 	spec := c.composeSpec(opts, p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/human"
@@ -15,12 +16,17 @@ const MaxReported = 100
 
 // CheckSummary counts what Check saw.
 type CheckSummary struct {
-	Rows       int // data rows read
+	Rows       int // data rows read: those of Options.Rows when it is set
 	Valid      int // rows that render into a valid message
+	ListRows   int // data rows of the whole list, selected or not
 	Errors     int
 	Warnings   int
 	Duplicates int // rows whose recipient address appeared on an earlier row
 	Columns    []string
+	// Selected is Options.Rows as ParseSelection reads it, "" for every
+	// row; PastEnd is the part of it after the list's last row, which is
+	// an error: the selection was not made for this list as it is.
+	Selected, PastEnd string
 }
 
 // CheckOptions tell Check what only the caller knows.
@@ -69,15 +75,16 @@ func (c *Campaign) passwordProblem(opts CheckOptions) (Problem, bool) {
 	return p, true
 }
 
-// check checks the rows; onValid, when set, sees every valid message
-// (render uses it), and an error from it ends the check and is returned.
+// check checks the rows; onValid, when set, sees the message of every
+// valid row selected, whatever the rows before it (render uses it), and an
+// error from it ends the check and is returned.
 func (c *Campaign) check(ctx context.Context, report func(Problem), onValid func(r row) error) (CheckSummary, error) {
 	return c.checkRows(ctx, report, onValid, nil)
 }
 
 // checkRows is check after reporting pre, the problems of the campaign file.
 func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid func(r row) error, pre []Problem) (CheckSummary, error) {
-	var sum CheckSummary
+	sum := CheckSummary{Selected: c.rows.String()}
 	reported := 0
 	emit := func(p Problem) {
 		if p.Severity == Error {
@@ -101,6 +108,13 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 		w = messages
 	}
 	columns, err := c.each(ctx, w, func(r row) error {
+		sum.ListRows = max(sum.ListRows, r.rec.Row)
+		if r.outside {
+			if r.err == nil {
+				dups.add(r.rec.Row, r.email) // a second copy may come from outside the selection
+			}
+			return nil
+		}
 		sum.Rows++
 		if r.err != nil {
 			emit(Problem{Severity: Error, Row: r.rec.Row, Message: r.err.Error(), Hint: human.Hint(r.err)})
@@ -111,7 +125,7 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 		if r.utf8 {
 			utf8.add(r.rec.Row)
 		}
-		if onValid != nil && sum.Errors == 0 {
+		if onValid != nil {
 			stopped = onValid(r)
 			return stopped
 		}
@@ -127,10 +141,13 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 		}
 		return sum, nil
 	}
+	if sum.PastEnd = c.rows.pastEnd(sum.ListRows); sum.PastEnd != "" {
+		emit(c.pastEndProblem(sum))
+	}
 	if utf8.count > 0 {
 		emit(utf8.warning(c.listPath))
 	}
-	groups := dups.duplicates()
+	groups := c.selectedGroups(dups.duplicates())
 	addrs := c.addressesOf(ctx, groups)
 	for _, g := range groups {
 		sum.Duplicates += len(g) - 1
@@ -147,6 +164,35 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 			Hint:    "each row gets its own message; remove the extra rows if one copy is enough"})
 	}
 	return sum, nil
+}
+
+// pastEndProblem is the error of a selection that names rows the list does
+// not have.
+func (c *Campaign) pastEndProblem(sum CheckSummary) Problem {
+	err := &PastEndError{List: c.listPath, Rows: sum.ListRows, PastEnd: sum.PastEnd}
+	return Problem{Severity: Error, Message: err.Error(), Hint: err.Hint()}
+}
+
+// selectedGroups keeps the groups of duplicate rows that hold a selected
+// row: the others are not this run's concern.
+func (c *Campaign) selectedGroups(groups [][]int) [][]int {
+	if c.rows.All() {
+		return groups
+	}
+	var out [][]int
+	for _, g := range groups {
+		if slices.ContainsFunc(g, c.rows.Has) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // utf8Rows notes the rows whose envelope needs SMTPUTF8, naming the first.

@@ -12,6 +12,7 @@
 //
 //	campaign.go  Load: the campaign file into a Campaign (config.go parses it)
 //	rows.go      opening the list, and the rules for a reader's errors
+//	selection.go Selection, the rows of --rows
 //	pipeline.go  each: the row pipeline, reader -> composers -> consumer
 //	check.go     Check, on the pipeline; dups.go finds repeated addresses
 //	render.go    Render, the dry run into .eml files
@@ -63,6 +64,13 @@
 // the list. A problem with one row travels as row.err and the walk goes on;
 // a problem with the list as a whole ends it and is returned (rowProblem in
 // rows.go is the one place that tells the two apart; Message uses it too).
+//
+// A campaign loaded with Options.Rows still walks every row: the reader
+// marks those outside the selection, the composers only validate them, and
+// each consumer looks at them for what protects the whole list alone
+// (check: duplicate addresses; plan and the runner: a row whose address
+// changed since the results file recorded it), never reporting, rendering,
+// sending or recording them.
 //
 // # Send
 //

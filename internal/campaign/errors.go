@@ -3,6 +3,7 @@ package campaign
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/human"
 )
@@ -114,4 +115,27 @@ func (e *ReplaceError) Error() string {
 // Hint says what to do instead.
 func (e *ReplaceError) Hint() string {
 	return "choose another folder for --out: --force replaces only a folder an earlier render wrote, and removes only the files its index.csv lists"
+}
+
+// PastEndError is a selection of rows (Options.Rows) that names rows after
+// the last of the list. Going on with the rows that exist would be a guess
+// at what was meant: the list lost rows since, it is another list, or the
+// numbers were read off a spreadsheet, where the header is row 1.
+type PastEndError struct {
+	List    string // the recipients list
+	Rows    int    // its data rows
+	PastEnd string // the rows selected after them, "501-510"
+}
+
+func (e *PastEndError) Error() string {
+	rows := "rows " + e.PastEnd + " are"
+	if !strings.ContainsAny(e.PastEnd, ",-") {
+		rows = "row " + e.PastEnd + " is"
+	}
+	return fmt.Sprintf("%s has %d %s: the selected %s past its end", e.List, e.Rows, plural(e.Rows, "row", "rows"), rows)
+}
+
+// Hint says how rows are numbered.
+func (e *PastEndError) Hint() string {
+	return "rows are numbered as in the results file and check's errors: the first row below the header is 1 (a spreadsheet shows it as row 2)"
 }

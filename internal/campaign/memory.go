@@ -14,7 +14,7 @@ import (
 // rendered parts), at most maxWire or max_message_size: larger messages
 // are written straight to the connection, and attachments are read from
 // disk as they are written. The size is taken from the first recipient's
-// message, with room for the others to be twice as large, because most
+// message (the first selected), with room for the others to be twice as large, because most
 // campaigns' messages are alike and the largest possible size would lift
 // the limit for small ones too.
 func (c *Campaign) QueuedBytes(ctx context.Context, opts SendOptions) int64 {
@@ -25,7 +25,7 @@ func (c *Campaign) QueuedBytes(ctx context.Context, opts SendOptions) int64 {
 	if n, err := parseSize(c.Config.MaxMessageSize); err == nil {
 		size = min(size, n)
 	}
-	if first, err := c.Message(ctx, 1); err == nil && first.Message != nil {
+	if first, err := c.Message(ctx, c.rows.First()); err == nil && first.Message != nil {
 		size = min(size, 2*first.Message.Size+4<<10)
 	}
 	return int64(messages) * 2 * size

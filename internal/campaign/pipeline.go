@@ -19,6 +19,9 @@ type row struct {
 	msg   *compose.Message // nil when each only validates
 	wire  []byte           // msg as written, when each wrote it
 	err   error
+	// outside is a row not in Options.Rows: it is only validated, for the
+	// checks of the whole list, and its err is nobody's business.
+	outside bool
 }
 
 // walk says what each does with a row.
@@ -38,7 +41,8 @@ const maxWire = 256 << 10
 
 // each streams the list and renders every row. A problem with the list as
 // a whole (unreadable, bad header) is returned; a problem with one row goes
-// to fn as row.err. fn returning an error stops the walk.
+// to fn as row.err. fn returning an error stops the walk. Rows outside
+// Options.Rows come to fn too, marked outside and only validated.
 func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]string, error) {
 	list, columns, err := c.openList()
 	if err != nil {
@@ -68,7 +72,11 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 			defer wg.Done()
 			for b := range work {
 				for i := range b.rows {
-					if s := &b.rows[i]; s.err == nil {
+					switch s := &b.rows[i]; {
+					case s.err != nil:
+					case s.outside:
+						c.composeRow(validate, list.Sheet(), s)
+					default:
 						c.composeRow(w, list.Sheet(), s)
 					}
 				}
@@ -182,7 +190,7 @@ func (c *Campaign) read(ctx context.Context, list *recipients.Reader, emit func(
 		if err != nil {
 			return err
 		}
-		if !emit(row{rec: rec, err: rowErr}) {
+		if !emit(row{rec: rec, err: rowErr, outside: !c.rows.Has(rec.Row)}) {
 			return ctx.Err()
 		}
 	}

@@ -22,6 +22,10 @@ type Plan struct {
 	Rate     string        // the rate in force, "unlimited" when none
 	Estimate time.Duration // how long Rows take at Rate, not counting the server's time
 	Results  string        // the results file
+	// Selected is Options.Rows, "" for every row, and ListRows the rows
+	// of the whole list: "rows 2-10,15 of 500".
+	Selected string
+	ListRows int
 }
 
 // confirm is what openResults asks before it changes anything: the plan
@@ -44,7 +48,7 @@ func (c *Campaign) confirm(ctx context.Context, set sendSettings, opts SendOptio
 // otherwise). It costs a walk of the list, so Send makes it only when
 // someone will look at it.
 func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSettings, opts SendOptions, results string) (Plan, error) {
-	p := Plan{Rate: set.rate.String(), Results: results, Account: set.delivery.Username, Security: set.delivery.Security.String()}
+	p := Plan{Rate: set.rate.String(), Results: results, Selected: c.rows.String(), Account: set.delivery.Username, Security: set.delivery.Security.String()}
 	if p.Account == "" {
 		p.Account = "no login"
 	}
@@ -57,6 +61,10 @@ func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSett
 		p.Rate += fmt.Sprintf(" (the %s preset)", strings.ToLower(c.Config.SMTP.Provider))
 	}
 	_, err := c.each(ctx, validate, func(rw row) error {
+		p.ListRows = max(p.ListRows, rw.rec.Row)
+		if rw.outside {
+			return c.unchanged(prev, rw)
+		}
 		if rw.err != nil {
 			return nil // recorded skipped, or refused before this
 		}
@@ -112,4 +120,15 @@ func (c *Campaign) sendsRow(prev *journal.Journal, opts SendOptions, row int, em
 		return true, "", nil
 	}
 	return false, e.Status, nil
+}
+
+// unchanged checks a row outside Options.Rows against an earlier run's
+// outcome in prev (nil: none counts): a row whose address changed means
+// rows moved, and a selected row may now be someone already sent to.
+func (c *Campaign) unchanged(prev *journal.Journal, rw row) error {
+	if rw.err != nil {
+		return nil // its address is unknown; the row is not this run's
+	}
+	_, _, err := c.sendsRow(prev, SendOptions{}, rw.rec.Row, rw.email)
+	return err
 }

@@ -53,7 +53,8 @@ func TestSendPlanAfterResumeAndLimit(t *testing.T) {
 		t.Fatalf("refused run: %v, want the refusal", err)
 	}
 	want := campaign.Plan{Rows: 5, Server: fmt.Sprintf("localhost:%d", srv.Port()), Security: srv.Security().String(),
-		Account: srv.Username(), From: "Nami <nami@example.com>", Rate: "20/m, 500/d", Estimate: 4 * 3 * time.Second, Results: first.Results}
+		Account: srv.Username(), From: "Nami <nami@example.com>", Rate: "20/m, 500/d", Estimate: 4 * 3 * time.Second, Results: first.Results,
+		ListRows: 12}
 	if len(plans) != 1 || plans[0] != want {
 		t.Fatalf("plans = %+v, want [%+v]", plans, want)
 	}

@@ -18,26 +18,39 @@ type Rendered struct {
 	Err     error            // why this row cannot be sent; carries file, line and row
 }
 
-// Messages renders every recipient in list order and hands each to fn,
-// without keeping any: memory stays flat however long the list is. A
-// problem with one row is Rendered.Err; a problem with the list as a whole
-// (unreadable, a template naming a missing column) is returned, as is
-// anything fn returns, which stops the walk.
+// Messages renders every recipient in list order (those of Options.Rows
+// when it is set) and hands each to fn, without keeping any: memory stays
+// flat however long the list is. A problem with one row is Rendered.Err; a
+// problem with the list as a whole (unreadable, a template naming a missing
+// column, a *PastEndError after the walk) is returned, as is anything fn
+// returns, which stops the walk.
 func (c *Campaign) Messages(ctx context.Context, fn func(Rendered) error) error {
+	last := 0
 	_, err := c.each(ctx, messages, func(r row) error {
+		last = max(last, r.rec.Row)
+		if r.outside {
+			return nil
+		}
 		// rowReader numbers a row the reader refused from its error, so
 		// r.rec holds the row and line of every row.
 		return fn(Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg, Err: r.err})
 	})
+	if end := c.rows.pastEnd(last); err == nil && end != "" {
+		return &PastEndError{List: c.listPath, Rows: last, PastEnd: end}
+	}
 	return err
 }
 
-// Message renders the one recipient on data row n, reading the list up to
+// Message renders the one recipient on data row n, which Options.Rows
+// must select, reading the list up to
 // it but composing no other row, so that showing row 90,000 of a long list
 // costs one read of the file, not 90,000 messages. A row that cannot be
 // sent comes back with Rendered.Err set and a nil error; a list that cannot
 // be read, or has no row n (ErrNoSuchRow), is the returned error.
 func (c *Campaign) Message(ctx context.Context, n int) (Rendered, error) {
+	if !c.rows.Has(n) {
+		return Rendered{}, fmt.Errorf("%s: row %d is not among the selected rows %s: %w", c.listPath, n, c.rows, ErrNoSuchRow)
+	}
 	list, _, err := c.openList()
 	if err != nil {
 		return Rendered{}, err

@@ -19,7 +19,16 @@ import (
 // RenderOptions control a dry run.
 type RenderOptions struct {
 	Force bool // replace the folder of an earlier render (see Render)
-	Limit int  // render only the first Limit recipients; 0 means all
+	Limit int  // write only the first Limit messages; 0 means all
+	// SkipInvalid writes the valid rows when others are invalid; the
+	// invalid ones go to the report as warnings, "skipped: " and their
+	// error. Problems of the list as a whole still keep anything from
+	// being written.
+	SkipInvalid bool
+	// Show hands the messages of the first Show valid rows to Shown as
+	// they are made, whether or not anything is written.
+	Show  int
+	Shown func(Rendered)
 }
 
 // RenderSummary is what Render wrote.
@@ -27,30 +36,56 @@ type RenderSummary struct {
 	CheckSummary
 	Written int
 	Bytes   int64
+	Skipped int  // invalid rows left out with SkipInvalid
+	Refused bool // errors kept anything from being written
 }
 
 // Render is the dry run: it checks the campaign and writes one .eml file per
-// recipient plus index.csv into out. Nothing is left in out unless every row
-// is valid: the files are written to a sibling folder and renamed at the end.
+// recipient plus index.csv into out; with out "" it writes nothing, for
+// RenderOptions.Show alone. Nothing is left in out unless every row is
+// valid, or SkipInvalid leaves out the invalid ones: the files are written
+// to a sibling folder and renamed at the end. index.csv lists the files
+// written, and only those.
 // With Force, a folder an earlier render wrote is replaced once the new one
 // is complete; any other folder, or one that is or holds a file the campaign
 // uses, is refused with a *ReplaceError before anything is removed.
 func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, report func(Problem)) (RenderSummary, error) {
 	var sum RenderSummary
-	old, err := c.outputFolder(out, opts.Force)
-	if err != nil {
-		return sum, err
+	var old *earlierRender
+	var st *staging
+	if out != "" {
+		var err error
+		if old, err = c.outputFolder(out, opts.Force); err != nil {
+			return sum, err
+		}
+		target := out
+		if old != nil {
+			target = old.real // a link to the folder stays a link to the new one
+		}
+		if st, err = stage(target); err != nil {
+			return sum, err
+		}
+		defer st.cleanup()
 	}
-	target := out
-	if old != nil {
-		target = old.real // a link to the folder stays a link to the new one
+	failed := false // a row error, which keeps the rest from being written
+	rep := func(p Problem) {
+		failed = failed || p.Severity == Error
+		if report != nil {
+			report(p)
+		}
 	}
-	st, err := stage(target)
-	if err != nil {
-		return sum, err
+	if opts.SkipInvalid {
+		rep = skipping(report)
 	}
-	defer st.cleanup()
-	check, err := c.check(ctx, report, func(r row) error {
+	shown := 0
+	check, err := c.check(ctx, rep, func(r row) error {
+		if shown < opts.Show && opts.Shown != nil {
+			shown++
+			opts.Shown(Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg})
+		}
+		if st == nil || failed {
+			return nil
+		}
 		if old != nil {
 			if err := old.checkMessage(r); err != nil {
 				return err
@@ -59,20 +94,21 @@ func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, r
 		if opts.Limit > 0 && sum.Written >= opts.Limit {
 			return nil // still checked, not written
 		}
-		name, n, err := st.writeMessage(r)
-		if err != nil {
-			return err
-		}
-		sum.Written++
-		sum.Bytes += n
-		return st.addToIndex(r, name, n)
+		return sum.write(st, r)
 	})
 	sum.CheckSummary = check
 	if err != nil {
 		return sum, err
 	}
-	if check.Errors > 0 {
-		sum.Written, sum.Bytes = 0, 0
+	invalid := check.Rows - check.Valid
+	if check.Errors > 0 && (!opts.SkipInvalid || check.Errors > invalid || check.Valid == 0) {
+		sum.Written, sum.Bytes, sum.Refused = 0, 0, true
+		return sum, nil
+	}
+	if opts.SkipInvalid {
+		sum.Skipped = invalid
+	}
+	if st == nil {
 		return sum, nil
 	}
 	if err := st.finish(); err != nil {
@@ -82,6 +118,17 @@ func (c *Campaign) Render(ctx context.Context, out string, opts RenderOptions, r
 		return sum, st.replace(old)
 	}
 	return sum, st.commit(out)
+}
+
+// write puts the message of one row into the staging folder and index.csv.
+func (sum *RenderSummary) write(st *staging, r row) error {
+	name, n, err := st.writeMessage(r)
+	if err != nil {
+		return err
+	}
+	sum.Written++
+	sum.Bytes += n
+	return st.addToIndex(r, name, n)
 }
 
 // outputFolder returns the earlier render that out holds and Force may

@@ -191,6 +191,9 @@ func (r *runner) produce(ctx context.Context) {
 		level = validate
 	}
 	_, err := r.c.each(ctx, level, func(rw row) error {
+		if rw.outside {
+			return r.c.unchanged(r.j, rw)
+		}
 		// Rows an earlier run dealt with stay "previous" after a stop too;
 		// only the ones this run would have handled are "remaining".
 		if rw.err != nil {

@@ -139,7 +139,8 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if err != nil {
 		return sum, err
 	}
-	if check.Errors > 0 && (!opts.SkipInvalid || check.Valid == 0) {
+	// --skip-invalid skips bad rows, not a selection past the list's end.
+	if check.Errors > 0 && (!opts.SkipInvalid || check.Valid == 0 || check.PastEnd != "") {
 		return sum, ErrInvalid
 	}
 
@@ -198,12 +199,20 @@ func testResults(results string) (string, error) {
 // checkReport is where the problems of send's check go: opts.Report, with
 // a bad row a warning when the user chose to skip it.
 func checkReport(opts SendOptions) func(Problem) {
-	report := opts.Report
+	if !opts.SkipInvalid {
+		if opts.Report == nil {
+			return func(Problem) {}
+		}
+		return opts.Report
+	}
+	return skipping(opts.Report)
+}
+
+// skipping passes problems on to report (none when nil), a bad row's as a
+// warning that it is skipped.
+func skipping(report func(Problem)) func(Problem) {
 	if report == nil {
 		report = func(Problem) {}
-	}
-	if !opts.SkipInvalid {
-		return report
 	}
 	return func(p Problem) {
 		if p.Severity == Error && p.Row > 0 {
