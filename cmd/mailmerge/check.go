@@ -30,11 +30,16 @@ func cmdCheck(args []string, ui *ui) int {
 func check(args []string, ui *ui, sum *campaign.CheckSummary) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.Bool("json", false, "")
+	rows := rowsFlag(fs)
 	path, ok := parseFlags(fs, args, ui)
 	if !ok {
 		return exitUsage
 	}
-	c, err := campaign.Load(path, campaign.Options{Mailer: mailer()})
+	sel, ok := selection(fs, *rows, ui)
+	if !ok {
+		return exitUsage
+	}
+	c, err := campaign.Load(path, campaign.Options{Mailer: mailer(), Rows: sel})
 	if err != nil {
 		ui.loadError(err)
 		return exitUsage

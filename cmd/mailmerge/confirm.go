@@ -105,6 +105,9 @@ func printPlan(w io.Writer, p campaign.Plan) {
 	}
 	fmt.Fprintf(w, "About to send for real:\n")
 	fmt.Fprintf(w, "  messages  %d\n", p.Rows)
+	if p.Selected != "" {
+		fmt.Fprintf(w, "  rows      %s of %d (the others are left alone)\n", p.Selected, p.ListRows)
+	}
 	fmt.Fprintf(w, "  server    %s (%s), %s\n", p.Server, p.Security, account)
 	fmt.Fprintf(w, "  from      %s\n", p.From)
 	fmt.Fprintf(w, "  rate      %s: %s\n", p.Rate, estimate)

@@ -98,6 +98,21 @@ func TestSendAsksOnTerminal(t *testing.T) {
 	}
 }
 
+// With --rows, the plan counts the rows selected and says which of how many.
+func TestSendPlanNamesTheRows(t *testing.T) {
+	onTerminal(t)
+	camp, srv := realCampaign(t, 5)
+	code, _, stderr := runSend("n\n", camp, "--rows", "2-3,5")
+	for _, line := range []string{"\n  messages  3\n", "\n  rows      2-3,5 of 5 (the others are left alone)\n", "\nSend 3 messages? [y/N] "} {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("the plan lacks %q:\n%s", line, stderr)
+		}
+	}
+	if code != exitUsage || srv.Sessions() != 0 {
+		t.Errorf("answer n: exit %d, %d connections", code, srv.Sessions())
+	}
+}
+
 func TestSendYesDoesNotAsk(t *testing.T) {
 	onTerminal(t)
 	camp, srv := realCampaign(t, 2)

@@ -31,6 +31,7 @@ const usage = `mailmerge sends personalised e-mail from a spreadsheet: one messa
 Usage:
     mailmerge check  CAMPAIGN.toml               validate everything; send nothing; no network
     mailmerge render CAMPAIGN.toml --out DIR     dry run: one .eml file per recipient in DIR
+    mailmerge render CAMPAIGN.toml --show 1      print the first message on the terminal
     mailmerge send   CAMPAIGN.toml [flags]       deliver over SMTP; shows the plan and asks
                                                  first (--yes: don't ask, for scripts)
     mailmerge send   --sandbox DIR CAMPAIGN.toml deliver to a built-in loopback SMTP server
@@ -51,6 +52,7 @@ Examples:
     mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
     mailmerge send campaign.toml --redirect-to me@example.com
+    mailmerge send campaign.toml --rows 2-10,15
     mailmerge send campaign.toml --resume
     mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
 
@@ -61,7 +63,7 @@ file that cannot be written, interrupt): run again with --resume.
 `
 
 var commandHelp = map[string]string{
-	"check": `Usage: mailmerge check CAMPAIGN.toml [--json]
+	"check": `Usage: mailmerge check CAMPAIGN.toml [--rows LIST] [--json]
 
 Validates the whole campaign without touching the network: the campaign
 file (unknown keys are errors), the recipients list (encoding, delimiter,
@@ -70,27 +72,40 @@ every rendered address, every attachment and inline image. It reports every
 problem it finds (up to 100) with the file and line, then a summary.
 Duplicate recipient addresses are warnings.
 
+With --rows, only the rows selected are checked one by one; the list's
+header and columns are still checked, and duplicates are looked for across
+the whole list. A selection naming rows past the end of the list is an
+error.
+
 Exit status 0 when the campaign can be sent, 2 when anything is wrong.
 
 Flags:
-    --json    print one JSON object on stdout whatever the outcome: rows,
-              valid, errors, warnings, exit_status, error and hint when it
-              failed, and problems (severity, row, message, hint; row 0 is
-              not about one recipient); the human lines stay on stderr
+    --rows LIST    check only these rows, numbered as in results.csv (1 is
+                   the first row below the header): 2-10,15
+    --json         print one JSON object on stdout whatever the outcome: rows,
+                   valid, errors, warnings, exit_status, error and hint when it
+                   failed, and problems (severity, row, message, hint; row 0 is
+                   not about one recipient), with --rows selected and list_rows;
+                   the human lines stay on stderr
 
 Examples:
     mailmerge check samples/greeting/campaign.toml
     mailmerge check members.toml 2>problems.txt
     mailmerge check members.toml --json 2>/dev/null
+    mailmerge check members.toml --rows 120-140
 `,
-	"render": `Usage: mailmerge render CAMPAIGN.toml --out DIR [--force] [--limit N] [--deterministic]
+	"render": `Usage: mailmerge render CAMPAIGN.toml --out DIR [--force] [--limit N] [--rows LIST]
+                        [--skip-invalid] [--show N] [--deterministic]
+       mailmerge render CAMPAIGN.toml --show N [--rows LIST]
 
 The dry run. Checks the campaign first, then writes one .eml file per
 recipient into DIR (DIR/00001-alice@example.com.eml: the row and the
 address) and DIR/index.csv (row,to,subject,file,bytes). Open the .eml files
 in any mail program to see exactly what each person will get.
 
-Nothing is written unless every row is valid. DIR must be empty or missing
+Nothing is written unless every row is valid; with --skip-invalid the
+valid rows are written and the others listed, each with its row and reason,
+and index.csv lists only the files written. DIR must be empty or missing
 unless --force is given. --force replaces an earlier render: once the new
 render is complete it removes index.csv and the files index.csv lists, and
 nothing else. It refuses, removing nothing, when DIR holds any other file,
@@ -98,18 +113,31 @@ or is or holds the campaign file, the list, a template, a file a message
 attaches or shows inline, or the results file. DIR and index.csv are
 readable only by you: they list every address.
 
+--show N prints the first N messages (From, To, Cc, Subject and the text
+part, which a campaign without a text template makes from the HTML) on the
+terminal. Without --out, that is all render writes: nothing goes to disk.
+
+Exit status 0 when it wrote (or showed) the messages, with --skip-invalid
+also when it left invalid rows out; 2 when the campaign has errors and
+nothing was written: with --skip-invalid, when no row is valid or the
+problem is the list's, not a row's.
+
 Flags:
-    --out DIR          folder for the .eml files (required)
+    --out DIR          folder for the .eml files (required without --show)
     --force            replace an earlier render in DIR (see above)
     --limit N          write only the first N messages (all rows are still checked)
+    --rows LIST        render only these rows, numbered as in results.csv: 2-10,15
+    --skip-invalid     write the valid rows and list the invalid ones, row and reason
+    --show N           print the first N messages' headers and text part on the terminal
     --deterministic    fixed Message-IDs, boundaries and Date: identical bytes
                        on every run, for reviews and golden tests
 
 Examples:
     mailmerge render samples/greeting/campaign.toml --out out/preview
     mailmerge render campaign.toml --out review --limit 10 --force
+    mailmerge render campaign.toml --show 1 --rows 15
 `,
-	"preview": `Usage: mailmerge preview CAMPAIGN.toml [--listen ADDR] [--open]
+	"preview": `Usage: mailmerge preview CAMPAIGN.toml [--listen ADDR] [--open] [--rows LIST]
 
 Starts a local web page that lists every recipient (row, to, subject,
 attachments; rows that fail check first, with their errors), searchable and
@@ -125,6 +153,7 @@ Flags:
     --listen ADDR    loopback address to listen on (default 127.0.0.1 and a
                      free port); any other interface is refused
     --open           open the page in the default browser
+    --rows LIST      list only these rows, numbered as in results.csv: 2-10,15
 
 Examples:
     mailmerge preview samples/greeting/campaign.toml --open
@@ -156,22 +185,33 @@ what to do: --resume skips everyone already sent, skipped or unknown;
 --restart keeps the old file under a new name and starts over. --resume
 with no results file is refused: there is nothing to resume.
 
+--rows 2-10,15 sends only those rows, numbered as in the results file and
+check's errors (1 is the first row below the header). The others are not
+checked one by one, sent or recorded, so a later --resume without --rows
+sends them. Duplicates are still looked for across the whole list, and
+with --resume a changed row anywhere in it is still refused. With --rows,
+--limit counts within the selection, the exit status and the hints are
+about the rows selected, and the hints that go on keep --rows. A
+selection naming rows past the end of the list sends nothing (exit 2).
+
 --redirect-to ADDRESS sends test messages to yourself: the messages of the
-first 3 rows (or --limit N) go to ADDRESS alone, with "[TEST] " before the
-Subject, no Cc or Bcc, and the row's To in X-Mailmerge-Original-To. Their
+first 3 rows (or --limit N, or the rows of --rows) go to ADDRESS alone,
+with "[TEST] " before the Subject, no Cc or Bcc, and the row's To in
+X-Mailmerge-Original-To. Their
 outcomes go to results.test.csv beside the results file (each test starts
 it over, keeping the last one renamed), never to the results file, so the
 real run afterwards starts afresh. It works with --sandbox.
 
 Every hint that names a command gives it in full, as you ran it: with
---sandbox, --redirect-to, --rate, --workers, --skip-invalid, --quiet, --json
-and --yes (not --limit: after a trial of the first rows, the next step is
-the rest).
+--sandbox, --redirect-to, --rows, --rate, --workers, --skip-invalid,
+--quiet, --json and --yes (not --limit: after a trial of the first rows,
+the next step is the rest).
 
 Flags:
     --sandbox DIR       send to a built-in loopback server (TLS + AUTH) that
                         stores every message as a Maildir in DIR, not to [smtp]
     --limit N           send only the first N messages, N >= 1 (send yourself one first)
+    --rows LIST         send only these rows, numbered as in results.csv: 2-10,15
     --redirect-to ADDR  send the first 3 messages (or --limit) to ADDR only, as
                         tests: [TEST] subject, no Cc/Bcc, results.test.csv
     --rate SPEC         override [send] rate: "10/s", "600/m", "20/s, 1000/h"
@@ -191,9 +231,10 @@ Flags:
                         and the human lines go to stderr
     --debug             print the SMTP conversation (passwords redacted)
 
-Exit status: 0 every row of the results file is sent or skipped; 1 the
-run finished but rows of the results file (this run's or earlier ones')
-failed or are unknown, or a message missed one of its recipients: the
+Exit status: 0 every row of the results file (with --rows, every row
+selected) is sent or skipped; 1 the run finished but rows of the results
+file (this run's or earlier ones'; with --rows, the rows selected) failed
+or are unknown, or a message missed one of its recipients: the
 hints give the commands that go on; 2 bad input or usage, nothing was
 sent; 3 stopped early (a refused login, the server refusing everything, a
 results file that cannot be written, Ctrl-C): the hint gives the --resume
@@ -203,6 +244,7 @@ Examples:
     mailmerge send --sandbox out/inbox samples/greeting/campaign.toml
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
     mailmerge send campaign.toml --resume
+    mailmerge send campaign.toml --rows 2-10,15 --resume
     mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
 `,
 }

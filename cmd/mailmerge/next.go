@@ -25,6 +25,9 @@ func (f sendFlags) command(path string) string {
 	if f.workers > 0 {
 		args = append(args, "--workers", strconv.Itoa(f.workers))
 	}
+	if f.rows != "" {
+		args = append(args, "--rows", f.rows)
+	}
 	if f.limit > 0 {
 		args = append(args, "--limit", strconv.Itoa(f.limit))
 	}
@@ -48,9 +51,10 @@ func (f sendFlags) command(path string) string {
 }
 
 // next is the flags of the run that follows this one: where and how it
-// sends (--sandbox, --redirect-to, --rate, --workers, --skip-invalid), how it reports
-// (--quiet, --json) and --yes (a script that said yes once runs the hint
-// unattended too) carry over. --limit does not: after a trial of the
+// sends (--sandbox, --redirect-to, --rate, --workers, --skip-invalid),
+// which rows (--rows: going on with a selection stays in it), how it
+// reports (--quiet, --json) and --yes (a script that said yes once runs
+// the hint unattended too) carry over. --limit does not: after a trial of the
 // first rows the next step is the rest. --debug does not, nor the choice
 // of what to resume, which each hint makes for itself.
 func (f sendFlags) next() sendFlags {

@@ -23,7 +23,12 @@ func cmdPreview(args []string, ui *ui) int {
 	fs := flag.NewFlagSet("preview", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "")
 	open := fs.Bool("open", false, "")
+	rows := rowsFlag(fs)
 	path, ok := parseFlags(fs, args, ui)
+	if !ok {
+		return exitUsage
+	}
+	sel, ok := selection(fs, *rows, ui)
 	if !ok {
 		return exitUsage
 	}
@@ -33,12 +38,13 @@ func cmdPreview(args []string, ui *ui) int {
 	if *open {
 		start = startDetached
 	}
-	return servePreview(ctx, path, *listen, start, ui)
+	return servePreview(ctx, path, *listen, sel, start, ui)
 }
 
-// servePreview runs the preview until ctx is done; Ctrl-C ends it with
-// status 0. With start set, it opens the page in a browser with it.
-func servePreview(ctx context.Context, path, listen string, start startFunc, ui *ui) int {
+// servePreview runs the preview of the rows sel until ctx is done; Ctrl-C
+// ends it with status 0. With start set, it opens the page in a browser
+// with it.
+func servePreview(ctx context.Context, path, listen string, sel campaign.Selection, start startFunc, ui *ui) int {
 	if _, err := os.Stat(path); err != nil {
 		ui.errorf("%s: %v", path, fsafe.Cause(err))
 		return exitUsage
@@ -57,10 +63,10 @@ func servePreview(ctx context.Context, path, listen string, start startFunc, ui 
 		return exitUsage
 	}
 	srv := preview.New(ctx, path, preview.Options{
-		Campaign: campaign.Options{Mailer: mailer()},
-		OnReload: func(s preview.Summary) { previewLoaded(ui, "reloaded", s) },
+		Campaign: campaign.Options{Mailer: mailer(), Rows: sel},
+		OnReload: func(s preview.Summary) { previewLoaded(ui, "reloaded", s, sel) },
 	})
-	previewLoaded(ui, "loaded", srv.Summary())
+	previewLoaded(ui, "loaded", srv.Summary(), sel)
 	url := "http://" + hostPort(ln.Addr()) + srv.Path()
 	fmt.Fprintf(ui.stdout, "preview: %s (Ctrl-C to stop)\n", url)
 	if start != nil {
@@ -83,8 +89,9 @@ func servePreview(ctx context.Context, path, listen string, start startFunc, ui 
 	return exitOK
 }
 
-// previewLoaded tells the terminal what the page now shows.
-func previewLoaded(ui *ui, verb string, s preview.Summary) {
+// previewLoaded tells the terminal what the page now shows: the rows of
+// sel.
+func previewLoaded(ui *ui, verb string, s preview.Summary, sel campaign.Selection) {
 	if len(s.Problems) > 0 {
 		for _, p := range s.Problems {
 			ui.problem(p)
@@ -92,7 +99,11 @@ func previewLoaded(ui *ui, verb string, s preview.Summary) {
 		ui.infof("%s %s: the page shows these problems until the files are fixed", verb, s.Files[0])
 		return
 	}
-	ui.infof("%s %s: %d %s, %d with problems", verb, s.Files[0], s.Rows, plural(s.Rows, "recipient", "recipients"), s.Invalid)
+	rows := ""
+	if !sel.All() {
+		rows = " (rows " + sel.String() + ")"
+	}
+	ui.infof("%s %s: %d %s%s, %d with problems", verb, s.Files[0], s.Rows, plural(s.Rows, "recipient", "recipients"), rows, s.Invalid)
 }
 
 // hostPort writes a listener's address as a browser wants it.

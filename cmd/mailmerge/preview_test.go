@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailmerge/mailmerge/internal/campaign"
 )
 
 const greeting = "../../samples/greeting/campaign.toml"
@@ -104,10 +106,18 @@ type previewRun struct {
 // --open) and waits for the address it prints.
 func startPreview(t *testing.T, start startFunc) *previewRun {
 	t.Helper()
+	return startPreviewOf(t, start, campaign.Selection{})
+}
+
+// startPreviewOf is startPreview of the rows sel, as --rows gives them.
+func startPreviewOf(t *testing.T, start startFunc, sel campaign.Selection) *previewRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	p := &previewRun{cancel: cancel, done: make(chan int, 1)}
-	go func() { p.done <- servePreview(ctx, greeting, "127.0.0.1:0", start, newUI(&p.stdout, &p.stderr)) }()
+	go func() {
+		p.done <- servePreview(ctx, greeting, "127.0.0.1:0", sel, start, newUI(&p.stdout, &p.stderr))
+	}()
 	p.origin, p.token = printedAddress(t, &p.stdout, &p.stderr)
 	return p
 }
@@ -145,23 +155,49 @@ func TestPreviewServesUntilInterrupted(t *testing.T) {
 	if res.StatusCode != http.StatusForbidden {
 		t.Errorf("GET api/rows without the token: %d, want 403", res.StatusCode)
 	}
-	res, err = http.Get(url + "api/rows")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows struct {
-		Total int `json:"total"`
-		Rows  []struct {
-			To string `json:"to"`
-		} `json:"rows"`
-	}
-	err = json.NewDecoder(res.Body).Decode(&rows)
-	res.Body.Close()
-	if err != nil || rows.Total != 5 || rows.Rows[0].To != "王小明 <wang.xiaoming@example.com>" {
+	if rows, err := apiRows(url); err != nil || rows.Total != 5 || rows.Rows[0].To != "王小明 <wang.xiaoming@example.com>" {
 		t.Errorf("GET api/rows: %+v, %v", rows, err)
 	}
 
 	p.stop(t)
+}
+
+// pageRows is the first page of the list, as api/rows gives it.
+type pageRows struct {
+	Total int `json:"total"`
+	Rows  []struct {
+		Row int    `json:"row"`
+		To  string `json:"to"`
+	} `json:"rows"`
+}
+
+// apiRows asks the preview at url (with its token) for the list.
+func apiRows(url string) (pageRows, error) {
+	var rows pageRows
+	res, err := http.Get(url + "api/rows")
+	if err != nil {
+		return rows, err
+	}
+	defer res.Body.Close()
+	err = json.NewDecoder(res.Body).Decode(&rows)
+	return rows, err
+}
+
+// TestPreviewRows: --rows lists the rows selected and no others.
+func TestPreviewRows(t *testing.T) {
+	sel, err := campaign.ParseSelection("4,2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPreviewOf(t, nil, sel)
+	defer p.stop(t)
+	if got, want := p.stderr.String(), "loaded "+greeting+": 2 recipients (rows 2,4), 0 with problems\n"; got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+	rows, err := apiRows(p.origin + p.token + "/")
+	if err != nil || rows.Total != 2 || len(rows.Rows) != 2 || rows.Rows[0].Row != 2 || rows.Rows[1].Row != 4 {
+		t.Errorf("GET api/rows: %+v, %v; want rows 2 and 4", rows, err)
+	}
 }
 
 // TestPreviewOpensPrivateFile: --open gives the browser a file only this

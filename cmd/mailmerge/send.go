@@ -20,6 +20,7 @@ import (
 // sendFlags are the flags of send.
 type sendFlags struct {
 	sandbox, redirectTo        string
+	rows                       string // --rows as ParseSelection writes it back
 	limit, workers             int
 	rate                       string
 	resume, restart            bool
@@ -51,7 +52,8 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	if !ok {
 		return exitUsage
 	}
-	c, ok := loadForSend(f, path, ui)
+	sel, _ := campaign.ParseSelection(f.rows) // parseSendFlags checked it
+	c, ok := loadForSend(f, sel, path, ui)
 	if !ok {
 		return exitUsage
 	}
@@ -66,8 +68,8 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	if f.debug {
 		opts.Debug = ui.stderr
 	}
-	if f.redirectTo != "" && f.limit == 0 {
-		opts.Limit = defaultTestLimit
+	if f.redirectTo != "" && f.limit == 0 && f.rows == "" {
+		opts.Limit = defaultTestLimit // --rows chose the test rows itself
 	}
 	if f.sandbox != "" {
 		srv, err := startSandbox(f.sandbox, &opts, ui)
@@ -144,9 +146,15 @@ func parseSendFlags(args []string, ui *ui) (f sendFlags, path string, ok bool) {
 	fs.BoolVar(&f.asJSON, "json", false, "")
 	fs.BoolVar(&f.debug, "debug", false, "")
 	fs.BoolVar(&f.yes, "yes", false, "")
+	rows := rowsFlag(fs)
 	if path, ok = parseFlags(fs, args, ui); !ok {
 		return f, "", false
 	}
+	sel, ok := selection(fs, *rows, ui)
+	if !ok {
+		return f, "", false
+	}
+	f.rows = sel.String()
 	ui.quiet = f.quiet
 	if !counted(fs, ui, map[string]string{
 		"limit":   "leave --limit out to send every row",
@@ -249,9 +257,13 @@ func sendError(ui *ui, f sendFlags, path string, sum *campaign.SendSummary, err 
 }
 
 // unstarted counts, for a run refused before it sent anything, the rows
-// not dealt with: those the list has and the results file does not.
+// not dealt with: those the list has and the results file does not; with
+// --rows, those selected.
 func unstarted(sum *campaign.SendSummary) {
 	sum.Remaining = sum.Check.Rows
+	if sum.Check.Selected != "" {
+		return // the results file's rows may lie outside the selection
+	}
 	if whole := readWhole(sum.Results); whole != nil {
 		sum.Remaining = max(0, sum.Check.Rows-whole.Rows)
 		if sum.Previous == nil {
@@ -272,8 +284,8 @@ func isTerminal(stream any) bool {
 }
 
 // loadForSend loads the campaign, with the test address of --redirect-to.
-func loadForSend(f sendFlags, path string, ui *ui) (*campaign.Campaign, bool) {
-	lo := campaign.Options{Mailer: mailer()}
+func loadForSend(f sendFlags, sel campaign.Selection, path string, ui *ui) (*campaign.Campaign, bool) {
+	lo := campaign.Options{Mailer: mailer(), Rows: sel}
 	if f.redirectTo != "" {
 		var err error
 		if lo.RedirectTo, err = campaign.ParseAddress(f.redirectTo); err != nil {

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/human"
@@ -90,8 +92,11 @@ func (u *ui) loadError(err error) {
 
 // checkSummary is the last line of check, render and the check part of send.
 func (u *ui) checkSummary(verb string, s campaign.CheckSummary) {
-	line := fmt.Sprintf("%s: %d %s, %d valid, %d %s, %d %s", verb,
-		s.Rows, plural(s.Rows, "row", "rows"), s.Valid,
+	rows := fmt.Sprintf("%d %s", s.Rows, plural(s.Rows, "row", "rows"))
+	if s.Selected != "" {
+		rows += fmt.Sprintf(" (%s of %d)", s.Selected, s.ListRows)
+	}
+	line := fmt.Sprintf("%s: %s, %d valid, %d %s, %d %s", verb, rows, s.Valid,
 		s.Errors, plural(s.Errors, "error", "errors"),
 		s.Warnings, plural(s.Warnings, "warning", "warnings"))
 	if s.Errors > campaign.MaxReported {
@@ -151,6 +156,10 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 		fmt.Fprintf(out, "%d %s in flight when the last run stopped: recorded as unknown\n",
 			s.Recovered, plural(s.Recovered, "message was", "messages were"))
 	}
+	if c := s.Check; c.Selected != "" {
+		fmt.Fprintf(out, "rows %s of %d; the other %d %s left alone\n", c.Selected, c.ListRows,
+			c.ListRows-c.Rows, plural(c.ListRows-c.Rows, "was", "were"))
+	}
 	for _, f := range s.TopFailures {
 		fmt.Fprintf(out, "  %d× %s\n", f.Count, f.Reply)
 	}
@@ -171,6 +180,8 @@ func (u *ui) nextSteps(s campaign.SendSummary, whole *journal.Summary, f sendFla
 		u.errorf("stopped early: %s", s.StopReason)
 		u.hint(s.StopHint)
 		u.hint("nobody is sent twice; continue with: " + f.resumeCommand(path, false, false))
+	case failed+unknown > 0 && s.Check.Selected != "":
+		u.errorf("not everyone got the message: %d failed, %d unknown in rows %s of %s", failed, unknown, s.Check.Selected, s.Results)
 	case failed+unknown > 0:
 		u.errorf("not everyone got the message: %d failed, %d unknown in %s", failed, unknown, s.Results)
 	}
@@ -190,6 +201,11 @@ func (u *ui) nextSteps(s campaign.SendSummary, whole *journal.Summary, f sendFla
 		u.hint(fmt.Sprintf("%d %s refused for the address alone (no such mailbox, mailbox full): sending again would fail again",
 			lasting, plural(lasting, "row was", "rows were")))
 	}
+	if c := s.Check; !s.Stopped && s.Remaining == 0 && f.redirectTo == "" && c.Selected != "" && (whole == nil || whole.Rows < c.ListRows) {
+		g := f.next()
+		g.rows = ""
+		u.hint("to send the rows outside --rows " + c.Selected + " that no run has sent yet: " + g.resumeCommand(path, false, false))
+	}
 	if fixable := failed - lasting; fixable > 0 {
 		u.hint(fmt.Sprintf("once the cause in %s is fixed, send the %d failed %s again: %s", s.Results,
 			fixable, plural(fixable, "row", "rows"), f.resumeCommand(path, true, false)))
@@ -204,9 +220,10 @@ func (u *ui) nextSteps(s campaign.SendSummary, whole *journal.Summary, f sendFla
 // whose message has not surely arrived: failed and unknown. The results
 // file counts rows this run left alone; the run's own counts win when the
 // file could not take them all (the in-flight ones of a failed write).
+// With --rows, the campaign is the rows selected: the run's counts.
 func openRows(s campaign.SendSummary, whole *journal.Summary) (failed, unknown int) {
 	failed, unknown = s.Failed+s.Previous["failed"], s.Unknown+s.Previous["unknown"]
-	if whole != nil {
+	if whole != nil && s.Check.Selected == "" {
 		failed, unknown = max(failed, whole.Counts[journal.Failed]), max(unknown, whole.Counts[journal.Unknown])
 	}
 	return failed, unknown
@@ -291,10 +308,17 @@ type jsonCheck struct {
 	Valid    int `json:"valid"`
 	Errors   int `json:"errors"`
 	Warnings int `json:"warnings"`
+	// With --rows: the selection and the rows of the whole list.
+	Selected string `json:"selected,omitempty"`
+	ListRows int    `json:"list_rows,omitempty"`
 }
 
 func checkJSON(c campaign.CheckSummary) jsonCheck {
-	return jsonCheck{Rows: c.Rows, Valid: c.Valid, Errors: c.Errors, Warnings: c.Warnings}
+	v := jsonCheck{Rows: c.Rows, Valid: c.Valid, Errors: c.Errors, Warnings: c.Warnings}
+	if c.Selected != "" {
+		v.Selected, v.ListRows = c.Selected, c.ListRows
+	}
+	return v
 }
 
 // sendJSON is send --json: one object on stdout whatever happened, with
@@ -382,4 +406,66 @@ func (r *report) lines() (errs, hints string, problems []jsonProblem) {
 		}
 	}
 	return errs, strings.Join(r.hints, "\n"), r.problems
+}
+
+// showRule is the line above and below each message render --show prints.
+var showRule = strings.Repeat("=", 72)
+
+// showMessage prints one message for render --show: From, To, Cc and
+// Subject, then the text part, between rules that name the row. Control
+// characters from the list are shown escaped, not sent to the terminal.
+func (u *ui) showMessage(r campaign.Rendered) {
+	m := r.Message
+	var b strings.Builder
+	head := fmt.Sprintf("=== row %d ", r.Row)
+	b.WriteString(head + showRule[len(head):] + "\n")
+	fmt.Fprintf(&b, "From:    %s\n", printable(addressList(m.From)))
+	fmt.Fprintf(&b, "To:      %s\n", printable(addressList(m.To...)))
+	if len(m.Cc) > 0 {
+		fmt.Fprintf(&b, "Cc:      %s\n", printable(addressList(m.Cc...)))
+	}
+	fmt.Fprintf(&b, "Subject: %s\n", printable(m.Subject))
+	if m.TextFromHTML {
+		b.WriteString("(no text template: this is the text part made from the HTML part)\n")
+	}
+	// Blank lines at the end would only push the rule away.
+	b.WriteString("\n" + printable(strings.TrimRightFunc(m.Text, unicode.IsSpace)) + "\n")
+	b.WriteString(showRule + "\n")
+	io.WriteString(u.stdout, b.String())
+}
+
+// addressList writes addresses as a reader sees them: "Name <address>".
+func addressList(list ...*mail.Address) string {
+	parts := make([]string, 0, len(list))
+	for _, a := range list {
+		switch {
+		case a == nil:
+		case a.Name == "":
+			parts = append(parts, a.Address)
+		default:
+			parts = append(parts, a.Name+" <"+a.Address+">")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// printable escapes the control characters of s other than line breaks
+// and tabs, as Go writes them ("\x1b"), so that text from the list cannot
+// move the cursor or recolour the terminal.
+func printable(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	clean := func(r rune) bool { return r == '\n' || r == '\t' || !unicode.IsControl(r) }
+	if !strings.ContainsFunc(s, func(r rune) bool { return !clean(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if clean(r) {
+			b.WriteRune(r)
+		} else {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
