@@ -210,7 +210,7 @@ func sendError(ui *ui, f sendFlags, path string, sum *campaign.SendSummary, err 
 	case errors.Is(err, campaign.ErrInvalid):
 		ui.checkSummary("check", sum.Check)
 		ui.errorf("nothing was sent: fix the errors above")
-		if !f.skipInvalid {
+		if !f.skipInvalid && sum.Check.PastEnd == "" { // skipping does not mend a selection past the end
 			g := f
 			g.skipInvalid = true
 			ui.hint("or send the valid rows and record the others as skipped: " + g.command(path))
