@@ -1,0 +1,182 @@
+package inline
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/net/html"
+)
+
+// A placeholder is open, the index of its value in decimal, close: runes of
+// the Private Use Area, which premailer writes back as they are.
+const (
+	open  = '\uE000'
+	close = '\uE001'
+)
+
+// skeleton is a message with its values taken out.
+type skeleton struct {
+	text   string
+	values []string // unescaped, in placeholder order
+}
+
+// literal says what must stay as written, from what the stylesheet can
+// select on.
+type literal struct {
+	attrs bool // attribute selectors: [href^=...]
+	text  bool // :contains(...), :matches(...)
+}
+
+// skeletonOf takes the values out of doc, or returns nil when it cannot:
+// doc already holds a placeholder rune, or a CDATA section, which the
+// parser reads as text in SVG and this tokenizer as a comment.
+func skeletonOf(doc string) *skeleton {
+	if strings.ContainsRune(doc, open) || strings.ContainsRune(doc, close) || strings.Contains(doc, "<![CDATA[") {
+		return nil
+	}
+	sk, css := build(doc, literal{})
+	need := literal{attrs: strings.Contains(css, "["),
+		text: containsFold(css, ":contains") || containsFold(css, ":matches")}
+	if need != (literal{}) {
+		sk, _ = build(doc, need)
+	}
+	return sk
+}
+
+// build writes the skeleton of doc with the tokenizer premailer's parser
+// uses, and returns the text of its <style> elements too.
+func build(doc string, keep literal) (*skeleton, string) {
+	sk := &skeleton{}
+	var b, css strings.Builder
+	b.Grow(len(doc))
+	attrIndex := map[string]int{}
+	z := html.NewTokenizer(strings.NewReader(doc))
+	raw := "" // the element whose content the tokenizer reads as raw text
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			// Only io.EOF: the reader is a string.
+			return &skeleton{text: b.String(), values: sk.values}, css.String()
+		case html.TextToken:
+			if raw == "style" {
+				css.Write(z.Raw())
+			}
+			if keep.text || (raw != "" && raw != "title" && raw != "textarea") {
+				b.Write(z.Raw())
+				continue
+			}
+			if raw := z.Raw(); bytes.ContainsAny(raw, "<\x00") {
+				// The parser may not read this as one text.
+				b.Write(raw)
+				continue
+			}
+			sk.addText(&b, string(z.Text()))
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			raw = "" // as the tokenizer, which reads <title/> as a start tag too
+			if rawText(string(name)) {
+				raw = string(name)
+			}
+			if !hasAttr || keep.attrs || raw != "" {
+				b.Write(z.Raw())
+				continue
+			}
+			sk.addTag(&b, tt, string(name), z, attrIndex)
+		default:
+			// End tags, comments and doctypes stay as written.
+			if tt == html.EndTagToken {
+				raw = ""
+			}
+			b.Write(z.Raw())
+		}
+	}
+}
+
+// rawText reports whether the tokenizer reads an element's content as raw
+// text or RCDATA.
+func rawText(name string) bool {
+	switch name {
+	case "iframe", "noembed", "noframes", "noscript", "plaintext", "script", "style", "textarea", "title", "xmp":
+		return true
+	}
+	return false
+}
+
+// asciiSpace is what the HTML parser counts as white space.
+const asciiSpace = " \t\n\f\r"
+
+// addText writes a text token: its white space at either end as it is,
+// since the parser treats white-space-only text and a leading newline in
+// <pre> differently, and the rest as a placeholder. (Text unescapes in the
+// tokenizer's buffer, so the token's raw bytes are gone.)
+func (sk *skeleton) addText(b *strings.Builder, text string) {
+	core := strings.Trim(text, asciiSpace)
+	if strings.TrimFunc(core, unicode.IsSpace) == "" {
+		// Nothing to hide; and :empty counts Unicode white space as nothing.
+		b.WriteString(html.EscapeString(text))
+		return
+	}
+	i := len(text) - len(strings.TrimLeft(text, asciiSpace))
+	b.WriteString(text[:i])
+	sk.placeholder(b, core)
+	b.WriteString(text[i+len(core):])
+}
+
+// addTag writes a start tag with the values premailer cannot see as
+// placeholders. Equal values share one, because the parser compares the
+// attributes of formatting elements (<a>, <b>, ...) when it reopens them.
+// (TagAttr unescapes in the tokenizer's buffer, so the tag is written anew.)
+func (sk *skeleton) addTag(b *strings.Builder, tt html.TokenType, name string, z *html.Tokenizer, index map[string]int) {
+	b.WriteByte('<')
+	b.WriteString(name)
+	for more := true; more; {
+		var k, v []byte
+		k, v, more = z.TagAttr()
+		key, val := string(k), string(v)
+		b.WriteByte(' ')
+		b.WriteString(key)
+		b.WriteString(`="`)
+		if val == "" || seen(key) {
+			b.WriteString(html.EscapeString(val))
+		} else {
+			i, ok := index[val]
+			if !ok {
+				i = len(sk.values)
+				index[val] = i
+				sk.values = append(sk.values, val)
+			}
+			writePlaceholder(b, i)
+		}
+		b.WriteByte('"')
+	}
+	if tt == html.SelfClosingTagToken {
+		b.WriteByte('/')
+	}
+	b.WriteByte('>')
+}
+
+// seen reports whether premailer or the HTML parser reads an attribute's
+// value: selectors (class, id), the style it merges into, and what changes
+// how the parser builds the tree (<input type>, <font color|face|size> in
+// SVG, <annotation-xml encoding>).
+func seen(key string) bool {
+	switch key {
+	case "class", "id", "style", "type", "color", "face", "size", "encoding":
+		return true
+	}
+	return false
+}
+
+func (sk *skeleton) placeholder(b *strings.Builder, value string) {
+	writePlaceholder(b, len(sk.values))
+	sk.values = append(sk.values, value)
+}
+
+func writePlaceholder(b *strings.Builder, i int) {
+	b.WriteRune(open)
+	b.WriteString(strconv.Itoa(i))
+	b.WriteRune(close)
+}
