@@ -147,7 +147,7 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 		ToDisplay: c.source("to_display", cfg.ToDisplay), Subject: c.source("subject", cfg.Subject),
 		Dir: c.Dir, FileRoots: cfg.FileRoots, Mailer: opts.Mailer, Timeout: opts.RenderTimeout,
 		Deterministic: opts.Deterministic, Seed: filepath.Base(c.Path), Date: deterministicDate(),
-		RedirectTo: opts.RedirectTo,
+		RedirectTo: opts.RedirectTo, InlineCSS: cfg.InlineCSS == nil || *cfg.InlineCSS,
 	}
 	// A missing key still names the campaign file in compose's errors.
 	for key, src := range map[string]*compose.Source{"subject": &spec.Subject, "from": &spec.From, "to": &spec.To} {

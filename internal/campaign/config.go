@@ -42,6 +42,8 @@ type Config struct {
 	HTML        string            `toml:"html"`
 	Attachments []string          `toml:"attachments"`
 	Headers     map[string]string `toml:"headers"`
+	// InlineCSS is nil when unset: <style> rules are inlined (true).
+	InlineCSS *bool `toml:"inline_css"`
 
 	// MaxMessageSize limits one message, attachments included ("25MB").
 	MaxMessageSize string `toml:"max_message_size"`
@@ -89,7 +91,7 @@ type SendConfig struct {
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
 	"recipients", "encoding", "delimiter", "sheet", "header_row", "skip_hidden", "from", "to", "to_display", "cc", "bcc", "reply_to",
-	"subject", "text", "html", "attachments", "file_roots", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
+	"subject", "text", "html", "inline_css", "attachments", "file_roots", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",

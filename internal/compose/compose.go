@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/fsafe"
+	"github.com/mailmerge/mailmerge/internal/inline"
 )
 
 // DefaultMaxSize is the largest message, attachments included, that
@@ -70,6 +71,12 @@ type Spec struct {
 	Timeout        time.Duration // per recipient; 0 means DefaultTimeout
 	Mailer         string        // User-Agent value, e.g. "mailmerge/1.0"
 
+	// InlineCSS moves the rules of the HTML body's <style> elements into
+	// style attributes, for mail clients that drop <style>; what cannot be
+	// inlined (media queries) stays in a <style> element. Campaign key
+	// inline_css, default true.
+	InlineCSS bool
+
 	// Deterministic output: Message-ID, boundaries and Date derive from Seed
 	// and the row instead of randomness and the clock.
 	Deterministic bool
@@ -97,6 +104,8 @@ type Composer struct {
 	attachments []*tmpl
 	mayLoop     bool                       // some template nests loops or calls templates
 	images      atomic.Pointer[imageCheck] // set once a simple HTML body's images are checked
+	css         *inline.Inliner            // nil when Spec.InlineCSS is off
+	styled      bool                       // the HTML template has a <style> that css changes
 	execs       executors
 
 	dir           string          // Spec.Dir, absolute
@@ -121,6 +130,11 @@ func New(spec Spec) (*Composer, error) {
 		spec.Timeout = DefaultTimeout
 	}
 	c := &Composer{spec: spec, literalImages: literalImages(spec.HTML.Text)}
+	if spec.InlineCSS {
+		c.css = inline.New()
+		// Data cannot add a <style>: html/template escapes it.
+		c.styled = inline.Applies(spec.HTML.Text)
+	}
 	var errs []error
 	if err := c.setRoots(); err != nil {
 		errs = append(errs, &TemplateError{Where: spec.Subject.File, Err: fmt.Errorf("file_roots: %w", err)})

@@ -172,12 +172,17 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 	} else {
 		r.textLen = int64(len(r.text))
 	}
-	if n, ok := c.bound(c.html, fields, skip && c.images.Load() != nil); ok {
+	// Inlining CSS makes the HTML longer than its bound, so a styled body
+	// always runs.
+	if n, ok := c.bound(c.html, fields, skip && c.images.Load() != nil && !c.styled); ok {
 		r.htmlLen, r.htmlSkipped = n, true
 	} else if r.html, err = x.run(c.html, fields); err != nil {
 		return nil, err
 	} else {
 		r.htmlLen = int64(len(r.html))
+	}
+	if err := c.inlineCSS(r); err != nil {
+		return nil, err
 	}
 	for _, h := range c.headers {
 		v, err := x.run(h.value, fields)
@@ -194,6 +199,22 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 		r.attachments = append(r.attachments, v)
 	}
 	return r, nil
+}
+
+// inlineCSS moves the rules of the HTML body's <style> elements into style
+// attributes (Spec.InlineCSS). It runs where the HTML body is final, before
+// its images are embedded and the MIME is written.
+func (c *Composer) inlineCSS(r *rendered) error {
+	if c.css == nil || r.htmlSkipped || r.html == "" {
+		return nil
+	}
+	out, err := c.css.Inline(r.html)
+	if err != nil {
+		return &TemplateError{Where: c.spec.HTML.where(1), Err: fmt.Errorf("inlining its CSS: %w", err),
+			Help: "set inline_css = false in the campaign to send the <style> as written"}
+	}
+	r.html, r.htmlLen = out, int64(len(out))
+	return nil
 }
 
 // draft is one recipient's message with every part checked, not yet
