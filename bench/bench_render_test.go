@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
@@ -23,7 +24,23 @@ func BenchmarkRender2KB(b *testing.B) { benchmarkRender(b, "2k") }
 // BenchmarkRender20KB is the same with the 20 KB variant.
 func BenchmarkRender20KB(b *testing.B) { benchmarkRender(b, "20k") }
 
-func benchmarkRender(b *testing.B, size string) {
+// BenchmarkStyledRender2KB is BenchmarkRender2KB with a <style> element
+// in the HTML, inlined into every message (inline_css, the default).
+func BenchmarkStyledRender2KB(b *testing.B) { benchmarkRender(b, "2k", withStyle) }
+
+// withStyle puts a stylesheet such as a newsletter has in the HTML's head.
+func withStyle(spec *compose.Spec) {
+	spec.HTML.Text = strings.Replace(spec.HTML.Text, "</head>", `<style>
+body { font-family: Helvetica, Arial, sans-serif; color: #222; background-color: #f4f4f4 }
+p { font-size: 15px; line-height: 1.5; margin: 0 0 12px }
+p b { color: #0b5394 }
+br + * { margin-top: 0 }
+@media (max-width: 600px) { p { font-size: 17px } }
+</style></head>`, 1)
+	spec.InlineCSS = true
+}
+
+func benchmarkRender(b *testing.B, size string, edits ...func(*compose.Spec)) {
 	dir := b.TempDir()
 	genCampaign(b, dir, size)
 	read := func(name string) string {
@@ -41,6 +58,9 @@ func benchmarkRender(b *testing.B, size string) {
 		HTML:    compose.Source{File: "body.html.tmpl", Line: 1, Text: read("body.html.tmpl")},
 		Dir:     dir,
 		Mailer:  "mailmerge/bench",
+	}
+	for _, edit := range edits {
+		edit(&spec)
 	}
 	c, err := compose.New(spec)
 	if err != nil {

@@ -3,8 +3,6 @@ package inline
 import (
 	"strconv"
 	"strings"
-
-	"golang.org/x/net/html"
 )
 
 // result is premailer's output for a skeleton, cut at its placeholders.
@@ -60,8 +58,36 @@ func (r *result) fill(values []string) string {
 	for _, p := range r.parts {
 		b.WriteString(p.text)
 		if p.index >= 0 {
-			b.WriteString(html.EscapeString(values[p.index]))
+			escape(&b, values[p.index])
 		}
 	}
 	return b.String()
+}
+
+// escape writes s as html.Render writes text and attribute values (its
+// escape, which html.EscapeString wraps in a copy).
+func escape(b *strings.Builder, s string) {
+	for {
+		i := strings.IndexAny(s, "&'<>\"\r")
+		if i < 0 {
+			b.WriteString(s)
+			return
+		}
+		b.WriteString(s[:i])
+		switch s[i] {
+		case '&':
+			b.WriteString("&amp;")
+		case '\'':
+			b.WriteString("&#39;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&#34;")
+		case '\r':
+			b.WriteString("&#13;")
+		}
+		s = s[i+1:]
+	}
 }

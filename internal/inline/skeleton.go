@@ -20,6 +20,7 @@ const (
 type skeleton struct {
 	text   string
 	values []string // unescaped, in placeholder order
+	attrs  []int    // the indexes of values from attributes
 }
 
 // literal says what must stay as written, from what the stylesheet can
@@ -48,10 +49,9 @@ func skeletonOf(doc string) *skeleton {
 // build writes the skeleton of doc with the tokenizer premailer's parser
 // uses, and returns the text of its <style> elements too.
 func build(doc string, keep literal) (*skeleton, string) {
-	sk := &skeleton{}
+	sk := &skeleton{values: make([]string, 0, 16)}
 	var b, css strings.Builder
 	b.Grow(len(doc))
-	attrIndex := map[string]int{}
 	z := html.NewTokenizer(strings.NewReader(doc))
 	raw := "" // the element whose content the tokenizer reads as raw text
 	for {
@@ -59,7 +59,8 @@ func build(doc string, keep literal) (*skeleton, string) {
 		switch tt {
 		case html.ErrorToken:
 			// Only io.EOF: the reader is a string.
-			return &skeleton{text: b.String(), values: sk.values}, css.String()
+			sk.text = b.String()
+			return sk, css.String()
 		case html.TextToken:
 			if raw == "style" {
 				css.Write(z.Raw())
@@ -84,7 +85,7 @@ func build(doc string, keep literal) (*skeleton, string) {
 				b.Write(z.Raw())
 				continue
 			}
-			sk.addTag(&b, tt, string(name), z, attrIndex)
+			sk.addTag(&b, tt, name, z)
 		default:
 			// End tags, comments and doctypes stay as written.
 			if tt == html.EndTagToken {
@@ -116,7 +117,7 @@ func (sk *skeleton) addText(b *strings.Builder, text string) {
 	core := strings.Trim(text, asciiSpace)
 	if strings.TrimFunc(core, unicode.IsSpace) == "" {
 		// Nothing to hide; and :empty counts Unicode white space as nothing.
-		b.WriteString(html.EscapeString(text))
+		escape(b, text)
 		return
 	}
 	i := len(text) - len(strings.TrimLeft(text, asciiSpace))
@@ -129,26 +130,19 @@ func (sk *skeleton) addText(b *strings.Builder, text string) {
 // placeholders. Equal values share one, because the parser compares the
 // attributes of formatting elements (<a>, <b>, ...) when it reopens them.
 // (TagAttr unescapes in the tokenizer's buffer, so the tag is written anew.)
-func (sk *skeleton) addTag(b *strings.Builder, tt html.TokenType, name string, z *html.Tokenizer, index map[string]int) {
+func (sk *skeleton) addTag(b *strings.Builder, tt html.TokenType, name []byte, z *html.Tokenizer) {
 	b.WriteByte('<')
-	b.WriteString(name)
+	b.Write(name)
 	for more := true; more; {
-		var k, v []byte
-		k, v, more = z.TagAttr()
-		key, val := string(k), string(v)
+		var key, val []byte
+		key, val, more = z.TagAttr()
 		b.WriteByte(' ')
-		b.WriteString(key)
+		b.Write(key)
 		b.WriteString(`="`)
-		if val == "" || seen(key) {
-			b.WriteString(html.EscapeString(val))
+		if len(val) == 0 || seen(string(key)) {
+			escape(b, string(val))
 		} else {
-			i, ok := index[val]
-			if !ok {
-				i = len(sk.values)
-				index[val] = i
-				sk.values = append(sk.values, val)
-			}
-			writePlaceholder(b, i)
+			writePlaceholder(b, sk.attrValue(val))
 		}
 		b.WriteByte('"')
 	}
@@ -170,6 +164,20 @@ func seen(key string) bool {
 	return false
 }
 
+// attrValue returns the index of an attribute value, the same for equal
+// values.
+func (sk *skeleton) attrValue(val []byte) int {
+	for _, i := range sk.attrs {
+		if sk.values[i] == string(val) {
+			return i
+		}
+	}
+	i := len(sk.values)
+	sk.values = append(sk.values, string(val))
+	sk.attrs = append(sk.attrs, i)
+	return i
+}
+
 func (sk *skeleton) placeholder(b *strings.Builder, value string) {
 	writePlaceholder(b, len(sk.values))
 	sk.values = append(sk.values, value)
@@ -177,6 +185,7 @@ func (sk *skeleton) placeholder(b *strings.Builder, value string) {
 
 func writePlaceholder(b *strings.Builder, i int) {
 	b.WriteRune(open)
-	b.WriteString(strconv.Itoa(i))
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], int64(i), 10))
 	b.WriteRune(close)
 }
