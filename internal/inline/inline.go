@@ -19,6 +19,7 @@
 package inline
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
@@ -92,7 +93,13 @@ func (in *Inliner) store(skeleton string, res *result) {
 
 // Direct runs premailer on doc, with its default options: width and
 // height in px also become attributes, for Outlook.
-func Direct(doc string) (string, error) {
+func Direct(doc string) (out string, err error) {
+	defer func() {
+		// A stylesheet premailer's parsers choke on fails this message, not the run.
+		if p := recover(); p != nil {
+			out, err = "", fmt.Errorf("premailer: %v", p)
+		}
+	}()
 	p, err := premailer.NewPremailerFromString(doc, premailer.NewOptions())
 	if err != nil {
 		return "", err

@@ -310,3 +310,33 @@ func BenchmarkPremailer(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// FuzzSameAsPremailer: for any document, the cached inlining gives what
+// premailer gives on it, the first time and from the cache.
+func FuzzSameAsPremailer(f *testing.F) {
+	for _, doc := range documents {
+		f.Add(render(f, doc, ordinary[1]))
+	}
+	for _, msg := range handWritten {
+		f.Add(msg)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		want, err := Direct(msg)
+		if err != nil {
+			t.Skip()
+		}
+		in := New()
+		for range 2 {
+			got, err := in.Inline(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !Applies(msg) {
+				want = msg
+			}
+			if got != want {
+				t.Fatalf("Inline(%q) =\n%q\npremailer gives\n%q", msg, got, want)
+			}
+		}
+	})
+}

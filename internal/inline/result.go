@@ -23,14 +23,14 @@ type part struct {
 func parseResult(out string, n int) *result {
 	res := &result{}
 	for {
-		i := strings.IndexRune(out, open)
+		i := strings.IndexRune(out, markOpen)
 		if i < 0 {
 			res.parts = append(res.parts, part{text: out, index: -1})
 			res.size += len(out)
 			return res
 		}
-		rest := out[i+len(string(open)):]
-		j := strings.IndexRune(rest, close)
+		rest := out[i+len(string(markOpen)):]
+		j := strings.IndexRune(rest, markClose)
 		if j < 0 {
 			return nil
 		}
@@ -40,7 +40,7 @@ func parseResult(out string, n int) *result {
 		}
 		res.parts = append(res.parts, part{text: out[:i], index: k})
 		res.size += i
-		out = rest[j+len(string(close)):]
+		out = rest[j+len(string(markClose)):]
 	}
 }
 

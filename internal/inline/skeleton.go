@@ -9,11 +9,11 @@ import (
 	"golang.org/x/net/html"
 )
 
-// A placeholder is open, the index of its value in decimal, close: runes of
-// the Private Use Area, which premailer writes back as they are.
+// A placeholder is markOpen, the index of its value in decimal, markClose:
+// runes of the Private Use Area, which premailer writes back as they are.
 const (
-	open  = '\uE000'
-	close = '\uE001'
+	markOpen  = '\uE000'
+	markClose = '\uE001'
 )
 
 // skeleton is a message with its values taken out.
@@ -34,7 +34,7 @@ type literal struct {
 // doc already holds a placeholder rune, or a CDATA section, which the
 // parser reads as text in SVG and this tokenizer as a comment.
 func skeletonOf(doc string) *skeleton {
-	if strings.ContainsRune(doc, open) || strings.ContainsRune(doc, close) || strings.Contains(doc, "<![CDATA[") {
+	if strings.ContainsRune(doc, markOpen) || strings.ContainsRune(doc, markClose) || strings.Contains(doc, "<![CDATA[") {
 		return nil
 	}
 	sk, css := build(doc, literal{})
@@ -69,7 +69,7 @@ func build(doc string, keep literal) (*skeleton, string) {
 				b.Write(z.Raw())
 				continue
 			}
-			if raw := z.Raw(); bytes.ContainsAny(raw, "<\x00") {
+			if raw := z.Raw(); bytes.IndexByte(raw, '<') >= 0 || bytes.IndexByte(raw, 0) >= 0 {
 				// The parser may not read this as one text.
 				b.Write(raw)
 				continue
@@ -184,8 +184,8 @@ func (sk *skeleton) placeholder(b *strings.Builder, value string) {
 }
 
 func writePlaceholder(b *strings.Builder, i int) {
-	b.WriteRune(open)
+	b.WriteRune(markOpen)
 	var num [20]byte
 	b.Write(strconv.AppendInt(num[:0], int64(i), 10))
-	b.WriteRune(close)
+	b.WriteRune(markClose)
 }
