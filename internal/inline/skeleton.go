@@ -129,7 +129,7 @@ func (sk *skeleton) addText(b *strings.Builder, text string) {
 // addTag writes a start tag with the values premailer cannot see as
 // placeholders. Equal values share one, because the parser compares the
 // attributes of formatting elements (<a>, <b>, ...) when it reopens them.
-// (TagAttr unescapes in the tokenizer's buffer, so the tag is written anew.)
+// The tag is written anew from its attributes as the parser reads them.
 func (sk *skeleton) addTag(b *strings.Builder, tt html.TokenType, name []byte, z *html.Tokenizer) {
 	b.WriteByte('<')
 	b.Write(name)
