@@ -67,27 +67,28 @@ func (r *result) fill(values []string) string {
 // escape writes s as html.Render writes text and attribute values (its
 // escape, which html.EscapeString wraps in a copy).
 func escape(b *strings.Builder, s string) {
-	for {
-		i := strings.IndexAny(s, "&'<>\"\r")
-		if i < 0 {
-			b.WriteString(s)
-			return
-		}
-		b.WriteString(s[:i])
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
 		switch s[i] {
 		case '&':
-			b.WriteString("&amp;")
+			esc = "&amp;"
 		case '\'':
-			b.WriteString("&#39;")
+			esc = "&#39;"
 		case '<':
-			b.WriteString("&lt;")
+			esc = "&lt;"
 		case '>':
-			b.WriteString("&gt;")
+			esc = "&gt;"
 		case '"':
-			b.WriteString("&#34;")
+			esc = "&#34;"
 		case '\r':
-			b.WriteString("&#13;")
+			esc = "&#13;"
+		default:
+			continue
 		}
-		s = s[i+1:]
+		b.WriteString(s[last:i])
+		b.WriteString(esc)
+		last = i + 1
 	}
+	b.WriteString(s[last:])
 }

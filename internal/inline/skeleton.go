@@ -114,16 +114,21 @@ const asciiSpace = " \t\n\f\r"
 // <pre> differently, and the rest as a placeholder. (Text unescapes in the
 // tokenizer's buffer, so the token's raw bytes are gone.)
 func (sk *skeleton) addText(b *strings.Builder, text string) {
-	core := strings.Trim(text, asciiSpace)
-	if strings.TrimFunc(core, unicode.IsSpace) == "" {
+	i, j := 0, len(text)
+	for i < j && strings.IndexByte(asciiSpace, text[i]) >= 0 {
+		i++
+	}
+	for j > i && strings.IndexByte(asciiSpace, text[j-1]) >= 0 {
+		j--
+	}
+	if strings.TrimFunc(text[i:j], unicode.IsSpace) == "" {
 		// Nothing to hide; and :empty counts Unicode white space as nothing.
 		escape(b, text)
 		return
 	}
-	i := len(text) - len(strings.TrimLeft(text, asciiSpace))
 	b.WriteString(text[:i])
-	sk.placeholder(b, core)
-	b.WriteString(text[i+len(core):])
+	sk.placeholder(b, text[i:j])
+	b.WriteString(text[j:])
 }
 
 // addTag writes a start tag with the values premailer cannot see as
