@@ -57,11 +57,16 @@ type Spec struct {
 	From, To, Cc, Bcc, ReplyTo, Subject Source
 	// ToDisplay, when set, is shown as the To header (as an empty address
 	// group, "有缘人:;") while the message goes to the addresses of To.
-	ToDisplay   Source
-	Headers     []HeaderSpec
-	Text, HTML  Source   // bodies; at least one
-	Attachments []Source // templated paths, relative to Dir
-	Dir         string   // folder relative paths resolve against
+	ToDisplay  Source
+	Headers    []HeaderSpec
+	Text, HTML Source // bodies; at least one, or Markdown
+	// Markdown, instead of Text and HTML, is a text/template writing
+	// Markdown that both parts are made from; Layout, an html/template, is
+	// the page its HTML is shown in (zero: the built-in one). See
+	// markdown.go and layout.go.
+	Markdown, Layout Source
+	Attachments      []Source // templated paths, relative to Dir
+	Dir              string   // folder relative paths resolve against
 	// FileRoots are folders besides Dir that a path written with data may
 	// name (relative to Dir); see files.go.
 	FileRoots []string
@@ -101,6 +106,9 @@ type Composer struct {
 	toDisplay   *tmpl
 	headers     []headerTmpl
 	text, html  *tmpl
+	md, layout  *tmpl    // a Markdown body and its layout
+	docs        docCache // the Markdown parsed, by token text
+	tokens      slotTokens
 	attachments []*tmpl
 	mayLoop     bool                       // some template nests loops or calls templates
 	images      atomic.Pointer[imageCheck] // set once a simple HTML body's images are checked
@@ -111,6 +119,7 @@ type Composer struct {
 	dir           string          // Spec.Dir, absolute
 	roots         fsafe.Roots     // where paths written with data may lead
 	literalImages map[string]bool // <img src> paths the HTML template itself writes
+	layoutImages  map[string]bool // and the layout of a Markdown body
 }
 
 type headerTmpl struct {
@@ -129,7 +138,7 @@ func New(spec Spec) (*Composer, error) {
 	if spec.Timeout <= 0 {
 		spec.Timeout = DefaultTimeout
 	}
-	c := &Composer{spec: spec, literalImages: literalImages(spec.HTML.Text)}
+	c := &Composer{spec: spec, literalImages: literalImages(spec.HTML.Text), tokens: newSlotTokens()}
 	if spec.InlineCSS {
 		c.css = inline.New()
 		// Data cannot add a <style>: html/template escapes it.
@@ -157,8 +166,13 @@ func New(spec Spec) (*Composer, error) {
 		errs = append(errs, &TemplateError{Where: spec.To.where(1), Err: errors.New("to is required"),
 			Help: `set to = "{{.name}} <{{.email}}>" in the campaign`})
 	}
-	if spec.Text.IsZero() && spec.HTML.IsZero() {
-		errs = append(errs, &TemplateError{Where: spec.Subject.File, Err: errors.New("no message body: set text, html or both")})
+	switch md := !spec.Markdown.IsZero(); {
+	case md && !(spec.Text.IsZero() && spec.HTML.IsZero()):
+		errs = append(errs, &TemplateError{Where: spec.Markdown.File, Err: errors.New("markdown cannot be used together with text or html")})
+	case !md && !spec.Layout.IsZero():
+		errs = append(errs, &TemplateError{Where: spec.Layout.File, Err: errors.New("a layout is for a markdown body")})
+	case !md && spec.Text.IsZero() && spec.HTML.IsZero():
+		errs = append(errs, &TemplateError{Where: spec.Subject.File, Err: errors.New("no message body: set markdown, text or html")})
 	}
 	c.from = parse(spec.From, false)
 	c.to = parse(spec.To, false)
@@ -169,6 +183,17 @@ func New(spec Spec) (*Composer, error) {
 	c.toDisplay = parse(spec.ToDisplay, false)
 	c.text = parse(spec.Text, false)
 	c.html = parse(spec.HTML, true)
+	if c.md = parse(spec.Markdown, false); c.md != nil {
+		for _, tree := range c.md.trees() {
+			addSlots(tree)
+		}
+		var err error
+		if c.layout, err = parseLayout(spec.Layout); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.layoutImages = literalImages(c.layout.src.Text)
+		}
+	}
 	for _, h := range spec.Headers {
 		if err := validateHeaderName(h.Name); err != nil {
 			errs = append(errs, &TemplateError{Where: h.Value.where(1), Err: err})
@@ -206,7 +231,7 @@ func (c *Composer) templates() []*tmpl {
 		ts = append(ts, h.value)
 	}
 	ts = append(ts, c.attachments...)
-	for _, t := range []*tmpl{c.text, c.html} {
+	for _, t := range []*tmpl{c.text, c.html, c.md, c.layout} {
 		if t != nil {
 			ts = append(ts, t)
 		}

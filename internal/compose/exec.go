@@ -17,11 +17,21 @@ type executor struct {
 	buf  *limitedBuffer
 	text map[*tmpl]*template.Template
 	html map[*tmpl]*htmltemplate.Template
+
+	// For a Markdown body (markdown.go): the values its actions wrote, in
+	// order, their tokens, and the page its layout shows.
+	slots  []string
+	tokens slotTokens
+	page   page
 }
 
 func newExecutor(ts []*tmpl) *executor {
 	x := &executor{buf: new(limitedBuffer), text: map[*tmpl]*template.Template{}, html: map[*tmpl]*htmltemplate.Template{}}
 	funcs := funcsFor(x.buf)
+	funcs[slotFunc] = x.slot
+	for name, f := range x.pageFuncs() {
+		funcs[name] = f
+	}
 	for _, t := range ts {
 		// The originals never run, so an HTML one can still be cloned:
 		// each clone is escaped when it first runs.
@@ -50,7 +60,9 @@ func (c *Composer) executor() *executor {
 		c.execs.idle = c.execs.idle[:n-1]
 		return x
 	}
-	return newExecutor(c.templates())
+	x := newExecutor(c.templates())
+	x.tokens = c.tokens
+	return x
 }
 
 func (c *Composer) release(x *executor) {
@@ -70,6 +82,7 @@ func (x *executor) run(t *tmpl, fields map[string]string) (string, error) {
 	}
 	b := x.buf
 	b.Reset()
+	b.held = 0
 	var err error
 	if h := x.html[t]; h != nil {
 		if err = h.Execute(b, fields); err == nil && !t.shaped.Load() {

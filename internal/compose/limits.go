@@ -69,13 +69,14 @@ type limitedBuffer struct {
 	deadline     time.Time
 	timeout      time.Duration
 	steps        int
+	held         int64 // bytes of a Markdown body's values, kept beside the buffer
 	err          *limitError
 }
 
 // start readies the buffer for a new row.
 func (b *limitedBuffer) start(limit int64, timeout time.Duration) {
 	b.Reset()
-	b.limit, b.timeout, b.deadline, b.steps, b.err = limit, timeout, time.Now().Add(timeout), 0, nil
+	b.limit, b.timeout, b.deadline, b.steps, b.held, b.err = limit, timeout, time.Now().Add(timeout), 0, 0, nil
 }
 
 // clockEvery is how many cheap steps pass between two looks at the clock:
@@ -109,7 +110,7 @@ func (b *limitedBuffer) error() error {
 }
 
 // room is how many more bytes the message may hold.
-func (b *limitedBuffer) room() int64 { return b.limit - int64(b.Len()) }
+func (b *limitedBuffer) room() int64 { return b.limit - int64(b.Len()) - b.held }
 
 // fits fails when n more bytes would not fit in the message.
 func (b *limitedBuffer) fits(n int64) error {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"mime"
 	"net/mail"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -72,6 +74,7 @@ type rendered struct {
 	textLen, htmlLen         int64
 	textSkipped, htmlSkipped bool
 	fields                   map[string]string // the row's, for errors naming a column
+	mdImages                 map[string]bool   // a Markdown body's own <img src> paths
 }
 
 // bounded reports whether a length is only an upper bound.
@@ -163,23 +166,8 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 			return nil, err
 		}
 	}
-	// Neither body can fail once it is known to be simple, so skipping one
-	// changes no error: the first one is still the first one.
-	if n, ok := c.bound(c.text, fields, skip); ok {
-		r.textLen, r.textSkipped = n, true
-	} else if r.text, err = x.run(c.text, fields); err != nil {
+	if err := c.renderBodies(x, fields, skip, r); err != nil {
 		return nil, err
-	} else {
-		r.textLen = int64(len(r.text))
-	}
-	// Inlining CSS makes the HTML longer than its bound, so a styled body
-	// always runs.
-	if n, ok := c.bound(c.html, fields, skip && c.images.Load() != nil && !c.styled); ok {
-		r.htmlLen, r.htmlSkipped = n, true
-	} else if r.html, err = x.run(c.html, fields); err != nil {
-		return nil, err
-	} else {
-		r.htmlLen = int64(len(r.html))
 	}
 	if err := c.inlineCSS(r); err != nil {
 		return nil, err
@@ -210,10 +198,47 @@ func (c *Composer) inlineCSS(r *rendered) error {
 	}
 	out, err := c.css.Inline(r.html)
 	if err != nil {
-		return &TemplateError{Where: c.spec.HTML.where(1), Err: fmt.Errorf("inlining its CSS: %w", err),
+		src := c.spec.HTML
+		if c.md != nil {
+			src = c.spec.Layout
+			if src.IsZero() {
+				src = c.spec.Markdown
+			}
+		}
+		return &TemplateError{Where: src.where(1), Err: fmt.Errorf("inlining its CSS: %w", err),
 			Help: "set inline_css = false in the campaign to send the <style> as written"}
 	}
 	r.html, r.htmlLen = out, int64(len(out))
+	return nil
+}
+
+// renderBodies renders the text and HTML parts into r. Every HTML body,
+// from an html template or from Markdown in its layout, is made here.
+func (c *Composer) renderBodies(x *executor, fields map[string]string, skip bool, r *rendered) error {
+	var err error
+	if c.md != nil {
+		if err := c.renderMarkdown(x, fields, r); err != nil {
+			return err
+		}
+		r.textLen, r.htmlLen = int64(len(r.text)), int64(len(r.html))
+		return nil
+	}
+	// Neither body can fail once it is known to be simple, so skipping one
+	// changes no error: the first one is still the first one.
+	if n, ok := c.bound(c.text, fields, skip); ok {
+		r.textLen, r.textSkipped = n, true
+	} else if r.text, err = x.run(c.text, fields); err != nil {
+		return err
+	} else {
+		r.textLen = int64(len(r.text))
+	}
+	if n, ok := c.bound(c.html, fields, skip && c.images.Load() != nil && !c.styled); ok {
+		r.htmlLen, r.htmlSkipped = n, true
+	} else if r.html, err = x.run(c.html, fields); err != nil {
+		return err
+	} else {
+		r.htmlLen = int64(len(r.html))
+	}
 	return nil
 }
 
@@ -362,26 +387,45 @@ func (c *Composer) checkImages(d *draft, r *rendered) (int64, error) {
 		// A simple HTML body has the same images for every row.
 		ic := c.images.Load()
 		return ic.size, ic.err
+	case c.md != nil:
+		var err error
+		d.html, d.embeds, err = c.inlineImages(r.html, d.domain, r.fields, c.markdownImage(r.mdImages))
+		return embedded(d.embeds), err
 	case c.html != nil:
 		var err error
-		d.html, d.embeds, err = c.inlineImages(r.html, d.domain, r.fields)
+		d.html, d.embeds, err = c.inlineImages(r.html, d.domain, r.fields, c.htmlImage)
 		if c.html.simple() != nil {
-			ic := &imageCheck{err: err}
-			for _, e := range d.embeds {
-				ic.size += e.size * 4 / 3
-			}
-			c.images.CompareAndSwap(nil, ic)
+			c.images.CompareAndSwap(nil, &imageCheck{err: err, size: embedded(d.embeds)})
 		}
-		if err != nil {
-			return 0, err
-		}
-		var size int64
-		for _, e := range d.embeds {
-			size += e.size * 4 / 3
-		}
-		return size, nil
+		return embedded(d.embeds), err
 	}
 	return 0, nil
+}
+
+// embedded is the size of inline images in base64.
+func embedded(embeds []embed) int64 {
+	var size int64
+	for _, e := range embeds {
+		size += e.size * 4 / 3
+	}
+	return size
+}
+
+// imageOrigin says which template wrote an <img src> path p and whether
+// it wrote every byte of it (then p may name any file, see files.go).
+type imageOrigin func(p string) (t *tmpl, literal bool)
+
+func (c *Composer) htmlImage(p string) (*tmpl, bool) { return c.html, c.literalImages[p] }
+
+// markdownImage is the origin of the images of a Markdown body whose own
+// paths are literal, in its layout.
+func (c *Composer) markdownImage(literal map[string]bool) imageOrigin {
+	return func(p string) (*tmpl, bool) {
+		if !literal[p] && c.layoutImages[p] {
+			return c.layout, true
+		}
+		return c.md, literal[p]
+	}
 }
 
 // checkAttachments finds every file to attach, checks that it can be read
@@ -456,12 +500,12 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 	}
 
 	text := r.text
-	if c.text == nil {
+	if c.text == nil && c.md == nil {
 		text = html2text.HTML2TextWithOptions(r.html, html2text.WithLinksInnerText(), html2text.WithUnixLineBreaks())
 	}
 	m.Text, m.TextFromHTML = text, c.text == nil
 	msg.SetBodyString(gomail.TypeTextPlain, text)
-	if c.html != nil {
+	if c.html != nil || c.md != nil {
 		msg.AddAlternativeString(gomail.TypeTextHTML, d.html)
 	}
 	for _, e := range d.embeds {
@@ -535,7 +579,7 @@ var reImgSrc = regexp.MustCompile(`(?i)(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'(
 
 // inlineImages embeds every image the HTML names by a relative path and
 // points its src at the embedded part.
-func (c *Composer) inlineImages(html, domain string, fields map[string]string) (string, []embed, error) {
+func (c *Composer) inlineImages(html, domain string, fields map[string]string, origin imageOrigin) (string, []embed, error) {
 	if !containsFold(html, "<img") {
 		return html, nil, nil
 	}
@@ -552,10 +596,11 @@ func (c *Composer) inlineImages(html, domain string, fields map[string]string) (
 		abs := c.resolve(p)
 		cid, ok := byPath[abs]
 		if !ok {
-			f, err := c.stat(abs, c.literalImages[p])
+			t, literal := origin(p)
+			f, err := c.stat(abs, literal)
 			if err != nil {
 				if firstErr == nil {
-					firstErr = fileError(c.html, "inline image", p, fields, err)
+					firstErr = fileError(t, "inline image", p, fields, err)
 				}
 				return tag
 			}
@@ -586,11 +631,15 @@ func containsFold(s, sub string) bool {
 	}
 }
 
-// unescapeHTMLPath reads the escapes a path in an HTML attribute commonly
-// holds.
+// unescapeHTMLPath reads a relative URL in an HTML attribute as a path:
+// character references, then percent-escapes, which html/template and
+// goldmark write for spaces and non-ASCII names ("图片.png").
 func unescapeHTMLPath(s string) string {
-	s = strings.ReplaceAll(s, "&amp;", "&")
-	return strings.ReplaceAll(s, "%20", " ")
+	s = html.UnescapeString(s)
+	if p, err := url.PathUnescape(s); err == nil {
+		return p
+	}
+	return s
 }
 
 func sanitizeCID(s string) string {

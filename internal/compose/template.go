@@ -120,12 +120,19 @@ func (t *tmpl) trees() []*parse.Tree {
 const tmplName = "mailmerge"
 
 func parseTemplate(src Source, html bool) (*tmpl, error) {
+	return parseTemplateWith(src, html, nil)
+}
+
+// parseTemplateWith parses a template that may call more functions than
+// the others (a layout's body and subject).
+func parseTemplateWith(src Source, html bool, more template.FuncMap) (*tmpl, error) {
 	t := &tmpl{src: src}
 	var err error
 	if html {
-		t.html, err = htmltemplate.New(tmplName).Option("missingkey=error").Funcs(htmltemplate.FuncMap(parseFuncs)).Parse(src.Text)
+		t.html, err = htmltemplate.New(tmplName).Option("missingkey=error").Funcs(htmltemplate.FuncMap(parseFuncs)).
+			Funcs(htmltemplate.FuncMap(more)).Parse(src.Text)
 	} else {
-		t.text, err = template.New(tmplName).Option("missingkey=error").Funcs(parseFuncs).Parse(src.Text)
+		t.text, err = template.New(tmplName).Option("missingkey=error").Funcs(parseFuncs).Funcs(more).Parse(src.Text)
 	}
 	if err != nil {
 		return nil, t.wrap(err)
