@@ -155,8 +155,7 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 			*src = compose.Source{File: c.Path, Key: key, Line: 1}
 		}
 	}
-	spec.Text = c.body("text", cfg.Text, p)
-	spec.HTML = c.body("html", cfg.HTML, p)
+	c.bodies(&spec, p)
 	for i, a := range cfg.Attachments {
 		src := c.source("attachments", a)
 		src.Key = fmt.Sprintf("attachments[%d]", i)
@@ -172,7 +171,28 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 	return spec
 }
 
-// body reads the text or HTML template named by key; none when unnamed.
+// bodies reads the body templates: markdown (with its layout) or text and
+// html. A campaign that names both kinds gets one error and neither.
+func (c *Campaign) bodies(spec *compose.Spec, p *problems) {
+	cfg := c.Config
+	switch {
+	case cfg.Markdown != "" && (cfg.Text != "" || cfg.HTML != ""):
+		p.add("markdown", errors.New("cannot be used together with text or html"),
+			"a Markdown body makes both the text and the HTML part; remove text and html, or markdown")
+		return
+	case cfg.Layout != "" && cfg.Markdown == "":
+		p.add("layout", errors.New("is the page of a markdown body, and there is none"),
+			`set markdown = "body.md.tmpl", or put the page in the html template`)
+	}
+	spec.Text = c.body("text", cfg.Text, p)
+	spec.HTML = c.body("html", cfg.HTML, p)
+	spec.Markdown = c.body("markdown", cfg.Markdown, p)
+	if cfg.Markdown != "" {
+		spec.Layout = c.body("layout", cfg.Layout, p)
+	}
+}
+
+// body reads the template file named by key; none when unnamed.
 func (c *Campaign) body(key, name string, p *problems) compose.Source {
 	if name == "" {
 		return compose.Source{}

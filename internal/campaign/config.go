@@ -31,15 +31,19 @@ type Config struct {
 	HeaderRow  int    `toml:"header_row"`
 	SkipHidden bool   `toml:"skip_hidden"`
 
-	From        string            `toml:"from"`
-	To          string            `toml:"to"`
-	ToDisplay   string            `toml:"to_display"`
-	Cc          string            `toml:"cc"`
-	Bcc         string            `toml:"bcc"`
-	ReplyTo     string            `toml:"reply_to"`
-	Subject     string            `toml:"subject"`
-	Text        string            `toml:"text"`
-	HTML        string            `toml:"html"`
+	From      string `toml:"from"`
+	To        string `toml:"to"`
+	ToDisplay string `toml:"to_display"`
+	Cc        string `toml:"cc"`
+	Bcc       string `toml:"bcc"`
+	ReplyTo   string `toml:"reply_to"`
+	Subject   string `toml:"subject"`
+	Text      string `toml:"text"`
+	HTML      string `toml:"html"`
+	// Markdown is a body instead of Text and HTML: both parts are made
+	// from it; Layout is the HTML page it is shown in.
+	Markdown    string            `toml:"markdown"`
+	Layout      string            `toml:"layout"`
 	Attachments []string          `toml:"attachments"`
 	Headers     map[string]string `toml:"headers"`
 	// InlineCSS is nil when unset: <style> rules are inlined (true).
@@ -91,7 +95,7 @@ type SendConfig struct {
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
 	"recipients", "encoding", "delimiter", "sheet", "header_row", "skip_hidden", "from", "to", "to_display", "cc", "bcc", "reply_to",
-	"subject", "text", "html", "inline_css", "attachments", "file_roots", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
+	"subject", "text", "html", "markdown", "layout", "inline_css", "attachments", "file_roots", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",

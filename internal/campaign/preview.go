@@ -78,7 +78,7 @@ func (c *Campaign) Message(ctx context.Context, n int) (Rendered, error) {
 }
 
 // Files lists the files a message is made from, for watching them change:
-// the campaign file, the recipients list and the text and HTML templates.
+// the campaign file, the recipients list and the body templates.
 // Attachments and inline images are named by the templates and not listed.
 func (c *Campaign) Files() []string {
 	return c.Config.files(c.Path, c.resolve)
@@ -99,7 +99,7 @@ func Files(path string) ([]string, error) {
 
 func (cfg *Config) files(path string, resolve func(string) string) []string {
 	out := []string{path}
-	for _, name := range []string{cfg.Recipients, cfg.Text, cfg.HTML} {
+	for _, name := range []string{cfg.Recipients, cfg.Text, cfg.HTML, cfg.Markdown, cfg.Layout} {
 		if name != "" {
 			out = append(out, resolve(name))
 		}

@@ -47,14 +47,12 @@ type campaignFile struct{ path, what string }
 // files the messages attach or show come from the rows (see checkMessage).
 func (c *Campaign) ownFiles() []campaignFile {
 	files := []campaignFile{{c.Path, "the campaign file"}, {c.listPath, "the recipients list"}}
-	if c.Config.Text != "" {
-		files = append(files, campaignFile{c.resolve(c.Config.Text), "the text template"})
-	}
-	if c.Config.HTML != "" {
-		files = append(files, campaignFile{c.resolve(c.Config.HTML), "the HTML template"})
-	}
-	if c.Config.SMTP.CAFile != "" {
-		files = append(files, campaignFile{c.resolve(c.Config.SMTP.CAFile), "the CA file"})
+	cfg := c.Config
+	for _, f := range []campaignFile{{cfg.Text, "the text template"}, {cfg.HTML, "the HTML template"},
+		{cfg.Markdown, "the Markdown template"}, {cfg.Layout, "the layout"}, {cfg.SMTP.CAFile, "the CA file"}} {
+		if f.path != "" {
+			files = append(files, campaignFile{c.resolve(f.path), f.what})
+		}
 	}
 	results := c.ResultsPath()
 	return append(files, campaignFile{results, "the results file"},
