@@ -190,9 +190,8 @@ func New(spec Spec) (*Composer, error) {
 		var err error
 		if c.layout, err = parseLayout(spec.Layout); err != nil {
 			errs = append(errs, err)
-		} else {
-			c.layoutImages = literalImages(c.layout.src.Text)
 		}
+		c.layoutImages = literalImages(spec.Layout.Text)
 	}
 	for _, h := range spec.Headers {
 		if err := validateHeaderName(h.Name); err != nil {

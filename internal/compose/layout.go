@@ -3,6 +3,7 @@ package compose
 import (
 	_ "embed"
 	htmltemplate "html/template"
+	"strings"
 	"text/template"
 )
 
@@ -14,9 +15,6 @@ import (
 
 //go:embed layout.html.tmpl
 var builtinLayout string
-
-// builtinLayoutName is what errors call the built-in layout.
-const builtinLayoutName = "built-in layout"
 
 // layoutFuncs names the layout's own functions for the parser; each
 // executor binds them to the page it renders (pageFuncs).
@@ -33,11 +31,39 @@ func (x *executor) pageFuncs() template.FuncMap {
 	}
 }
 
-// parseLayout parses the layout of a Markdown body, the built-in one when
-// src is zero.
+// parseLayout parses the layout of a Markdown body; nil for the built-in
+// one.
 func parseLayout(src Source) (*tmpl, error) {
 	if src.IsZero() {
-		src = Source{File: builtinLayoutName, Line: 1, Text: builtinLayout}
+		return nil, nil
 	}
 	return parseTemplateWith(src, true, layoutFuncs)
+}
+
+// builtinParts is the built-in layout cut at {{subject}} and {{body}},
+// its only actions: it is written without running a template, which
+// would cost a tenth of a Markdown message.
+var builtinParts = func() [3]string {
+	before, rest, ok1 := strings.Cut(builtinLayout, "{{subject}}")
+	mid, after, ok2 := strings.Cut(rest, "{{body}}")
+	if !ok1 || !ok2 || strings.Contains(before+mid+after, "{{") {
+		panic("compose: the built-in layout must call subject, then body, and nothing else")
+	}
+	return [3]string{before, mid, after}
+}()
+
+// titleEscaper escapes as html/template does in element text.
+var titleEscaper = strings.NewReplacer(`&`, "&amp;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;", `'`, "&#39;", `+`, "&#43;", "\x00", "\uFFFD")
+
+// builtinPage writes a page of the built-in layout, escaping the subject
+// as html/template does in <title>.
+func builtinPage(p page) string {
+	var b strings.Builder
+	b.Grow(len(builtinLayout) + len(p.subject) + len(p.body))
+	b.WriteString(builtinParts[0])
+	titleEscaper.WriteString(&b, p.subject)
+	b.WriteString(builtinParts[1])
+	b.WriteString(string(p.body))
+	b.WriteString(builtinParts[2])
+	return b.String()
 }

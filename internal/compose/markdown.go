@@ -255,9 +255,14 @@ func (c *Composer) renderMarkdown(x *executor, fields map[string]string, r *rend
 		c.docs.put(src, d)
 	}
 	r.text = plainText(d, c.tokens, x.slots)
-	x.page = page{body: htmltemplate.HTML(d.fillHTML(x.slots)), subject: cleanHeaderValue(r.subject)}
+	r.mdImages = d.images
+	p := page{body: htmltemplate.HTML(d.fillHTML(x.slots)), subject: cleanHeaderValue(r.subject)}
+	if c.layout == nil {
+		r.html = builtinPage(p)
+		return nil
+	}
+	x.page = p
 	r.html, err = x.run(c.layout, fields)
 	x.page = page{}
-	r.mdImages = d.images
 	return err
 }

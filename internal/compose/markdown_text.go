@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,11 @@ type plainWriter struct {
 
 // line writes one line with the prefixes of the open blocks.
 func (w *plainWriter) line(s string) {
+	if len(w.indent) == 0 {
+		w.b.WriteString(s)
+		w.b.WriteByte('\n')
+		return
+	}
 	var pre strings.Builder
 	for i, p := range w.indent {
 		if i == w.marker {
@@ -144,12 +150,20 @@ func (w *plainWriter) list(n *ast.List) {
 
 // table writes a table with its columns aligned by display width.
 func (w *plainWriter) table(t *east.Table) {
-	var rows [][]string
+	type cell struct {
+		text  string
+		width int
+	}
+	var rows [][]cell
 	cols := len(t.Alignments)
 	for r := t.FirstChild(); r != nil; r = r.NextSibling() {
-		var cells []string
+		var cells []cell
 		for c := r.FirstChild(); c != nil; c = c.NextSibling() {
-			cells = append(cells, strings.Join(strings.Fields(w.inlines(c)), " "))
+			s := w.inlines(c)
+			if strings.ContainsAny(s, "\t\n\r") {
+				s = strings.Join(strings.Fields(s), " ")
+			}
+			cells = append(cells, cell{s, displayWidth(s)})
 		}
 		cols = max(cols, len(cells))
 		rows = append(rows, cells)
@@ -157,24 +171,24 @@ func (w *plainWriter) table(t *east.Table) {
 	widths := make([]int, cols)
 	for _, cells := range rows {
 		for i, c := range cells {
-			widths[i] = max(widths[i], human.Width(c))
+			widths[i] = max(widths[i], c.width)
 		}
 	}
 	for i, cells := range rows {
 		var b strings.Builder
 		for j := range cols {
-			c := ""
+			var c cell
 			if j < len(cells) {
 				c = cells[j]
 			}
-			pad := strings.Repeat(" ", widths[j]-human.Width(c))
+			pad := strings.Repeat(" ", widths[j]-c.width)
 			if j > 0 {
 				b.WriteString("  ")
 			}
 			if j < len(t.Alignments) && t.Alignments[j] == east.AlignRight {
-				b.WriteString(pad + c)
+				b.WriteString(pad + c.text)
 			} else {
-				b.WriteString(c + pad)
+				b.WriteString(c.text + pad)
 			}
 		}
 		w.line(strings.TrimRight(b.String(), " "))
@@ -240,6 +254,9 @@ func linkText(label, dest string) string {
 // unescapeMarkdown reads backslash escapes and character references, as
 // goldmark does when it writes HTML.
 func unescapeMarkdown(v []byte) []byte {
+	if bytes.IndexByte(v, '\\') < 0 && bytes.IndexByte(v, '&') < 0 {
+		return v
+	}
 	return util.ResolveEntityNames(util.ResolveNumericReferences(util.UnescapePunctuations(v)))
 }
 
@@ -247,7 +264,15 @@ func unescapeMarkdown(v []byte) []byte {
 func widest(s string) int {
 	n := 0
 	for l := range strings.SplitSeq(s, "\n") {
-		n = max(n, human.Width(l))
+		n = max(n, displayWidth(l))
 	}
 	return n
+}
+
+// displayWidth is human.Width, quicker for ASCII, which is one column a byte.
+func displayWidth(s string) int {
+	if isASCII(s) {
+		return len(s)
+	}
+	return human.Width(s)
 }
