@@ -172,24 +172,25 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 }
 
 // bodies reads the body templates: markdown (with its layout) or text and
-// html. A campaign that names both kinds gets one error and neither.
+// html. A campaign that names both kinds gets one error, and only its
+// Markdown is read.
 func (c *Campaign) bodies(spec *compose.Spec, p *problems) {
 	cfg := c.Config
-	switch {
-	case cfg.Markdown != "" && (cfg.Text != "" || cfg.HTML != ""):
-		p.add("markdown", errors.New("cannot be used together with text or html"),
-			"a Markdown body makes both the text and the HTML part; remove text and html, or markdown")
+	if cfg.Markdown != "" {
+		if cfg.Text != "" || cfg.HTML != "" {
+			p.add("markdown", errors.New("cannot be used together with text or html"),
+				"a Markdown body makes both the text and the HTML part; remove text and html, or markdown")
+		}
+		spec.Markdown = c.body("markdown", cfg.Markdown, p)
+		spec.Layout = c.body("layout", cfg.Layout, p)
 		return
-	case cfg.Layout != "" && cfg.Markdown == "":
+	}
+	if cfg.Layout != "" {
 		p.add("layout", errors.New("is the page of a markdown body, and there is none"),
 			`set markdown = "body.md.tmpl", or put the page in the html template`)
 	}
 	spec.Text = c.body("text", cfg.Text, p)
 	spec.HTML = c.body("html", cfg.HTML, p)
-	spec.Markdown = c.body("markdown", cfg.Markdown, p)
-	if cfg.Markdown != "" {
-		spec.Layout = c.body("layout", cfg.Layout, p)
-	}
 }
 
 // body reads the template file named by key; none when unnamed.
