@@ -166,13 +166,8 @@ func New(spec Spec) (*Composer, error) {
 		errs = append(errs, &TemplateError{Where: spec.To.where(1), Err: errors.New("to is required"),
 			Help: `set to = "{{.name}} <{{.email}}>" in the campaign`})
 	}
-	switch md := !spec.Markdown.IsZero(); {
-	case md && !(spec.Text.IsZero() && spec.HTML.IsZero()):
-		errs = append(errs, &TemplateError{Where: spec.Markdown.File, Err: errors.New("markdown cannot be used together with text or html")})
-	case !md && !spec.Layout.IsZero():
-		errs = append(errs, &TemplateError{Where: spec.Layout.File, Err: errors.New("a layout is for a markdown body")})
-	case !md && spec.Text.IsZero() && spec.HTML.IsZero():
-		errs = append(errs, &TemplateError{Where: spec.Subject.File, Err: errors.New("no message body: set markdown, text or html")})
+	if err := spec.checkBodies(); err != nil {
+		errs = append(errs, err)
 	}
 	c.from = parse(spec.From, false)
 	c.to = parse(spec.To, false)
@@ -216,6 +211,19 @@ func New(spec Spec) (*Composer, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkBodies wants one kind of body: Markdown, or text, HTML or both.
+func (spec *Spec) checkBodies() error {
+	switch md := !spec.Markdown.IsZero(); {
+	case md && !(spec.Text.IsZero() && spec.HTML.IsZero()):
+		return &TemplateError{Where: spec.Markdown.File, Err: errors.New("markdown cannot be used together with text or html")}
+	case !md && !spec.Layout.IsZero():
+		return &TemplateError{Where: spec.Layout.File, Err: errors.New("a layout is for a markdown body")}
+	case !md && spec.Text.IsZero() && spec.HTML.IsZero():
+		return &TemplateError{Where: spec.Subject.File, Err: errors.New("no message body: set markdown, text or html")}
+	}
+	return nil
 }
 
 // templates lists every parsed template, in campaign order.
