@@ -236,6 +236,10 @@ our logo
 	if text != want {
 		t.Errorf("text part\n%q\nwant\n%q", text, want)
 	}
+	m := mustCompose(t, mdSpec(body), 1, map[string]string{"name": "王小明", "email": "w@example.com", "id": "7", "amount": "12.00"})
+	if m.TextFromHTML || m.Text != want {
+		t.Errorf("Message.Text %q, from the HTML %v", m.Text, m.TextFromHTML)
+	}
 }
 
 // TestMarkdownImages: a relative image is embedded, from the template or

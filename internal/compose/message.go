@@ -499,11 +499,11 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 		msg.SetGenHeader(gomail.HeaderUserAgent, c.spec.Mailer)
 	}
 
-	text := r.text
-	if c.text == nil && c.md == nil {
+	text, fromHTML := r.text, c.text == nil && c.md == nil
+	if fromHTML {
 		text = html2text.HTML2TextWithOptions(r.html, html2text.WithLinksInnerText(), html2text.WithUnixLineBreaks())
 	}
-	m.Text, m.TextFromHTML = text, c.text == nil
+	m.Text, m.TextFromHTML = text, fromHTML
 	msg.SetBodyString(gomail.TypeTextPlain, text)
 	if c.html != nil || c.md != nil {
 		msg.AddAlternativeString(gomail.TypeTextHTML, d.html)
