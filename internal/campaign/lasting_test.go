@@ -17,6 +17,8 @@ func TestLastingFailuresFromTheResultsFile(t *testing.T) {
 		{journal.Entry{Status: journal.Failed, Code: 550, Reply: "5.1.1 <x@example.com>: user unknown (at rcpt)"}, true},
 		{journal.Entry{Status: journal.Failed, Code: 552, Reply: "5.2.2 mailbox full (at rcpt) [cc@example.com refused: 552 mailbox full]"}, true},
 		{journal.Entry{Status: journal.Failed, Code: 550, Reply: "no such user here (at rcpt)"}, true}, // no enhanced code: 550 at RCPT
+		// As runs before the reply was written once recorded it.
+		{journal.Entry{Status: journal.Failed, Code: 550, Reply: "5.1.1 no such user (at rcpt) [x@example.com refused: 550 5.1.1 no such user]"}, true},
 		{journal.Entry{Status: journal.Failed, Code: 0, Reply: "server does not offer SMTPUTF8 (at mail)"}, true},
 		{journal.Entry{Status: journal.Failed, Code: 550, Reply: "5.7.1 relaying denied (at rcpt)"}, false}, // policy: fixable
 		{journal.Entry{Status: journal.Failed, Code: 554, Reply: "5.1.1 user unknown (at data-end)"}, false},

@@ -156,10 +156,20 @@ func replyText(res delivery.Result) string {
 	if res.Stage != "" && res.Status != delivery.Delivered {
 		parts = append(parts, "(at "+res.Stage+")")
 	}
-	for _, rc := range res.Rcpts {
+	for i, rc := range res.Rcpts {
+		if i == 0 && deciding(res, rc) {
+			continue // the row's own refusal, said once above
+		}
 		parts = append(parts, fmt.Sprintf("[%s refused: %d %s]", rc.Addr, rc.Code, rc.Reply))
 	}
 	return strings.Join(parts, " ")
+}
+
+// deciding says whether a recipient's refusal is the reply of the whole
+// message: when the server refused every recipient, the first refusal
+// decides (it is the row's own address, the envelope's first).
+func deciding(res delivery.Result, rc delivery.RcptReply) bool {
+	return res.Stage == delivery.StageRcpt && rc.Code == res.Code && rc.Reply == res.Reply
 }
 
 // failureKey groups failures by the server's reply without the refused

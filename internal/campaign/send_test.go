@@ -967,3 +967,45 @@ func TestSendToRefusedCcDelivered(t *testing.T) {
 		t.Errorf("the cc got %d copies after --retry-failed, want 1", got)
 	}
 }
+
+// TestSendRefusalRecordedOnce: a refusal at RCPT and one at the end of
+// DATA each appear once in the row's reply; a message refused for every
+// recipient names the others besides the row's own refusal.
+func TestSendRefusalRecordedOnce(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{
+		Rcpt: func(to string) error {
+			switch to {
+			case addr(2), "boss3@example.org":
+				return sandbox.Refuse(550, "5.1.1", "no such user")
+			case addr(3):
+				return sandbox.Refuse(550, "5.7.1", "relaying denied")
+			}
+			return nil
+		},
+		Data: func(d sandbox.Delivery) error {
+			if d.To[0] == addr(4) {
+				return sandbox.Refuse(550, "5.7.1", "message looks like spam")
+			}
+			return nil
+		},
+	}})
+	c := newSendCampaign(t, 4, sendKeys{top: `bcc = '{{if eq .id "3"}}{{.boss}}{{end}}'`})
+	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+	rows := readResults(t, sum.Results)
+	for row, want := range map[int][]string{
+		2: {"5.1.1 no such user (at rcpt)"},
+		3: {"5.7.1 relaying denied (at rcpt)", "[boss3@example.org refused: 550 5.1.1 no such user]"},
+		4: {"5.7.1 message looks like spam (at data-end)"},
+	} {
+		r := rows[row]
+		if r.status != "failed" || r.code != 550 {
+			t.Errorf("row %d = %+v, want failed 550", row, r)
+		}
+		if got := strings.Join(want, " "); r.reply != got {
+			t.Errorf("row %d reply = %q, want %q", row, r.reply, got)
+		}
+		if !campaign.Lasting(journal.Entry{Status: journal.Failed, Code: r.code, Reply: r.reply}) && row == 2 {
+			t.Errorf("row %d: %q is no longer read back as a lasting refusal", row, r.reply)
+		}
+	}
+}
