@@ -59,6 +59,7 @@ package recipients
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -105,6 +106,7 @@ type Reader struct {
 	book      *sheetReader // a workbook's sheet; nil for a CSV file
 	file      io.Closer    // the file Open opened; nil for NewReader
 	csv       *csv.Reader
+	end       *lastLine // what the csv reader has read of the text, for quote errors at its end
 	columns   []string
 	delimiter rune
 	headerEnd int   // the header's last line
@@ -180,18 +182,19 @@ func NewReader(name string, r io.Reader, opts Options) (*Reader, error) {
 		lines = crToLF{text}
 	}
 
-	cr := csv.NewReader(lines) // takes text as it is, a large enough *bufio.Reader
+	end := &lastLine{r: lines}
+	cr := csv.NewReader(bufio.NewReaderSize(end, bufferSize))
 	cr.Comma = delimiter
 	cr.FieldsPerRecord = -1 // ragged rows are reported by Next, with a clearer message
 	cr.ReuseRecord = true
-	rd := &Reader{name: name, csv: cr, delimiter: delimiter}
+	rd := &Reader{name: name, csv: cr, end: end, delimiter: delimiter}
 
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return fail(1, ErrEmptyFile, "the first line must name the columns, e.g. name,email")
 	}
 	if err != nil {
-		return nil, rd.readError(err)
+		return nil, rd.readError(err, header)
 	}
 	if err := rd.setColumns(header); err != nil {
 		return nil, err
@@ -345,7 +348,7 @@ func (r *Reader) Next() (Recipient, error) {
 			if errors.As(err, &parseErr) {
 				r.rows++
 			}
-			e := r.readError(err)
+			e := r.readError(err, record)
 			if e.Row == 0 {
 				r.err = e
 			}
@@ -403,14 +406,23 @@ func delimiterName(d rune) string {
 
 // readError turns an error of the csv reader into an *Error. A quote problem
 // in a data row gets that row's number; the csv reader goes on at the next
-// line, so it is not fatal.
-func (r *Reader) readError(err error) *Error {
+// line, so it is not fatal. record holds the cells read before the error.
+func (r *Reader) readError(err error, record []string) *Error {
 	var parseErr *csv.ParseError
 	if !errors.As(err, &parseErr) {
 		return &Error{File: r.name, Err: fmt.Errorf("reading: %w", err)}
 	}
 	e := &Error{File: r.name, Line: parseErr.Line, Row: r.rows}
 	switch {
+	case errors.Is(parseErr.Err, csv.ErrQuote) && r.end.past(parseErr.Line, parseErr.Column):
+		// encoding/csv says ErrQuote for this too: the cell's quote ran on
+		// to the end of the file. Point at the quote that opened it.
+		e.Line = r.cellStart(parseErr, record)
+		if len(record) < len(r.columns) {
+			e.Column = r.columns[len(record)]
+		}
+		e.Err = problemf(csv.ErrQuote, "quoted field never closed")
+		e.Help = `end the cell with a " before the delimiter or the line end, and write a " inside it as ""`
 	case errors.Is(parseErr.Err, csv.ErrBareQuote):
 		e.Err = &problem{msg: `a " inside a field that does not start with one`, kind: csv.ErrBareQuote}
 		e.Help = `put the whole field in double quotes and double each " inside it, e.g. "27"" screen"`
@@ -426,6 +438,63 @@ func (r *Reader) readError(err error) *Error {
 		e.Err = parseErr.Err
 	}
 	return e
+}
+
+// cellStart is the line where the cell after record, the one the error is
+// in, starts: where the cell before it ends.
+func (r *Reader) cellStart(parseErr *csv.ParseError, record []string) int {
+	k := len(record)
+	if k == 0 {
+		return parseErr.StartLine
+	}
+	line, _ := r.csv.FieldPos(k - 1)
+	return line + strings.Count(record[k-1], "\n")
+}
+
+// lastLine passes the text on to the csv reader and follows how many lines
+// it has and how long the last is. encoding/csv reports a quoted cell left
+// open to the end of the file as it does text after a closing quote, with
+// ErrQuote: only where the error is tells them apart.
+type lastLine struct {
+	r     io.Reader
+	lines int  // line ends read
+	tail  int  // bytes read after the last line end
+	prev  int  // bytes of the line before that line end, its CR included
+	eof   bool // the text has all been read
+}
+
+func (l *lastLine) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	b := p[:n]
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		l.lines += bytes.Count(b, []byte{'\n'})
+		if j := bytes.LastIndexByte(b[:i], '\n'); j >= 0 {
+			l.prev = i - j - 1
+		} else {
+			l.prev = l.tail + i
+		}
+		l.tail = n - i - 1
+	} else {
+		l.tail += n
+	}
+	if errors.Is(err, io.EOF) {
+		l.eof = true
+	}
+	return n, err
+}
+
+// past says whether an error the csv reader places at line and column
+// (from 1, in bytes) lies past the end of the text: the reader ran out of
+// text inside a quoted cell. Text after a closing quote is at the quote.
+func (l *lastLine) past(line, column int) bool {
+	if !l.eof {
+		return false
+	}
+	last, length := l.lines+1, l.tail
+	if l.tail == 0 { // the text ends with a line end
+		last, length = l.lines, l.prev
+	}
+	return line == last && column > length
 }
 
 // Close closes the file opened by Open, and removes a workbook's temporary

@@ -371,9 +371,55 @@ func TestReader(t *testing.T) {
 			columns: []string{"name", "note"},
 			want: []string{
 				`row 1 line 2: name="Ann" note="ok"`,
-				`error: recipients.csv: line 3: a quoted field is not closed properly; reading it ran on to line 4`,
+				`error: recipients.csv: line 3, column "note": quoted field never closed`,
 			},
-			hint: `close the quoted field`,
+			hint: `end the cell with a "`,
+		},
+		{
+			name:    "quote opened on the last line never closed",
+			data:    "name,note,email\nAnn,ok,a@example.com\nBob,\"open,b@example.com\n",
+			columns: []string{"name", "note", "email"},
+			want: []string{
+				`row 1 line 2: name="Ann" note="ok" email="a@example.com"`,
+				`error: recipients.csv: line 3, column "note": quoted field never closed`,
+			},
+			hint: `end the cell with a "`,
+		},
+		{
+			name:    "quote never closed, no line end at the end of the file",
+			data:    "name,note\r\nAnn,ok\r\nBob,\"open",
+			columns: []string{"name", "note"},
+			want: []string{
+				`row 1 line 2: name="Ann" note="ok"`,
+				`error: recipients.csv: line 3, column "note": quoted field never closed`,
+			},
+			hint: `end the cell with a "`,
+		},
+		{
+			name:    "quote never closed after a cell with line breaks, blank lines at the end",
+			data:    "name,note,email\r\n\"Ann\r\nSmith\",\"open\r\nmore\r\n\r\n\r\n",
+			columns: []string{"name", "note", "email"},
+			want: []string{
+				`error: recipients.csv: line 3, column "note": quoted field never closed`,
+			},
+			hint: `end the cell with a "`,
+		},
+		{
+			name:    "text after a closing quote on the last line",
+			data:    "name,size\r\nRadio,small\r\nTV,\"27\" screen\r\n",
+			columns: []string{"name", "size"},
+			want: []string{
+				`row 1 line 2: name="Radio" size="small"`,
+				`error: recipients.csv: line 3: text after the closing " of a quoted field`,
+			},
+			hint: `write a " inside it as ""`,
+		},
+		{
+			name:    "text after a closing quote at the very end",
+			data:    "name,size\nTV,\"27\"x",
+			columns: []string{"name", "size"},
+			want:    []string{`error: recipients.csv: line 2: text after the closing " of a quoted field`},
+			hint:    `write a " inside it as ""`,
 		},
 	}
 	readers := map[string]func([]byte) io.Reader{
