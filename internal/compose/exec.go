@@ -6,17 +6,20 @@ import (
 	htmltemplate "html/template"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
+	"time"
 )
 
 // executor runs a Composer's templates for one row at a time. It holds its
 // own clones of them, whose functions are bound to its buffer: that is how
 // a function call knows the limits of the row it runs for.
 type executor struct {
-	buf  *limitedBuffer
-	text map[*tmpl]*template.Template
-	html map[*tmpl]*htmltemplate.Template
+	buf     *limitedBuffer
+	text    map[*tmpl]*template.Template
+	html    map[*tmpl]*htmltemplate.Template
+	running atomic.Pointer[tmpl] // the template run last, for overtime
 
 	// For a Markdown body (markdown.go): the values its actions wrote, in
 	// order, their tokens, and the page its layout shows.
@@ -80,6 +83,7 @@ func (x *executor) run(t *tmpl, fields map[string]string) (string, error) {
 	if t == nil {
 		return "", nil
 	}
+	x.running.Store(t)
 	b := x.buf
 	b.Reset()
 	b.held = 0
@@ -102,6 +106,80 @@ func (x *executor) run(t *tmpl, fields map[string]string) (string, error) {
 		return "", t.wrap(err)
 	}
 	return b.String(), nil
+}
+
+// overtime is the error of a row that is still rendering past its time
+// limit and grace: one step runs long, most likely one call of a function
+// on large data. It names the template running and the line of that call,
+// or nil when no template has started yet. The caller reads it before it
+// gives the executor up, while the row's goroutine still holds it.
+func (x *executor) overtime(timeout time.Duration) *TemplateError {
+	t := x.running.Load()
+	if t == nil {
+		return nil
+	}
+	le := &limitError{timeout: timeout}
+	where := t.src.File
+	if t.src.Key != "" {
+		where = t.src.where(1) // a header in the campaign file: its line
+	}
+	if name := x.buf.calling.Load(); name != nil {
+		le.call = *name
+		if pos, ok := t.callAt(*name); ok {
+			where = t.src.where(t.src.lineAt(int(pos)))
+		}
+	}
+	return &TemplateError{Where: where, Err: le, Help: le.help()}
+}
+
+// callAt is where the template first calls the function name, as a byte
+// offset in its text; ok is false when it never does.
+func (t *tmpl) callAt(name string) (at parse.Pos, ok bool) {
+	for _, tree := range t.trees() {
+		if pos, found := firstCall(tree.Root, name); found && (!ok || pos < at) {
+			at, ok = pos, true
+		}
+	}
+	return at, ok
+}
+
+// firstCall finds the function name in n, as a command or an argument.
+func firstCall(n parse.Node, name string) (parse.Pos, bool) {
+	var kids []parse.Node
+	switch n := n.(type) {
+	case *parse.IdentifierNode:
+		return n.Pos, n.Ident == name
+	case *parse.ListNode:
+		if n != nil {
+			kids = n.Nodes
+		}
+	case *parse.ActionNode:
+		kids = []parse.Node{n.Pipe}
+	case *parse.PipeNode:
+		if n != nil {
+			for _, c := range n.Cmds {
+				kids = append(kids, c)
+			}
+		}
+	case *parse.CommandNode:
+		kids = n.Args
+	case *parse.ChainNode:
+		kids = []parse.Node{n.Node}
+	case *parse.IfNode:
+		kids = []parse.Node{n.Pipe, n.List, n.ElseList}
+	case *parse.RangeNode:
+		kids = []parse.Node{n.Pipe, n.List, n.ElseList}
+	case *parse.WithNode:
+		kids = []parse.Node{n.Pipe, n.List, n.ElseList}
+	case *parse.TemplateNode:
+		kids = []parse.Node{n.Pipe}
+	}
+	for _, k := range kids {
+		if pos, ok := firstCall(k, name); ok {
+			return pos, true
+		}
+	}
+	return 0, false
 }
 
 // lineOf is the template line text/template names in err, or 1.

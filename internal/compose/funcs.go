@@ -93,6 +93,7 @@ func funcsFor(b *limitedBuffer) template.FuncMap {
 var parseFuncs = funcsFor(nil)
 
 func guard(name string, f any, b *limitedBuffer) any {
+	calling := &name
 	// The most common shapes skip reflection, which costs more than they do.
 	switch f := f.(type) {
 	case func(string) string:
@@ -101,7 +102,9 @@ func guard(name string, f any, b *limitedBuffer) any {
 			if err := b.error(); err != nil {
 				return "", err
 			}
+			b.calling.Store(calling)
 			out := f(s)
+			b.calling.Store(nil)
 			return out, b.fits(int64(len(out)))
 		}
 	case func(string, string) bool:
@@ -110,6 +113,8 @@ func guard(name string, f any, b *limitedBuffer) any {
 			if err := b.error(); err != nil {
 				return false, err
 			}
+			b.calling.Store(calling)
+			defer b.calling.Store(nil) // regexMatch panics on a bad pattern
 			return f(a, c), nil
 		}
 	}
@@ -119,6 +124,8 @@ func guard(name string, f any, b *limitedBuffer) any {
 	return reflect.MakeFunc(ft, func(args []reflect.Value) []reflect.Value {
 		b.checkClock()
 		must(b.error())
+		b.calling.Store(calling) // its check may take as long as the call (a regex)
+		defer b.calling.Store(nil)
 		if check != nil {
 			must(check(b, name, args))
 		}

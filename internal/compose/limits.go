@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailmerge/mailmerge/internal/human"
@@ -35,11 +36,14 @@ const renderGrace = 500 * time.Millisecond
 type limitError struct {
 	limit   int64         // bytes, for the size limit
 	timeout time.Duration // for the time limit
+	call    string        // with timeout: the function whose one call ran past it
 	items   string        // the function that built too many values
 }
 
 func (e *limitError) Error() string {
 	switch {
+	case e.timeout > 0 && e.call != "":
+		return fmt.Sprintf("%s took longer than the limit of %s", e.call, e.timeout)
 	case e.timeout > 0:
 		return fmt.Sprintf("rendering took longer than the limit of %s", e.timeout)
 	case e.items != "":
@@ -51,6 +55,8 @@ func (e *limitError) Error() string {
 // help says what to change for the limit that was hit.
 func (e *limitError) help() string {
 	switch {
+	case e.timeout > 0 && e.call != "":
+		return "one call of " + e.call + " runs long on this row's data: give it less text, or a simpler pattern"
 	case e.timeout > 0:
 		return "a loop in a template runs away; check nested range and template calls"
 	case e.items != "":
@@ -71,12 +77,16 @@ type limitedBuffer struct {
 	steps        int
 	held         int64 // bytes of a Markdown body's values, kept beside the buffer
 	err          *limitError
+	// calling names the template function running, nil between calls: a
+	// row still rendering past its time limit is stuck in that call.
+	calling atomic.Pointer[string]
 }
 
 // start readies the buffer for a new row.
 func (b *limitedBuffer) start(limit int64, timeout time.Duration) {
 	b.Reset()
 	b.limit, b.timeout, b.deadline, b.steps, b.held, b.err = limit, timeout, time.Now().Add(timeout), 0, 0, nil
+	b.calling.Store(nil)
 }
 
 // clockEvery is how many cheap steps pass between two looks at the clock:

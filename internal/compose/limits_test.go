@@ -176,3 +176,53 @@ func BenchmarkTemplateFunctions(b *testing.B) {
 		}
 	}
 }
+
+// A row whose one function call runs past the time limit and its grace
+// fails on time, naming the template file and the line of that call, or
+// the campaign key of a header template, not the campaign file.
+func TestLongCallNamesItsTemplateLine(t *testing.T) {
+	release := make(chan struct{})
+	// stall stands for a call that takes long on a row's data (a regex on
+	// megabytes of text): it returns when the test lets it.
+	stall := func(s string) string { <-release; return s }
+	stallTwice := func(n int, s string) string { <-release; return strings.Repeat(s, n) } // not a shape guard calls without reflection
+	templateFuncs["stall"], parseFuncs["stall"] = stall, stall
+	templateFuncs["stallTwice"], parseFuncs["stallTwice"] = stallTwice, stallTwice
+	t.Cleanup(func() {
+		for _, name := range []string{"stall", "stallTwice"} {
+			delete(templateFuncs, name)
+			delete(parseFuncs, name)
+		}
+	})
+
+	nested := "{{range $i := list 1 2}}{{range $j := list 1 2}}{{end}}{{end}}" // rendered on its own goroutine
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Text: Source{File: "body.txt", Line: 1, Text: "Hi\n{{.name}}\n"},
+			HTML: Source{File: "body.html", Line: 1, Text: "<p>Hi</p>\n" + nested + "\n<p>{{.name | stall}}</p>\n"}},
+			"body.html:3: stall took longer than the limit of 50ms"},
+		{Spec{Subject: Source{File: "campaign.toml", Key: "subject", Line: 5, Text: "Hello {{stallTwice 2 .name}}"},
+			Text: Source{File: "body.txt", Line: 1, Text: nested + "\n{{.name}}"}},
+			"campaign.toml:5: subject: stallTwice took longer than the limit of 50ms"},
+	} {
+		before := runtime.NumGoroutine()
+		tc.spec.From = Source{File: "campaign.toml", Line: 2, Text: "a@example.com"}
+		tc.spec.To = Source{File: "campaign.toml", Line: 3, Text: "b@example.com"}
+		tc.spec.Timeout = 50 * time.Millisecond
+		c, err := New(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Compose(1, map[string]string{"name": "Ann"})
+		var te *TemplateError
+		if !errors.As(err, &te) || err.Error() != tc.want || !strings.Contains(te.Help, "stall") {
+			t.Errorf("%v, want %s with a hint naming the call", err, tc.want)
+		}
+		release <- struct{}{} // the stuck call ends; its goroutine must go
+		if !settles(before) {
+			t.Errorf("%d goroutines after the row, %d before", runtime.NumGoroutine(), before)
+		}
+	}
+}

@@ -146,8 +146,17 @@ func (c *Composer) render(fields map[string]string, skip bool) (*rendered, error
 	case res := <-done:
 		return res.r, res.err
 	case <-t.C:
-		le := &limitError{timeout: c.spec.Timeout}
-		return nil, &TemplateError{Where: c.spec.Subject.File, Err: le, Help: le.help()}
+		stuck := x.overtime(c.spec.Timeout) // before the row may end and give x up
+		select {
+		case res := <-done:
+			return res.r, res.err // it did end: x was not given up before overtime read it
+		default:
+		}
+		if stuck == nil {
+			le := &limitError{timeout: c.spec.Timeout}
+			stuck = &TemplateError{Where: c.spec.Subject.File, Err: le, Help: le.help()}
+		}
+		return nil, stuck
 	}
 }
 
