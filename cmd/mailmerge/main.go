@@ -181,7 +181,8 @@ terminal: a script, cron, CI) send to a real server needs --yes and exits 2
 without it. --sandbox never asks.
 
 If the results file already has rows, send refuses to start until told
-what to do: --resume skips everyone already sent, skipped or unknown;
+what to do: --resume skips everyone already sent or unknown, and the
+skipped rows that are still invalid (a skipped row you corrected is sent);
 --restart keeps the old file under a new name and starts over. --resume
 with no results file is refused: there is nothing to resume.
 

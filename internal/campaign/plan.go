@@ -100,15 +100,17 @@ func (c *Campaign) fromOf(rw row) string {
 	return msg.From.Name + " <" + msg.From.Address + ">"
 }
 
-// sendsRow says whether this run sends the row, going by an earlier run's
-// outcome in prev (nil: no earlier run counts); when it does not, status
-// is that outcome. A row whose address changed since is ErrListChanged.
+// sendsRow says whether this run sends the (valid) row, going by an
+// earlier run's outcome in prev (nil: no earlier run counts); when it does
+// not, status is that outcome. A row whose address changed since is
+// ErrListChanged, except a skipped one: nobody got its message, and its
+// user has just corrected it, perhaps its address, so this run sends it.
 func (c *Campaign) sendsRow(prev *journal.Journal, opts SendOptions, row int, email string) (send bool, status journal.Status, err error) {
 	if prev == nil {
 		return true, "", nil
 	}
 	e, ok := prev.Lookup(row)
-	if !ok {
+	if !ok || e.Status == journal.Skipped {
 		return true, "", nil
 	}
 	if e.EmailHash != journal.HashEmail(email) {

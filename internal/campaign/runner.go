@@ -208,7 +208,11 @@ func (r *runner) produce(ctx context.Context) {
 				r.countRemaining()
 				return nil
 			}
-			r.record(journal.Entry{Row: rw.rec.Row, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
+			email := ""
+			if rw.rec.Fields != nil { // else the list itself refused the row
+				email = r.c.composer.Recipient(rw.rec.Fields)
+			}
+			r.record(journal.Entry{Row: rw.rec.Row, Email: email, Status: journal.Skipped, Reply: rw.err.Error()}, nil)
 			return nil // a failed record halted the run: the rest count as remaining
 		}
 		email := rw.email

@@ -1009,3 +1009,67 @@ func TestSendRefusalRecordedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSendSkippedRowCorrected: a skipped row keeps its address in the
+// results file when it has one, and once the user corrects it, --resume
+// sends it instead of calling the list changed, and no one else twice.
+func TestSendSkippedRowCorrected(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{})
+	c := newSendCampaign(t, 5, sendKeys{top: `cc = "{{.boss}}"`})
+	list := c.RecipientsPath()
+	b, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(b)
+	edit := func(text string, old ...string) {
+		for i := 0; i < len(old); i += 2 {
+			text = strings.Replace(text, old[i], old[i+1], 1)
+		}
+		writeFile(t, list, text)
+	}
+	// Row 3 has no address; row 4 has one, and a cc that is not one.
+	edit(good, addr(3), "not-an-address", "boss4@example.org", "boss4 at example.org")
+
+	sum := send(t, c, campaign.SendOptions{Server: target(srv), SkipInvalid: true})
+	if sum.Sent != 3 || sum.Skipped != 2 {
+		t.Fatalf("first run: %+v, want 3 sent, 2 skipped", sum)
+	}
+	rows := readResults(t, sum.Results)
+	if r := rows[3]; r.status != "skipped" || r.email != "" {
+		t.Errorf("row 3 = %+v, want skipped with no address (its To is not one)", r)
+	}
+	if r := rows[4]; r.status != "skipped" || r.email != addr(4) || !strings.Contains(r.reply, "boss4 at example.org") {
+		t.Errorf("row 4 = %+v, want skipped with its address %s and the reason", r, addr(4))
+	}
+
+	// Row 3 corrected, row 4 not yet: row 3 goes, row 4 stays skipped.
+	edit(good, "boss4@example.org", "boss4 at example.org")
+	sum, err = c.Send(context.Background(), campaign.SendOptions{Server: target(srv), Resume: true, SkipInvalid: true})
+	if err != nil {
+		t.Fatalf("resume after correcting a skipped row: %v", err)
+	}
+	if sum.Sent != 1 || sum.Skipped != 0 || sum.Previous["skipped"] != 1 {
+		t.Errorf("second run: %+v, want row 3 sent and row 4 left skipped", sum)
+	}
+
+	// Row 4 corrected too: a plain --resume sends it.
+	writeFile(t, list, good)
+	sum, err = c.Send(context.Background(), campaign.SendOptions{Server: target(srv), Resume: true})
+	if err != nil {
+		t.Fatalf("resume after correcting the last skipped row: %v", err)
+	}
+	if sum.Sent != 1 {
+		t.Errorf("third run: %+v, want row 4 sent", sum)
+	}
+	rows = readResults(t, sum.Results)
+	if n := statuses(rows); n["sent"] != 5 {
+		t.Errorf("results: %v, want all 5 rows sent", n)
+	}
+	got := copies(srv)
+	for i := 1; i <= 5; i++ {
+		if got[addr(i)] != 1 || got[fmt.Sprintf("boss%d@example.org", i)] != 1 {
+			t.Errorf("row %d: %s got %d copies, its cc %d; want one each", i, addr(i), got[addr(i)], got[fmt.Sprintf("boss%d@example.org", i)])
+		}
+	}
+}

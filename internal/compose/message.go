@@ -90,6 +90,24 @@ func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) 
 	return c.build(row, r)
 }
 
+// Recipient is the address results are recorded under for a row that has
+// no message (Message.Recipient for one that has): the first address its
+// To renders, "" when the To does not render or holds no valid address.
+func (c *Composer) Recipient(fields map[string]string) string {
+	x := c.executor()
+	defer c.release(x)
+	x.buf.start(c.spec.MaxSize, c.spec.Timeout)
+	text, err := x.run(c.to, fields)
+	if err != nil {
+		return ""
+	}
+	to, err := addressList(c.to, text, true)
+	if err != nil || len(to) == 0 {
+		return ""
+	}
+	return to[0].Address
+}
+
 // Validate renders and checks the message for one recipient exactly as
 // Compose does, without assembling it, and returns its envelope, whose
 // first To is the address results are recorded under (Message.Recipient).
