@@ -227,9 +227,10 @@ Flags:
     --quiet             no progress, only errors and the summary
     --json              print one JSON object on stdout whatever the outcome:
                         this run's counts (remaining: rows it did not deal
-                        with), the results file's (campaign), exit_status,
-                        error and hint when it failed, problems; the table
-                        and the human lines go to stderr
+                        with), the results file's (campaign) and its
+                        failure_classes, exit_status, error and hint when
+                        it failed, problems; the table and the human lines
+                        go to stderr
     --debug             print the SMTP conversation (passwords redacted)
 
 Exit status: 0 every row of the results file (with --rows, every row

@@ -122,7 +122,7 @@ func readWhole(path string) *journal.Summary {
 	if path == "" {
 		return nil
 	}
-	s, err := journal.ReadSummary(path, tableRows, campaign.Lasting)
+	s, err := journal.ReadSummary(path, tableRows, campaign.Lasting, campaign.FailureClass)
 	if err != nil {
 		return nil
 	}

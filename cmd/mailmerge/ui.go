@@ -160,14 +160,35 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 		fmt.Fprintf(out, "rows %s of %d; the other %d %s left alone\n", c.Selected, c.ListRows,
 			c.ListRows-c.Rows, plural(c.ListRows-c.Rows, "was", "were"))
 	}
-	for _, f := range s.TopFailures {
-		fmt.Fprintf(out, "  %d× %s\n", f.Count, f.Reply)
+	if whole != nil && len(whole.Classes) > 0 {
+		fmt.Fprintf(out, "failed or unknown: %s\n", classLine(whole.Classes))
 	}
 	fmt.Fprintf(out, "results: %s\n", s.Results)
 	if s.RotatedTo != "" {
 		fmt.Fprintf(out, "the earlier results were kept in %s\n", s.RotatedTo)
 	}
 	u.nextSteps(s, whole, f, path)
+}
+
+// shownClasses is how many classes of failure the summary names; the
+// rest it counts.
+const shownClasses = 5
+
+// classLine is the failed and unknown rows of the campaign by class, most
+// frequent first: "5.1.1 user unknown ×12, 4.2.2 mailbox full ×1".
+func classLine(classes []journal.ClassCount) string {
+	var parts []string
+	for _, c := range classes[:min(len(classes), shownClasses)] {
+		parts = append(parts, fmt.Sprintf("%s ×%d", c.Class, c.Rows))
+	}
+	if rest := classes[min(len(classes), shownClasses):]; len(rest) > 0 {
+		rows := 0
+		for _, c := range rest {
+			rows += c.Rows
+		}
+		parts = append(parts, fmt.Sprintf("… and %d more (%d %s)", len(rest), rows, plural(rows, "row", "rows")))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // nextSteps says why the campaign is not done, if it is not, and the
@@ -329,6 +350,10 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		Reply string `json:"reply"`
 		Count int    `json:"count"`
 	}
+	type class struct {
+		Class string `json:"class"`
+		Rows  int    `json:"rows"`
+	}
 	v := struct {
 		Sent         int            `json:"sent"`
 		Failed       int            `json:"failed"`
@@ -345,6 +370,7 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		TopFailures  []failure      `json:"top_failures"`
 		Results      string         `json:"results"`
 		Unfixable    int            `json:"unfixable"`
+		Classes      []class        `json:"failure_classes"` // the campaign's failed and unknown rows, every class
 		DamagedLines []int          `json:"damaged_lines,omitempty"`
 		Check        jsonCheck      `json:"check"`
 		Campaign     map[string]int `json:"campaign,omitempty"`
@@ -355,7 +381,7 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 	}{
 		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Unknown: s.Unknown, Partial: s.Partial, Remaining: s.Remaining,
 		Previous: s.Previous, Recovered: s.Recovered, Elapsed: s.Elapsed.Seconds(), Stopped: s.Stopped,
-		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{}, Unfixable: s.Unfixable,
+		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{}, Classes: []class{}, Unfixable: s.Unfixable,
 		DamagedLines: s.DamagedLines, Check: checkJSON(s.Check), ExitStatus: status,
 	}
 	if v.Previous == nil {
@@ -366,6 +392,9 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		v.TopFailures = append(v.TopFailures, failure{f.Reply, f.Count})
 	}
 	if whole != nil {
+		for _, c := range whole.Classes {
+			v.Classes = append(v.Classes, class{c.Class, c.Rows})
+		}
 		v.Campaign = map[string]int{}
 		for st, n := range whole.Counts {
 			v.Campaign[string(st)] = n

@@ -3,6 +3,7 @@ package journal
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -24,15 +25,28 @@ type Summary struct {
 	// Shown are at most the n rows asked for, in row order: every row when
 	// they fit, else the first ones not sent (none when all were sent).
 	Shown []Entry
+	// Classes counts the failed and unknown rows by the class the class
+	// function given to ReadSummary names for their last outcome, the
+	// largest first (ties by name); none without a class function.
+	Classes []ClassCount
+}
+
+// ClassCount is how many rows share one class of failure.
+type ClassCount struct {
+	Class string
+	Rows  int
 }
 
 // ReadSummary reads the results file at path as [Open] would (the last line
 // of a row wins; a line cut short or damaged by a crash is left out) without
 // taking the lock or changing the file. It keeps one byte per row, so a
-// million rows cost about a megabyte. lasting, when not nil, is asked about
-// every failed row's last outcome (Row, Status, Code and Reply are set); the
-// rows it calls lasting are counted in Summary.Lasting.
-func ReadSummary(path string, n int, lasting func(Entry) bool) (Summary, error) {
+// million rows cost about a megabyte, and a few more for each failed or
+// unknown row. lasting, when not nil, is asked about every failed row's
+// last outcome (Row, Status, Code and Reply are set); the rows it calls
+// lasting are counted in Summary.Lasting. class, when not nil, names the
+// class of every failed or unknown row's last outcome for Summary.Classes
+// ("" leaves the row out).
+func ReadSummary(path string, n int, lasting func(Entry) bool, class func(Entry) string) (Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Summary{}, fmt.Errorf("read results file: %w", err)
@@ -47,11 +61,12 @@ func ReadSummary(path string, n int, lasting func(Entry) bool) (Summary, error) 
 	if err != nil {
 		return Summary{}, fmt.Errorf("read results file: %w", err)
 	}
-	s := summarizer{path: path, n: n, ordered: true, lasting: lasting}
+	s := summarizer{path: path, n: n, ordered: true, lasting: lasting,
+		class: class, classIndex: map[string]int{}, rowClass: map[int]int{}}
 	if err := s.each(f, end, s.count); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Counts: make(map[Status]int, 4), Lasting: s.lastingRows}
+	sum := Summary{Counts: make(map[Status]int, 4), Lasting: s.lastingRows, Classes: s.classes()}
 	for code, st := range statuses[1:] {
 		sum.Counts[st] = s.counts[code+1]
 		sum.Rows += s.counts[code+1]
@@ -81,8 +96,14 @@ type summarizer struct {
 
 	lasting     func(Entry) bool
 	lastingRows int
-	maxRow      int
-	ordered     bool // every row so far came once and in order
+
+	class      func(Entry) string
+	classIndex map[string]int // class -> index
+	classNames []string       // index -> class
+	classRows  []int          // index -> rows whose last outcome is of that class
+	rowClass   map[int]int    // failed or unknown row -> index of its class
+	maxRow     int
+	ordered    bool // every row so far came once and in order
 
 	first, notSent []Entry // while ordered: the first n rows, and the first n not sent
 
@@ -136,11 +157,14 @@ func (s *summarizer) count(e Entry, code byte, rec []string) {
 			s.lastingRows--
 		}
 	}
+	if c, ok := s.rowClass[e.Row]; ok {
+		s.classRows[c]--
+		delete(s.rowClass, e.Row)
+	}
 	s.status[e.Row] = code
 	s.counts[code]++
-	if e.Status == Failed && s.lasting != nil && s.lasting(fullEntry(e, rec)) {
-		s.status[e.Row] |= lastingBit
-		s.lastingRows++
+	if e.Status == Failed || e.Status == Unknown {
+		s.judge(fullEntry(e, rec))
 	}
 	if e.Row <= s.maxRow {
 		s.ordered = false
@@ -156,6 +180,44 @@ func (s *summarizer) count(e Entry, code byte, rec []string) {
 	if e.Status != Sent && len(s.notSent) < s.n {
 		s.notSent = append(s.notSent, fullEntry(e, rec))
 	}
+}
+
+// judge asks the lasting and class functions about a failed or unknown
+// row's last outcome.
+func (s *summarizer) judge(e Entry) {
+	if e.Status == Failed && s.lasting != nil && s.lasting(e) {
+		s.status[e.Row] |= lastingBit
+		s.lastingRows++
+	}
+	if s.class == nil {
+		return
+	}
+	name := s.class(e)
+	if name == "" {
+		return
+	}
+	c, ok := s.classIndex[name]
+	if !ok {
+		c = len(s.classNames)
+		s.classIndex[name] = c
+		s.classNames, s.classRows = append(s.classNames, name), append(s.classRows, 0)
+	}
+	s.classRows[c]++
+	s.rowClass[e.Row] = c
+}
+
+// classes are the classes counted, the largest first.
+func (s *summarizer) classes() []ClassCount {
+	var out []ClassCount
+	for c, name := range s.classNames {
+		if s.classRows[c] > 0 {
+			out = append(out, ClassCount{name, s.classRows[c]})
+		}
+	}
+	slices.SortFunc(out, func(a, b ClassCount) int {
+		return cmp.Or(cmp.Compare(b.Rows, a.Rows), cmp.Compare(a.Class, b.Class))
+	})
+	return out
 }
 
 // pick chooses the rows to show by their last status and returns the second

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 func summary(t *testing.T, path string, n int) Summary {
 	t.Helper()
-	s, err := ReadSummary(path, n, nil)
+	s, err := ReadSummary(path, n, nil, nil)
 	if err != nil {
 		t.Fatalf("ReadSummary: %v", err)
 	}
@@ -130,10 +131,10 @@ func TestSummaryRefusesAnotherFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("name,email\nAna,ana@example.com\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadSummary(path, 5, nil); !errors.Is(err, ErrNotJournal) {
+	if _, err := ReadSummary(path, 5, nil, nil); !errors.Is(err, ErrNotJournal) {
 		t.Errorf("err = %v, want ErrNotJournal", err)
 	}
-	if _, err := ReadSummary(filepath.Join(t.TempDir(), "missing.csv"), 5, nil); !errors.Is(err, os.ErrNotExist) {
+	if _, err := ReadSummary(filepath.Join(t.TempDir(), "missing.csv"), 5, nil, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)
 	}
 }
@@ -162,7 +163,7 @@ func TestSummaryCountsLastingFailures(t *testing.T) {
 	s, err := ReadSummary(path, 0, func(e Entry) bool {
 		asked = append(asked, fmt.Sprintf("%d %s %d %s", e.Row, e.Status, e.Code, e.Reply))
 		return e.Code == 550
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,51 @@ func TestSummaryCountsLastingFailures(t *testing.T) {
 	if got := strings.Join(asked, "; "); !strings.Contains(got, "4 failed 550 -5.1.1 looks like a formula (at rcpt)") {
 		t.Errorf("asked about %q", got)
 	}
-	if s, _ := ReadSummary(path, 0, nil); s.Lasting != 0 {
+	if s, _ := ReadSummary(path, 0, nil, nil); s.Lasting != 0 {
 		t.Errorf("without a lasting function: %d", s.Lasting)
+	}
+}
+
+// Classes groups the rows whose last outcome is failed or unknown by the
+// class the caller names, the largest first: a row failed and later sent
+// leaves its class, one failed again counts in its new class only, also
+// when the runs appended out of row order.
+func TestSummaryGroupsFailuresByClass(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	outcome := func(row int, st Status, code int, reply string) {
+		t.Helper()
+		if err := j.Record(Entry{Row: row, Email: fmt.Sprintf("u%d@example.com", row), Status: st, Code: code, Reply: reply, Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for row := 1; row <= 6; row++ {
+		outcome(row, Failed, 550, "5.1.1 no such user (at rcpt)")
+	}
+	outcome(7, Failed, 452, "4.2.2 mailbox full (at rcpt)")
+	outcome(8, Unknown, 0, "no reply")
+	outcome(2, Sent, 250, "ok")                             // retried: no longer a failure
+	outcome(3, Failed, 452, "4.2.2 mailbox full (at rcpt)") // failed again, otherwise
+	outcome(9, Sent, 250, "ok")
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	class := func(e Entry) string {
+		if e.Status == Unknown {
+			return "no reply"
+		}
+		first, _, _ := strings.Cut(e.Reply, " ")
+		return first
+	}
+	s, err := ReadSummary(path, 3, nil, class)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ClassCount{{"5.1.1", 4}, {"4.2.2", 2}, {"no reply", 1}}
+	if !slices.Equal(s.Classes, want) {
+		t.Errorf("classes %v, want %v", s.Classes, want)
+	}
+	if s, _ := ReadSummary(path, 3, nil, nil); s.Classes != nil {
+		t.Errorf("without a class function: %v", s.Classes)
 	}
 }
