@@ -347,10 +347,19 @@ func asksHelp(args []string) bool {
 	return false
 }
 
+// flagsOnly, when a test sets it, is handed each command's flag set as
+// parseFlags is about to parse it, and the command then stops with
+// nothing done: that is how the help test finds every flag there is.
+var flagsOnly func(*flag.FlagSet)
+
 // parseFlags parses flags that may come before or after the one campaign
 // argument, as the examples write them. Everything after "--" is a file
 // name, as in asksHelp: run has printed the help for any -h before it.
 func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
+	if flagsOnly != nil {
+		flagsOnly(fs)
+		return "", false
+	}
 	fs.SetOutput(io.Discard)
 	var after []string // after "--": file names only
 	if i := slices.Index(args, "--"); i >= 0 {
