@@ -29,6 +29,7 @@ const (
 const usage = `mailmerge sends personalised e-mail from a spreadsheet: one message per row.
 
 Usage:
+    mailmerge init   [DIR] [--xlsx]              write a ready-to-run campaign to start from
     mailmerge check  CAMPAIGN.toml               validate everything; send nothing; no network
     mailmerge render CAMPAIGN.toml --out DIR     dry run: one .eml file per recipient in DIR
     mailmerge render CAMPAIGN.toml --show 1      print the first message on the terminal
@@ -46,6 +47,7 @@ the HTML body is html/template: {{.name}} is the "name" column of the row,
 {{index . "First Name"}} a column whose name has spaces.
 
 Examples:
+    mailmerge init spring-meetup
     mailmerge check samples/greeting/campaign.toml
     mailmerge render samples/greeting/campaign.toml --out out/preview
     mailmerge preview samples/greeting/campaign.toml --open
@@ -63,6 +65,32 @@ file that cannot be written, interrupt): run again with --resume.
 `
 
 var commandHelp = map[string]string{
+	"init": `Usage: mailmerge init [DIR] [--xlsx]
+
+Writes a campaign to start from into DIR (default: the current folder),
+creating the folder when it is missing:
+
+    campaign.toml    every key with a one-line comment; those it does not
+                     use are commented out
+    recipients.csv   the list: a header row and two example rows
+    body.md.tmpl     the message, in Markdown with the row's columns
+    welcome.pdf      a small attachment
+
+check passes on it as written and send --sandbox delivers it. init then
+prints the commands to run next: check, preview, send --sandbox, a test
+send to yourself with --redirect-to, and the real send (after you set
+from and [smtp] in campaign.toml).
+
+It never replaces a file: when any of these files exists it writes
+nothing and exits 2.
+
+Flags:
+    --xlsx    write the list as the workbook recipients.xlsx, not recipients.csv
+
+Examples:
+    mailmerge init spring-meetup
+    mailmerge init --xlsx
+`,
 	"check": `Usage: mailmerge check CAMPAIGN.toml [--rows LIST] [--json]
 
 Validates the whole campaign without touching the network: the campaign
@@ -308,7 +336,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		ui.errorf("unknown command %q", args[1])
-		ui.hint("the commands are check, render, send and preview")
+		ui.hint("the commands are init, check, render, send and preview")
 		return exitUsage
 	}
 	if h, ok := commandHelp[args[0]]; ok && asksHelp(args[1:]) {
@@ -316,6 +344,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	switch args[0] {
+	case "init":
+		return cmdInit(args[1:], ui)
 	case "check":
 		return cmdCheck(args[1:], ui)
 	case "render":
@@ -326,7 +356,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdPreview(args[1:], ui)
 	}
 	ui.errorf("unknown command %q", args[0])
-	ui.hint("run mailmerge --help; the commands are check, render, send and preview")
+	ui.hint("run mailmerge --help; the commands are init, check, render, send and preview")
 	return exitUsage
 }
 
@@ -348,17 +378,36 @@ func asksHelp(args []string) bool {
 }
 
 // flagsOnly, when a test sets it, is handed each command's flag set as
-// parseFlags is about to parse it, and the command then stops with
+// parseArgs is about to parse it, and the command then stops with
 // nothing done: that is how the help test finds every flag there is.
 var flagsOnly func(*flag.FlagSet)
 
 // parseFlags parses flags that may come before or after the one campaign
-// argument, as the examples write them. Everything after "--" is a file
-// name, as in asksHelp: run has printed the help for any -h before it.
+// argument, as the examples write them.
 func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
+	positional, ok := parseArgs(fs, args, ui)
+	if !ok {
+		return "", false
+	}
+	if len(positional) != 1 {
+		if len(positional) == 0 {
+			ui.errorf("%s needs a campaign file", fs.Name())
+		} else {
+			ui.errorf("%s takes one campaign file, got %d arguments: %s", fs.Name(), len(positional), strings.Join(positional, " "))
+		}
+		ui.hint("run mailmerge help " + fs.Name())
+		return "", false
+	}
+	return positional[0], true
+}
+
+// parseArgs parses flags wherever they stand among the other arguments and
+// returns those. Everything after "--" is a file name, as in asksHelp: run
+// has printed the help for any -h before it.
+func parseArgs(fs *flag.FlagSet, args []string, ui *ui) ([]string, bool) {
 	if flagsOnly != nil {
 		flagsOnly(fs)
-		return "", false
+		return nil, false
 	}
 	fs.SetOutput(io.Discard)
 	var after []string // after "--": file names only
@@ -370,7 +419,7 @@ func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
 		if err := fs.Parse(args); err != nil {
 			ui.errorf("%v", err)
 			ui.hint("run mailmerge help " + fs.Name())
-			return "", false
+			return nil, false
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -379,15 +428,5 @@ func parseFlags(fs *flag.FlagSet, args []string, ui *ui) (string, bool) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
-	positional = append(positional, after...)
-	if len(positional) != 1 {
-		if len(positional) == 0 {
-			ui.errorf("%s needs a campaign file", fs.Name())
-		} else {
-			ui.errorf("%s takes one campaign file, got %d arguments: %s", fs.Name(), len(positional), strings.Join(positional, " "))
-		}
-		ui.hint("run mailmerge help " + fs.Name())
-		return "", false
-	}
-	return positional[0], true
+	return append(positional, after...), true
 }

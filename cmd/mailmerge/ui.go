@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/human"
 	"github.com/mailmerge/mailmerge/internal/journal"
+	"github.com/mailmerge/mailmerge/internal/starter"
 )
 
 // ui writes every line the user sees. Errors and hints go to stderr as
@@ -497,4 +499,30 @@ func printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// initNext tells what init wrote into dir and the commands to run next,
+// each complete for that folder so that it can be pasted.
+func (u *ui) initNext(dir string, names []string, list string) {
+	where := "in " + dir
+	if dir == "." {
+		where = "in this folder"
+	}
+	in := func(name string) string { return shellQuote(filepath.Join(dir, name)) }
+	path := filepath.Join(dir, starter.CampaignFile)
+	inbox := filepath.Join(dir, "inbox")
+	fmt.Fprintf(u.stdout, "wrote a campaign %s: %s\n\n", where, strings.Join(names, ", "))
+	fmt.Fprintf(u.stdout, `next steps:
+  1. check it (this sends nothing) and see each message in your browser:
+       mailmerge check %[1]s
+       mailmerge preview %[1]s --open
+  2. send it to a test server on this machine, which keeps the mail in %[2]s:
+       %[3]s
+  3. set from and [smtp] in %[1]s, put your recipients in %[4]s,
+     and send the first messages to yourself:
+       %[5]s
+  4. send for real:
+       %[6]s
+`, in(starter.CampaignFile), shellQuote(inbox), sendFlags{sandbox: inbox}.command(path),
+		in(list), sendFlags{redirectTo: "you@example.com"}.command(path), sendFlags{}.command(path))
 }
