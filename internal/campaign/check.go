@@ -47,7 +47,7 @@ type CheckOptions struct {
 // the summary counts all of them. No error in the summary means send will
 // not refuse the campaign.
 func (c *Campaign) Check(ctx context.Context, opts CheckOptions, report func(Problem)) (CheckSummary, error) {
-	_, errs, pre := c.settings(overrides{})
+	_, errs, pre := c.settings(overrides{check: true})
 	for _, err := range errs {
 		pre = append(pre, Problems(err)...)
 	}

@@ -29,6 +29,7 @@ type sendSettings struct {
 // overrides are what flags change in [smtp] and [send].
 type overrides struct {
 	server  *Server // the sandbox instead of [smtp]
+	check   bool    // for check: what only a real send refuses is a warning
 	rate    string
 	workers int
 	results string
@@ -66,7 +67,36 @@ func (c *Campaign) settings(o overrides) (set sendSettings, errs []error, warnin
 	}
 	c.resultsFolder(o, p)
 	set.delivery = c.deliveryConfig(o.server, set.workers, p)
+	if o.server == nil && placeholderHost(set.delivery.Host) {
+		err := fmt.Errorf("%s is a placeholder: example names (RFC 2606) never take mail", set.delivery.Host)
+		hint := `set host to your mail server, or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; send --sandbox DIR needs neither`
+		if o.check {
+			// The campaign init writes checks clean and sends to the
+			// sandbox; the warning says what a real send will refuse.
+			warnings = append(warnings, Problem{Severity: Warning, Message: c.where("smtp.host") + "smtp.host: " + err.Error() + "; send will refuse it", Hint: hint})
+		} else {
+			p.add("smtp.host", err, hint)
+		}
+	}
 	return set, p.errs, warnings
+}
+
+// placeholderHost reports whether host is one of the names reserved for
+// examples (RFC 2606, RFC 6761), such as the smtp.example.com that init
+// and the samples write: a real send to it can only fail.
+func placeholderHost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, d := range []string{"example.com", "example.net", "example.org"} {
+		if h == d || strings.HasSuffix(h, "."+d) {
+			return true
+		}
+	}
+	for _, tld := range []string{"example", "invalid", "test"} {
+		if h == tld || strings.HasSuffix(h, "."+tld) {
+			return true
+		}
+	}
+	return false
 }
 
 // where is "campaign.toml:12: " for a key, or "campaign.toml: " when it is unset.

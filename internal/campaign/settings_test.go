@@ -33,7 +33,7 @@ func TestCheckFindsWhatSendRefuses(t *testing.T) {
 		{"helo", sendKeys{smtp: good + "helo_name = \"my laptop\"\n"}, `smtp.helo_name: "my laptop" contains white space`, ""},
 		{"ca file missing", sendKeys{smtp: good + "ca_file = \"nope.pem\"\n"}, "smtp.ca_file: no such file", ""},
 		{"ca file not PEM", sendKeys{smtp: good + "ca_file = \"list.csv\"\n"}, "smtp.ca_file: no PEM certificate", ""},
-		{"password in clear", sendKeys{smtp: "host = \"mail.example.com\"\nsecurity = \"none\"\nusername = \"nami\"\n"}, "refusing to send credentials without TLS", ""},
+		{"password in clear", sendKeys{smtp: "host = \"mail.relay.internal\"\nsecurity = \"none\"\nusername = \"nami\"\n"}, "refusing to send credentials without TLS", ""},
 		{"rate", sendKeys{smtp: good, send: "rate = \"10/x\"\n"}, `send.rate: `, ""},
 		{"retry delay", sendKeys{smtp: good, send: "retry_delay = \"soon\"\n"}, `send.retry_delay: duration "soon"`, ""},
 		{"workers", sendKeys{smtp: good, send: "workers = -2\n"}, "send.workers: -2 is negative", ""},
@@ -80,7 +80,7 @@ func TestCheckValidSettings(t *testing.T) {
 		{smtp: "host = \"127.0.0.1\"\nsecurity = \"none\"\n", send: "rate = \"10/s\"\nstop_after_failures = 0\n"},
 		{smtp: "provider = \"gmail\"\n"}, // its rate applies
 		{smtp: "provider = \"QQ\"\nport = 587\nsecurity = \"starttls\"\n"},
-		{smtp: "host = \"mail.example.com\"\nca_file = \"" + ca + "\"\nhelo_name = \"box.example.com\"\nauth = \"LOGIN\"\nusername = \"u\"\n", send: "rate = \"1/s\"\n"},
+		{smtp: "host = \"mail.relay.internal\"\nca_file = \"" + ca + "\"\nhelo_name = \"box.example.com\"\nauth = \"LOGIN\"\nusername = \"u\"\n", send: "rate = \"1/s\"\n"},
 	} {
 		c := newSendCampaign(t, 2, keys)
 		var ps []campaign.Problem
@@ -88,6 +88,33 @@ func TestCheckValidSettings(t *testing.T) {
 		if err != nil || sum.Errors+sum.Warnings != 0 {
 			t.Errorf("%+v: check %v, problems %+v; want clean", keys, err, ps)
 		}
+	}
+}
+
+// TestPlaceholderHost: the smtp.example.com that init and the samples
+// write checks with a warning that names it, a real send refuses it before
+// it connects, and the sandbox, which ignores [smtp], still sends.
+func TestPlaceholderHost(t *testing.T) {
+	for _, host := range []string{"smtp.example.com", "EXAMPLE.org", "mail.relay.test", "smtp.example.net."} {
+		c := newSendCampaign(t, 2, sendKeys{smtp: "host = \"" + host + "\"\n", send: "rate = \"10/s\"\n"})
+		var ps []campaign.Problem
+		sum, err := c.Check(context.Background(), campaign.CheckOptions{}, collect(&ps))
+		if err != nil || sum.Errors != 0 || sum.Warnings != 1 || !strings.Contains(ps[0].Message, "smtp.host: "+host+" is a placeholder") {
+			t.Errorf("%s: check %v: %+v, problems %+v; want one warning naming the host", host, err, sum, ps)
+		}
+		_, err = c.Send(context.Background(), campaign.SendOptions{})
+		if err == nil || !strings.Contains(err.Error(), "is a placeholder") {
+			t.Errorf("%s: send: %v, want it refused", host, err)
+		}
+		if _, serr := os.Stat(c.ResultsPath()); serr == nil {
+			t.Errorf("%s: send left %s behind", host, c.ResultsPath())
+		}
+	}
+	c := newSendCampaign(t, 2, sendKeys{smtp: "host = \"smtp.example.com\"\n", send: "rate = \"100/s\"\n"})
+	sb := startSandbox(t, sandbox.Options{})
+	sum, err := c.Send(context.Background(), campaign.SendOptions{Server: target(sb)})
+	if err != nil || sum.Sent != 2 {
+		t.Errorf("sandbox send: %+v, %v; want 2 sent", sum, err)
 	}
 }
 
