@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/Masterminds/sprig/v3"
 )
@@ -103,8 +104,12 @@ func guard(name string, f any, b *limitedBuffer) any {
 				return "", err
 			}
 			b.calling.Store(calling)
+			start := time.Now()
 			out := f(s)
 			b.calling.Store(nil)
+			if err := b.ranLong(name, start); err != nil {
+				return "", err
+			}
 			return out, b.fits(int64(len(out)))
 		}
 	case func(string, string) bool:
@@ -130,12 +135,14 @@ func guard(name string, f any, b *limitedBuffer) any {
 			must(check(b, name, args))
 		}
 		var out []reflect.Value
+		start := time.Now()
 		if ft.IsVariadic() {
 			must(b.holds(name, measureOf(b.room(), args...)))
 			out = fv.CallSlice(args)
 		} else {
 			out = fv.Call(args)
 		}
+		must(b.ranLong(name, start))
 		if len(out) > 0 && out[0].Kind() == reflect.String {
 			must(b.fits(int64(out[0].Len())))
 		} else if len(out) > 0 {

@@ -111,6 +111,21 @@ func (b *limitedBuffer) checkClock() {
 	}
 }
 
+// ranLong notes a deadline that passed during one call of the function
+// name, begun at start: a single call (a regex over a large cell) may be
+// the whole row's time, with no step between to look at the clock. The
+// call is named when it alone took the whole limit; otherwise the time
+// went in the loop around it.
+func (b *limitedBuffer) ranLong(name string, start time.Time) error {
+	if now := time.Now(); b.err == nil && now.After(b.deadline) {
+		b.err = &limitError{timeout: b.timeout}
+		if now.Sub(start) >= b.timeout {
+			b.err.call = name
+		}
+	}
+	return b.error()
+}
+
 // error returns the sticky limit error as an error, nil when there is none.
 func (b *limitedBuffer) error() error {
 	if b.err == nil {

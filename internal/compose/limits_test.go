@@ -121,8 +121,9 @@ func TestRunawayLoopStopsAtTheTimeLimit(t *testing.T) {
 	bodies := map[string]string{
 		// nested: rendered on a goroutine the caller can walk away from
 		"nested": "{{$l := splitList \",\" (printf \"%999s\" \"\" | replace \" \" \",\")}}\n{{range $l}}{{range $l}}{{range $l}}{{end}}{{end}}{{end}}",
-		// one loop whose every step allocates as much as it may
-		"allocating": "\n{{range splitList \",\" (printf \"%9999s\" \"\" | replace \" \" \",\")}}{{$s := printf \"%9000000s\" \"\"}}{{end}}",
+		// one loop whose every step allocates (each call well within the limit,
+		// so the loop, not the call, is what runs long)
+		"allocating": "\n{{range splitList \",\" (printf \"%9999s\" \"\" | replace \" \" \",\")}}{{$s := printf \"%100000s\" \"\"}}{{end}}",
 		// templates calling each other, twice each
 		"calls": "\n{{define \"a\"}}{{template \"b\" .}}{{template \"b\" .}}{{end}}" +
 			"{{define \"b\"}}{{template \"a\" .}}{{template \"a\" .}}{{end}}{{template \"a\" .}}",
@@ -223,6 +224,38 @@ func TestLongCallNamesItsTemplateLine(t *testing.T) {
 		release <- struct{}{} // the stuck call ends; its goroutine must go
 		if !settles(before) {
 			t.Errorf("%d goroutines after the row, %d before", runtime.NumGoroutine(), before)
+		}
+	}
+}
+
+// TestOneLongCallFailsTheRow: a template with no loop renders on the
+// caller's goroutine, with no step to look at the clock but the calls; one
+// call that ran past the time limit still fails the row, naming the call
+// and its line, instead of the row counting as valid.
+func TestOneLongCallFailsTheRow(t *testing.T) {
+	slow := func(s string) string { time.Sleep(80 * time.Millisecond); return s }
+	slowJoin := func(n int, s string) string { time.Sleep(80 * time.Millisecond); return strings.Repeat(s, n) }
+	templateFuncs["slow"], parseFuncs["slow"] = slow, slow
+	templateFuncs["slowJoin"], parseFuncs["slowJoin"] = slowJoin, slowJoin
+	t.Cleanup(func() {
+		for _, name := range []string{"slow", "slowJoin"} {
+			delete(templateFuncs, name)
+			delete(parseFuncs, name)
+		}
+	})
+	for _, tc := range []struct{ text, want string }{
+		{"Hi\n{{.name | slow}}\n", "body.txt:2: slow took longer than the limit of 50ms"},
+		{"Hi\n\n{{slowJoin 2 .name}}\n", "body.txt:3: slowJoin took longer than the limit of 50ms"},
+	} {
+		c, err := New(Spec{From: Source{File: "campaign.toml", Line: 2, Text: "a@example.com"},
+			To:      Source{File: "campaign.toml", Line: 3, Text: "b@example.com"},
+			Text:    Source{File: "body.txt", Line: 1, Text: tc.text},
+			Timeout: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = c.Compose(1, map[string]string{"name": "Ann"}); err == nil || err.Error() != tc.want {
+			t.Errorf("%q: %v, want %s", tc.text, err, tc.want)
 		}
 	}
 }
