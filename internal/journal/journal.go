@@ -514,22 +514,8 @@ func oneLine(s string) string {
 	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
-// EscapeCell defuses CSV formula injection: a spreadsheet evaluates a cell
-// starting with '=', '+', '-' or '@' as a formula, and may trim a leading tab
-// or CR into one; an address or a server reply comes from outside. A leading apostrophe makes the cell text; Excel does not show it.
-// Values that start with an apostrophe get one more, so that reading the
-// file back restores every value exactly. Every CSV file this tool writes
-// uses this one rule.
-func EscapeCell(s string) string {
-	if s != "" && strings.IndexByte("=+-@\t\r'", s[0]) >= 0 {
-		return "'" + s
-	}
-	return s
-}
+// EscapeCell is [fsafe.EscapeCell]: every CSV file this tool writes uses
+// that one rule against formula injection.
+func EscapeCell(s string) string { return fsafe.EscapeCell(s) }
 
-// unescapeCell undoes EscapeCell. Files written before '-', tab and CR were
-// escaped read back the same: their cells never start with an apostrophe
-// that EscapeCell did not add.
-func unescapeCell(s string) string {
-	return strings.TrimPrefix(s, "'")
-}
+func unescapeCell(s string) string { return fsafe.UnescapeCell(s) }

@@ -1,0 +1,218 @@
+package suppress
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/mailmerge/mailmerge/internal/fsafe"
+	"github.com/mailmerge/mailmerge/internal/human"
+)
+
+// Header is the first line of every suppression file this package writes.
+const Header = "email,time,reason"
+
+// MaxAddress is the longest address, in bytes, a file may hold: the most
+// RFC 5321 allows in a path (256) minus its angle brackets.
+const MaxAddress = 254
+
+// maxLine bounds a line of a plain list, which is one address and a comment.
+const maxLine = 64 << 10
+
+// layout is how a file holds its addresses, decided by its first line that
+// is neither blank nor a comment.
+type layout struct {
+	decided bool
+	csv     bool
+	comma   rune
+	columns []string // CSV: the header's cells
+	email   int      // CSV: the index of the email column
+}
+
+// sniff reports the CSV layout line heads, or false when line is not a
+// header with an email column under any of the separators a spreadsheet
+// exports.
+func sniff(line []byte) (layout, bool) {
+	line = bytes.TrimRight(line, "\r\n")
+	for _, comma := range []rune{',', ';', '\t'} {
+		r := csv.NewReader(bytes.NewReader(line))
+		r.Comma = comma
+		rec, err := r.Read()
+		if err != nil {
+			continue
+		}
+		for i, c := range rec {
+			if strings.EqualFold(strings.TrimSpace(c), "email") {
+				return layout{decided: true, csv: true, comma: comma, columns: rec, email: i}, true
+			}
+		}
+	}
+	return layout{}, false
+}
+
+// scanner reads the addresses of one file, from its start or, for a File
+// that another process appended to, from where it last stopped.
+type scanner struct {
+	name string // for errors
+	lay  *layout
+	line int    // lines read so far
+	buf  []byte // the address in normal form
+	raw  []byte // the CSV cell it came from
+}
+
+// scan calls add with the normal form of each address in r. The buffer
+// passed to add is reused; add copies what it keeps.
+func (s *scanner) scan(r io.Reader, add func(addr []byte) error) error {
+	br := bufio.NewReaderSize(r, maxLine)
+	for !s.lay.decided {
+		line, err := readLine(br)
+		if len(line) == 0 && err != nil {
+			return s.fail(s.line+1, err)
+		}
+		s.line++
+		if s.line == 1 {
+			line = bytes.TrimPrefix(line, []byte("\uFEFF"))
+		}
+		if lay, ok := sniff(line); ok {
+			*s.lay = lay
+			break
+		}
+		if !skipped(line) {
+			s.lay.decided = true
+			if err := s.entry(line, add); err != nil {
+				return err
+			}
+		}
+	}
+	if s.lay.csv {
+		return s.scanCSV(br, add)
+	}
+	for {
+		line, err := readLine(br)
+		if len(line) > 0 {
+			s.line++
+			if !skipped(line) {
+				if err := s.entry(line, add); err != nil {
+					return err
+				}
+			}
+		}
+		if err != nil {
+			return s.fail(s.line+1, err)
+		}
+	}
+}
+
+// skipped reports a blank line or a comment of a plain list.
+func skipped(line []byte) bool {
+	line = bytes.TrimSpace(line)
+	return len(line) == 0 || line[0] == '#'
+}
+
+// readLine returns the next line with its end of line, or io.EOF after the last.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("line longer than %s", human.Bytes(maxLine))
+	}
+	return line, err
+}
+
+func (s *scanner) scanCSV(r io.Reader, add func(addr []byte) error) error {
+	cr := csv.NewReader(r)
+	cr.Comma = s.lay.comma
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	base := s.line
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return s.fail(base+pe.StartLine, pe.Err)
+			}
+			return s.fail(s.line+1, err)
+		}
+		s.line, _ = cr.FieldPos(s.lay.email)
+		s.line += base
+		if s.lay.email >= len(rec) || strings.TrimSpace(rec[s.lay.email]) == "" {
+			continue
+		}
+		s.raw = append(s.raw[:0], rec[s.lay.email]...)
+		if err := s.entry(s.raw, add); err != nil {
+			return err
+		}
+	}
+}
+
+// entry normalises one address and hands it to add.
+func (s *scanner) entry(v []byte, add func([]byte) error) error {
+	v = unescape(bytes.TrimSpace(v))
+	var err error
+	s.buf, err = appendNormal(s.buf[:0], v)
+	if err == nil && len(s.buf) > MaxAddress {
+		err = fmt.Errorf("longer than %d bytes, the most an address can have", MaxAddress)
+	}
+	if err != nil {
+		return s.fail(s.line, fmt.Errorf("%q is not an e-mail address: %w",
+			human.Clip(string(bytes.TrimSpace(v)), 60), err))
+	}
+	return add(s.buf)
+}
+
+// unescape undoes fsafe.EscapeCell where it surely was applied: an
+// apostrophe before a character that EscapeCell escapes. An address that
+// merely starts with an apostrophe, in a file written by hand or by
+// another program, stays as it is.
+func unescape(v []byte) []byte {
+	if len(v) > 1 && v[0] == '\'' {
+		if rest := string(v[1:]); fsafe.EscapeCell(rest) != rest {
+			return v[1:]
+		}
+	}
+	return v
+}
+
+// fail turns a read error into a FileError at line; io.EOF is the clean end.
+func (s *scanner) fail(line int, err error) error {
+	if err == io.EOF {
+		return nil
+	}
+	fe := &FileError{Path: s.name, Line: line, Err: fsafe.Cause(err)}
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		fe.Help = formatHelp
+	}
+	return fe
+}
+
+const formatHelp = "a suppression file holds one address a line, or a CSV whose header has an email column"
+
+// FileError is a suppression file that cannot be read or written; Help
+// says what the file should look like.
+type FileError struct {
+	Path string
+	Line int // 0 when the problem is not on one line
+	Err  error
+	Help string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Path, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Hint says what the file should look like.
+func (e *FileError) Hint() string { return e.Help }
