@@ -84,6 +84,8 @@ func BenchmarkRenderMarkdown(b *testing.B) {
 		Markdown: compose.Source{File: "body.md.tmpl", Line: 1, Text: body},
 		Dir:      b.TempDir(),
 		Mailer:   "mailmerge/bench",
+		// As the campaign file sets it: the layout's <style> is inlined.
+		InlineCSS: true,
 	})
 }
 

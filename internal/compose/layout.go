@@ -5,6 +5,8 @@ import (
 	htmltemplate "html/template"
 	"strings"
 	"text/template"
+
+	"github.com/mailmerge/mailmerge/internal/inline"
 )
 
 // A layout is the HTML page a Markdown body is shown in: an html/template
@@ -65,5 +67,41 @@ func builtinPage(p page) string {
 	b.WriteString(builtinParts[1])
 	b.WriteString(string(p.body))
 	b.WriteString(builtinParts[2])
+	return b.String()
+}
+
+// styledPage is the built-in page of one parsed Markdown with its CSS
+// inlined, cut where the values go. Values only ever land in element text
+// and attribute values, and the built-in rules select by element alone,
+// so inlining the page with tokens in place of the values, once, gives
+// what inlining each row's page would (TestBuiltinPageInlinedOnce): it
+// saves a fifth of a Markdown message.
+type styledPage struct {
+	head string     // up to the subject in <title>
+	body []htmlPart // after it
+}
+
+// subjectMark stands for the subject while the page is inlined.
+const subjectMark = "\uE000subject\uE000"
+
+func (d *mdDoc) styledPage(tok slotTokens) *styledPage {
+	d.styleOnce.Do(func() {
+		out, err := inline.Direct(builtinPage(page{body: htmltemplate.HTML(d.raw), subject: subjectMark}))
+		head, tail, ok := strings.Cut(out, subjectMark)
+		if err != nil || !ok || strings.Contains(tail, subjectMark) {
+			return // each row is inlined, and says what went wrong
+		}
+		d.styled = &styledPage{head: head, body: cutHTML(tail, tok)}
+	})
+	return d.styled
+}
+
+// fill writes one row's page.
+func (sp *styledPage) fill(subject string, vals []string) string {
+	var b strings.Builder
+	b.Grow(len(sp.head) + len(subject) + htmlSize(sp.body, vals))
+	b.WriteString(sp.head)
+	titleEscaper.WriteString(&b, subject)
+	writeHTML(&b, sp.body, vals)
 	return b.String()
 }

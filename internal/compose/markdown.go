@@ -167,8 +167,14 @@ func (x *executor) slot(v any) (string, error) {
 type mdDoc struct {
 	source []byte
 	root   ast.Node
+	raw    string // the HTML as goldmark wrote it, tokens in
 	html   []htmlPart
 	images map[string]bool // <img src> paths with no token in them: the template's own
+
+	// The built-in page around the HTML with its CSS inlined, made once
+	// (styledPage); nil when premailer failed, and each row is inlined.
+	styleOnce sync.Once
+	styled    *styledPage
 }
 
 func parseMarkdown(src string, tok slotTokens) *mdDoc {
@@ -182,6 +188,7 @@ func parseMarkdown(src string, tok slotTokens) *mdDoc {
 		panic("compose: goldmark cannot write to a bytes.Buffer: " + err.Error()) // it only fails when its writer does
 	}
 	h := out.String()
+	d.raw = h
 	d.html = cutHTML(h, tok)
 	d.images = map[string]bool{}
 	for src := range literalImages(h) {
@@ -256,7 +263,14 @@ func (c *Composer) renderMarkdown(x *executor, fields map[string]string, r *rend
 	}
 	r.text = plainText(d, c.tokens, x.slots)
 	r.mdImages = d.images
-	p := page{body: htmltemplate.HTML(d.fillHTML(x.slots)), subject: cleanHeaderValue(r.subject)}
+	subject := cleanHeaderValue(r.subject)
+	if c.layout == nil && c.css != nil {
+		if sp := d.styledPage(c.tokens); sp != nil {
+			r.html, r.inlined = sp.fill(subject, x.slots), true
+			return nil
+		}
+	}
+	p := page{body: htmltemplate.HTML(d.fillHTML(x.slots)), subject: subject}
 	if c.layout == nil {
 		r.html = builtinPage(p)
 		return nil

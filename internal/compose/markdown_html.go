@@ -91,25 +91,35 @@ func urlValueAround(h string, i int) (start, end int, ok bool) {
 
 // fillHTML writes the values into the HTML.
 func (d *mdDoc) fillHTML(vals []string) string {
+	var b strings.Builder
+	b.Grow(htmlSize(d.html, vals))
+	writeHTML(&b, d.html, vals)
+	return b.String()
+}
+
+// htmlSize is about the size of parts with vals written in.
+func htmlSize(parts []htmlPart, vals []string) int {
 	n := 0
-	for _, p := range d.html {
+	for _, p := range parts {
 		n += len(p.lit)
 	}
 	for _, v := range vals {
 		n += len(v) + len(v)/8
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, p := range d.html {
+	return n
+}
+
+// writeHTML writes parts with the values in, each escaped for its place.
+func writeHTML(b *strings.Builder, parts []htmlPart, vals []string) {
+	for _, p := range parts {
 		b.WriteString(p.lit)
 		switch {
 		case p.url != nil:
 			b.WriteString(fillURL(p.url, vals))
 		case p.slot >= 0 && p.slot < len(vals):
-			htmlEscaper.WriteString(&b, vals[p.slot])
+			htmlEscaper.WriteString(b, vals[p.slot])
 		}
 	}
-	return b.String()
 }
 
 // htmlEscaper escapes a value for HTML text and quoted attributes.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/mailmerge/mailmerge/internal/compose"
+	"github.com/mailmerge/mailmerge/internal/inline"
 )
 
 // mdSpec is a Markdown campaign with body as its template.
@@ -370,4 +371,43 @@ func TestMarkdownParallel(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestBuiltinPageInlinedOnce: a Markdown body in the built-in layout has
+// its CSS inlined once per parsed template, with tokens where the values
+// go; each row's page must be exactly what inlining that row's own page
+// gives, whatever the values hold.
+func TestBuiltinPageInlinedOnce(t *testing.T) {
+	templates := []string{
+		"# Hi {{.name}}\n\nYour **order** {{.id}} ships to {{.city}}.\n",
+		"| item | price |\n|---|---:|\n| {{.name}} | {{.id}} |\n\n> {{.city}}\n\n- {{.name}}\n- [page](https://x.example/u/{{.id}}?c={{.city}})\n",
+		"![logo](logo.png)\n\n`{{.name}}` and ~~{{.city}}~~\n\n    code {{.id}}\n",
+	}
+	rows := []map[string]string{
+		{"name": "Ann", "id": "1", "city": "Köln"},
+		{"name": `<b>"Bo" & 'Co'</b>`, "id": "a b&c=d", "city": "李雷 北京"},
+		{"name": "**x** [y](javascript:alert(1))", "id": "../..", "city": "<style>p{color:red}</style>"},
+		{"name": "", "id": "#frag", "city": "line\nbreak\ttab"},
+	}
+	for _, body := range templates {
+		on, off := mdSpec(body), mdSpec(body)
+		on.InlineCSS = true
+		for _, row := range rows {
+			row["email"] = "ann@example.com"
+			_, got := bodies(t, on, row)
+			_, raw := bodies(t, off, row)
+			// Inlining comes before the MIME writing puts in CRLF.
+			got, raw = strings.ReplaceAll(got, "\r\n", "\n"), strings.ReplaceAll(raw, "\r\n", "\n")
+			want, err := inline.Direct(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%q with %q:\n got %q\nwant %q", body, row, got, want)
+			}
+			if !strings.Contains(got, `<td style="border:1px solid`) && strings.Contains(body, "|") {
+				t.Errorf("%q: table cells not styled:\n%s", body, got)
+			}
+		}
+	}
 }

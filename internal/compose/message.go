@@ -73,6 +73,7 @@ type rendered struct {
 	// bound.go), its text is empty and its length is an upper bound.
 	textLen, htmlLen         int64
 	textSkipped, htmlSkipped bool
+	inlined                  bool              // the HTML's CSS is inlined already (styledPage)
 	fields                   map[string]string // the row's, for errors naming a column
 	mdImages                 map[string]bool   // a Markdown body's own <img src> paths
 }
@@ -220,7 +221,7 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 // attributes (Spec.InlineCSS). It runs where the HTML body is final, before
 // its images are embedded and the MIME is written.
 func (c *Composer) inlineCSS(r *rendered) error {
-	if c.css == nil || r.htmlSkipped || r.html == "" {
+	if c.css == nil || r.htmlSkipped || r.inlined || r.html == "" {
 		return nil
 	}
 	out, err := c.css.Inline(r.html)
