@@ -94,6 +94,11 @@ type Spec struct {
 	// X-Mailmerge-Original-To holds the To the row would have had. Validate
 	// is unaffected: it checks the message the real run will send.
 	RedirectTo *mail.Address
+
+	// Unsubscribe, when set, gives every message List-Unsubscribe (RFC
+	// 2369) and, with a URL, List-Unsubscribe-Post (RFC 8058), and the
+	// templates {{unsubscribeURL}}. See unsubscribe.go.
+	Unsubscribe *Unsubscribe
 }
 
 // Composer renders messages for one campaign. It is safe for concurrent use.
@@ -115,6 +120,7 @@ type Composer struct {
 	css         *inline.Inliner            // nil when Spec.InlineCSS is off
 	styled      bool                       // the HTML template has a <style> that css changes
 	execs       executors
+	unsubscribe bool // some template calls unsubscribeURL
 
 	dir           string          // Spec.Dir, absolute
 	roots         fsafe.Roots     // where paths written with data may lead
@@ -202,6 +208,7 @@ func New(spec Spec) (*Composer, error) {
 			c.attachments = append(c.attachments, t)
 		}
 	}
+	errs = append(errs, c.checkUnsubscribe()...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

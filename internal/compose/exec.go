@@ -26,12 +26,15 @@ type executor struct {
 	slots  []string
 	tokens slotTokens
 	page   page
+
+	unsubscribe string // the row's one-click link (unsubscribe.go)
 }
 
 func newExecutor(ts []*tmpl) *executor {
 	x := &executor{buf: new(limitedBuffer), text: map[*tmpl]*template.Template{}, html: map[*tmpl]*htmltemplate.Template{}}
 	funcs := funcsFor(x.buf)
 	funcs[slotFunc] = x.slot
+	funcs[unsubscribeFunc] = x.unsubscribeURL
 	for name, f := range x.pageFuncs() {
 		funcs[name] = f
 	}

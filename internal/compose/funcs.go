@@ -90,8 +90,12 @@ func funcsFor(b *limitedBuffer) template.FuncMap {
 }
 
 // parseFuncs names the functions for the parser; templates run with
-// funcsFor.
-var parseFuncs = funcsFor(nil)
+// funcsFor and the functions of their executor.
+var parseFuncs = func() template.FuncMap {
+	m := funcsFor(nil)
+	m[unsubscribeFunc] = (*executor)(nil).unsubscribeURL
+	return m
+}()
 
 func guard(name string, f any, b *limitedBuffer) any {
 	calling := &name

@@ -183,6 +183,7 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 	x.buf.start(c.spec.MaxSize, c.spec.Timeout)
 	r := &rendered{fields: fields}
 	var err error
+	x.unsubscribe = ""
 	for _, f := range []struct {
 		t   *tmpl
 		dst *string
@@ -192,6 +193,11 @@ func (c *Composer) renderAll(x *executor, fields map[string]string, skip bool) (
 	} {
 		if *f.dst, err = x.run(f.t, fields); err != nil {
 			return nil, err
+		}
+		if f.t == c.to && c.unsubscribe {
+			if addr := c.unsubscribeAddress(r.to); addr != "" {
+				x.unsubscribe = c.spec.Unsubscribe.URL(addr)
+			}
 		}
 	}
 	if err := c.renderBodies(x, fields, skip, r); err != nil {
@@ -507,6 +513,9 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 		if v := d.headers[i]; v != "" {
 			msg.SetGenHeader(gomail.Header(h.name), v)
 		}
+	}
+	if c.spec.Unsubscribe != nil {
+		c.setListUnsubscribe(msg, m.Recipient())
 	}
 	if len(d.origTo) > 0 { // after the campaign's headers, so that none replaces it
 		orig := make([]string, len(d.origTo))
