@@ -49,6 +49,10 @@ type Options struct {
 	// the whole list still looks at every row: its header and columns,
 	// duplicate addresses, and for a resumed send, rows that changed.
 	Rows Selection
+	// Getenv reads the environment variable that [unsubscribe] secret_env
+	// names; only cmd looks at the environment, and passes os.Getenv. Nil
+	// reads nothing: a campaign with [unsubscribe] then does not load.
+	Getenv func(name string) string
 }
 
 // deterministicDate is the Date of every message rendered with
@@ -156,6 +160,7 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 		}
 	}
 	c.bodies(&spec, p)
+	spec.Unsubscribe = c.unsubscribeLinks(opts.Getenv, p)
 	for i, a := range cfg.Attachments {
 		src := c.source("attachments", a)
 		src.Key = fmt.Sprintf("attachments[%d]", i)

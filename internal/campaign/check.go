@@ -54,7 +54,16 @@ func (c *Campaign) Check(ctx context.Context, opts CheckOptions, report func(Pro
 	if p, ok := c.passwordProblem(opts); ok {
 		pre = append(pre, p)
 	}
-	return c.checkRows(ctx, report, nil, pre)
+	sum, err := c.checkRows(ctx, report, nil, pre)
+	// Only check says it: send, which runs the same check, is no place
+	// to ask for a new table.
+	if p, ok := c.unsubscribeWarning(sum.ListRows); ok && err == nil {
+		sum.Warnings++
+		if sum.Errors+sum.Warnings <= MaxReported {
+			report(p)
+		}
+	}
+	return sum, err
 }
 
 // passwordProblem is what Check says when send could not get a password.

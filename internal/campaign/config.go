@@ -57,8 +57,17 @@ type Config struct {
 	// with data (attachments, <img src>) may name.
 	FileRoots []string `toml:"file_roots"`
 
-	SMTP SMTPConfig `toml:"smtp"`
-	Send SendConfig `toml:"send"`
+	SMTP        SMTPConfig        `toml:"smtp"`
+	Send        SendConfig        `toml:"send"`
+	Unsubscribe UnsubscribeConfig `toml:"unsubscribe"`
+}
+
+// UnsubscribeConfig is the [unsubscribe] table (see unsubscribe.go).
+type UnsubscribeConfig struct {
+	URL       string `toml:"url"`        // base of the one-click links
+	Mailto    string `toml:"mailto"`     // address of mailto: unsubscribes
+	SecretEnv string `toml:"secret_env"` // variable holding the HMAC secret
+	File      string `toml:"file"`       // default unsubscribed.csv
 }
 
 // SMTPConfig is the [smtp] table.
@@ -99,6 +108,7 @@ var knownKeys = []string{
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",
+	"unsubscribe", "url", "mailto", "secret_env", "file",
 }
 
 // readConfig parses the campaign file strictly: an unknown key is an error
