@@ -39,7 +39,7 @@ func check(args []string, ui *ui, sum *campaign.CheckSummary) int {
 	if !ok {
 		return exitUsage
 	}
-	c, err := campaign.Load(path, campaign.Options{Mailer: mailer(), Rows: sel})
+	c, err := campaign.Load(path, campaign.Options{Mailer: mailer(), Rows: sel, Getenv: os.Getenv})
 	if err != nil {
 		ui.loadError(err)
 		return exitUsage

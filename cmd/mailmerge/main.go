@@ -38,6 +38,8 @@ Usage:
     mailmerge send   --sandbox DIR CAMPAIGN.toml deliver to a built-in loopback SMTP server
                                                  (TLS + AUTH) that stores a Maildir in DIR
     mailmerge preview CAMPAIGN.toml [--open]     local web page showing every message; follows edits
+    mailmerge unsubscribe serve CAMPAIGN.toml    the one-click unsubscribe endpoint of the
+                                                 campaign's links, behind your web server
     mailmerge help   COMMAND                     more about one command
     mailmerge --version
 
@@ -186,6 +188,35 @@ Flags:
 Examples:
     mailmerge preview samples/greeting/campaign.toml --open
     mailmerge preview campaign.toml --listen 127.0.0.1:8025
+`,
+	"unsubscribe": `Usage: mailmerge unsubscribe serve CAMPAIGN.toml [--listen ADDR] [--public]
+
+The endpoint of the campaign's one-click unsubscribe links ([unsubscribe]
+url, RFC 8058), to run behind your web server, which terminates HTTPS and
+passes the requests on. It needs the campaign file and the secret
+([unsubscribe] secret_env) only, not the list or the templates, and
+records each unsubscribe in [unsubscribe] file (default unsubscribed.csv
+beside the campaign), once per address, written to disk before it answers.
+
+    POST with List-Unsubscribe=One-Click   what a mail provider's unsubscribe
+                                           button sends: the address is recorded, 200
+    GET (a person, or a link scanner)      a page asking to confirm, whose button
+                                           POSTs; nothing is recorded
+    a link that was changed or forged      400, and nothing is recorded
+
+It answers on every path, so the web server may pass on /u or any other.
+Ctrl-C (or SIGTERM) lets the requests under way finish and ends it.
+
+Flags:
+    --listen ADDR    address to listen on (default 127.0.0.1:8025); a loopback
+                     address unless --public
+    --public         allow an address other machines can reach, for a proxy on
+                     another machine or container; use HTTPS in front
+
+Examples:
+    MAILMERGE_UNSUBSCRIBE_SECRET=... mailmerge unsubscribe serve campaign.toml
+    mailmerge unsubscribe serve campaign.toml --listen 127.0.0.1:9000
+    mailmerge unsubscribe serve campaign.toml --listen 0.0.0.0:8025 --public
 `,
 	"send": `Usage: mailmerge send CAMPAIGN.toml [flags]
        mailmerge send --sandbox DIR CAMPAIGN.toml
@@ -336,7 +367,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		ui.errorf("unknown command %q", args[1])
-		ui.hint("the commands are init, check, render, send and preview")
+		ui.hint("the commands are init, check, render, send, preview and unsubscribe")
 		return exitUsage
 	}
 	if h, ok := commandHelp[args[0]]; ok && asksHelp(args[1:]) {
@@ -354,9 +385,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSend(args[1:], stdin, ui)
 	case "preview":
 		return cmdPreview(args[1:], ui)
+	case "unsubscribe":
+		return cmdUnsubscribe(args[1:], ui)
 	}
 	ui.errorf("unknown command %q", args[0])
-	ui.hint("run mailmerge --help; the commands are init, check, render, send and preview")
+	ui.hint("run mailmerge --help; the commands are init, check, render, send, preview and unsubscribe")
 	return exitUsage
 }
 

@@ -63,7 +63,7 @@ func servePreview(ctx context.Context, path, listen string, sel campaign.Selecti
 		return exitUsage
 	}
 	srv := preview.New(ctx, path, preview.Options{
-		Campaign: campaign.Options{Mailer: mailer(), Rows: sel},
+		Campaign: campaign.Options{Mailer: mailer(), Rows: sel, Getenv: os.Getenv},
 		OnReload: func(s preview.Summary) { previewLoaded(ui, "reloaded", s, sel) },
 	})
 	previewLoaded(ui, "loaded", srv.Summary(), sel)

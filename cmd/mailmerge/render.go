@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
 	"github.com/mailmerge/mailmerge/internal/human"
@@ -38,7 +39,7 @@ func cmdRender(args []string, ui *ui) int {
 	if !ok {
 		return exitUsage
 	}
-	c, err := campaign.Load(path, campaign.Options{Deterministic: *deterministic, Mailer: mailer(), Rows: sel})
+	c, err := campaign.Load(path, campaign.Options{Deterministic: *deterministic, Mailer: mailer(), Rows: sel, Getenv: os.Getenv})
 	if err != nil {
 		ui.loadError(err)
 		return exitUsage

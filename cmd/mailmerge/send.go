@@ -285,7 +285,7 @@ func isTerminal(stream any) bool {
 
 // loadForSend loads the campaign, with the test address of --redirect-to.
 func loadForSend(f sendFlags, sel campaign.Selection, path string, ui *ui) (*campaign.Campaign, bool) {
-	lo := campaign.Options{Mailer: mailer(), Rows: sel}
+	lo := campaign.Options{Mailer: mailer(), Rows: sel, Getenv: os.Getenv}
 	if f.redirectTo != "" {
 		var err error
 		if lo.RedirectTo, err = campaign.ParseAddress(f.redirectTo); err != nil {
@@ -297,6 +297,11 @@ func loadForSend(f sendFlags, sel campaign.Selection, path string, ui *ui) (*cam
 	if err != nil {
 		ui.loadError(err)
 		return nil, false
+	}
+	if lo.RedirectTo != nil && c.Unsubscribing() {
+		// A tester follows the links of a test to see them work: they must
+		// unsubscribe the tester, never the row's recipient.
+		ui.infof("the unsubscribe links of these tests are for %s: following one adds %s to %s", lo.RedirectTo.Address, lo.RedirectTo.Address, c.UnsubscribeFile())
 	}
 	return c, true
 }
