@@ -99,6 +99,10 @@ type Spec struct {
 	// 2369) and, with a URL, List-Unsubscribe-Post (RFC 8058), and the
 	// templates {{unsubscribeURL}}. See unsubscribe.go.
 	Unsubscribe *Unsubscribe
+
+	// DKIM, when set, signs every message (see dkim.go); with
+	// Deterministic its t= is Date.
+	DKIM *DKIM
 }
 
 // Composer renders messages for one campaign. It is safe for concurrent use.

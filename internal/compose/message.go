@@ -49,6 +49,8 @@ type Message struct {
 	msg           *gomail.Msg
 	deterministic bool
 	boundarySeed  string
+	dkim          *DKIM
+	signedAt      time.Time // zero: the time of writing
 }
 
 // Recipient is the address results are recorded under: the first To.
@@ -526,9 +528,11 @@ func (c *Composer) assemble(d *draft, r *rendered) *Message {
 	}
 	m.MessageID = c.newMessageID(m.Row, m.Recipient()) + "@" + d.domain
 	msg.SetMessageIDWithValue(m.MessageID)
+	m.dkim = c.spec.DKIM
 	if c.spec.Deterministic {
 		msg.SetDateWithValue(c.spec.Date)
 		m.boundarySeed = c.derive("boundary", m.Row, "")
+		m.signedAt = c.spec.Date
 	} else {
 		msg.SetDate()
 	}
@@ -688,17 +692,36 @@ func sanitizeCID(s string) string {
 	}, s)
 }
 
-// WriteTo writes the message in RFC 5322 form with CRLF line ends.
+// WriteTo writes the message in RFC 5322 form with CRLF line ends, signed
+// when the campaign has a DKIM key. Nothing is written when signing fails.
 func (m *Message) WriteTo(w io.Writer) (int64, error) {
-	if !m.deterministic {
+	if !m.deterministic && m.dkim == nil {
 		return m.msg.WriteTo(w)
 	}
 	var buf bytes.Buffer
+	buf.Grow(int(m.Size) + 2048)
 	if _, err := m.msg.WriteTo(&buf); err != nil {
 		return 0, err
 	}
-	n, err := w.Write(m.fixBoundaries(buf.Bytes()))
-	return int64(n), err
+	b := buf.Bytes()
+	if m.deterministic {
+		b = m.fixBoundaries(b)
+	}
+	var total int64
+	if m.dkim != nil {
+		// Signed last, over the bytes that go out.
+		b = crlfLines(b)
+		sig, err := m.dkim.sign(b, m.signedAt)
+		if err != nil {
+			return 0, fmt.Errorf("DKIM signing: %w", err)
+		}
+		n, err := io.WriteString(w, sig)
+		if total = int64(n); err != nil {
+			return total, err
+		}
+	}
+	n, err := w.Write(b)
+	return total + int64(n), err
 }
 
 // reBoundary finds the random multipart boundaries go-mail chose.
