@@ -28,6 +28,7 @@ type Campaign struct {
 	data     []byte
 	redirect bool      // Options.RedirectTo was set
 	rows     Selection // Options.Rows
+	dkim     string    // [dkim] domain when messages are signed
 }
 
 // Options change how messages are rendered.
@@ -170,6 +171,9 @@ func (c *Campaign) composeSpec(opts Options, p *problems) compose.Spec {
 		src := c.source("headers."+name, cfg.Headers[name])
 		src.Key = "headers." + tomlKey(name)
 		spec.Headers = append(spec.Headers, compose.HeaderSpec{Name: name, Value: src})
+	}
+	if spec.DKIM = c.dkimSigner(p); spec.DKIM != nil {
+		c.dkim = spec.DKIM.Domain
 	}
 	spec.MaxSize = c.size("max_message_size", cfg.MaxMessageSize, p)
 	spec.MaxAttachments = c.size("max_attachment_size", cfg.MaxAttachmentSize, p)

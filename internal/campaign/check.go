@@ -112,6 +112,7 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 	var stopped error // onValid's: it ends the check as it is, not as a problem of the list
 	dups := &dupFinder{}
 	var utf8 utf8Rows
+	align := dkimAlignment{d: c.dkim}
 	w := validate
 	if onValid != nil {
 		w = messages
@@ -134,6 +135,7 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 		if r.utf8 {
 			utf8.add(r.rec.Row)
 		}
+		align.add(r.rec.Row, r.from)
 		if onValid != nil {
 			stopped = onValid(r)
 			return stopped
@@ -155,6 +157,9 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 	}
 	if utf8.count > 0 {
 		emit(utf8.warning(c.listPath))
+	}
+	if align.count > 0 {
+		emit(align.warning(c))
 	}
 	groups := c.selectedGroups(dups.duplicates())
 	addrs := c.addressesOf(ctx, groups)

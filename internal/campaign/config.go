@@ -60,6 +60,7 @@ type Config struct {
 	SMTP        SMTPConfig        `toml:"smtp"`
 	Send        SendConfig        `toml:"send"`
 	Unsubscribe UnsubscribeConfig `toml:"unsubscribe"`
+	DKIM        DKIMConfig        `toml:"dkim"`
 }
 
 // UnsubscribeConfig is the [unsubscribe] table (see unsubscribe.go).
@@ -68,6 +69,14 @@ type UnsubscribeConfig struct {
 	Mailto    string `toml:"mailto"`     // address of mailto: unsubscribes
 	SecretEnv string `toml:"secret_env"` // variable holding the HMAC secret
 	File      string `toml:"file"`       // default unsubscribed.csv
+}
+
+// DKIMConfig is the [dkim] table: sign every message with the key in
+// KeyFile, published in DNS at Selector._domainkey.Domain.
+type DKIMConfig struct {
+	Domain   string `toml:"domain"`
+	Selector string `toml:"selector"`
+	KeyFile  string `toml:"key_file"`
 }
 
 // SMTPConfig is the [smtp] table.
@@ -109,6 +118,7 @@ var knownKeys = []string{
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",
 	"unsubscribe", "url", "mailto", "secret_env", "file",
+	"dkim", "domain", "selector", "key_file",
 }
 
 // readConfig parses the campaign file strictly: an unknown key is an error

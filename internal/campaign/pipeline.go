@@ -15,6 +15,7 @@ import (
 type row struct {
 	rec   recipients.Recipient
 	email string           // the address results are recorded under
+	from  string           // the envelope sender
 	utf8  bool             // some address needs a server that offers SMTPUTF8
 	msg   *compose.Message // nil when each only validates
 	wire  []byte           // msg as written, when each wrote it
@@ -155,10 +156,10 @@ func (c *Campaign) composeRow(w walk, sheet string, s *row) {
 	if w == validate {
 		var env compose.Envelope
 		if env, err = c.composer.Validate(s.rec.Row, s.rec.Fields); err == nil {
-			s.email, s.utf8 = env.To[0], env.NeedsSMTPUTF8()
+			s.email, s.from, s.utf8 = env.To[0], env.From, env.NeedsSMTPUTF8()
 		}
 	} else if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
-		s.email, s.utf8 = s.msg.Recipient(), s.msg.Envelope.NeedsSMTPUTF8()
+		s.email, s.from, s.utf8 = s.msg.Recipient(), s.msg.Envelope.From, s.msg.Envelope.NeedsSMTPUTF8()
 		if w == wire && s.msg.Size <= maxWire {
 			s.wire, err = writeOut(s.msg)
 		}
