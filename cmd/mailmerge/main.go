@@ -40,6 +40,9 @@ Usage:
     mailmerge preview CAMPAIGN.toml [--open]     local web page showing every message; follows edits
     mailmerge unsubscribe serve CAMPAIGN.toml    the one-click unsubscribe endpoint of the
                                                  campaign's links, behind your web server
+    mailmerge dkim keygen --domain D --selector S --out FILE
+                                                 a DKIM key and the DNS record to publish
+    mailmerge dkim record CAMPAIGN.toml          the DNS record of the campaign's key, again
     mailmerge help   COMMAND                     more about one command
     mailmerge --version
 
@@ -218,6 +221,56 @@ Examples:
     mailmerge unsubscribe serve campaign.toml --listen 127.0.0.1:9000
     mailmerge unsubscribe serve campaign.toml --listen 0.0.0.0:8025 --public
 `,
+	"dkim": `Usage: mailmerge dkim keygen --domain D --selector S --out FILE [--type rsa|ed25519] [--bits N]
+       mailmerge dkim record CAMPAIGN.toml
+
+DKIM signs every message with a key whose public half is published in
+DNS, so that receivers (Gmail, Yahoo, Outlook) can tell your mail from a
+forgery; bulk mail without it is refused or filed as spam. keygen makes a
+key and prints the DNS record to publish; record prints it again from a
+campaign's [dkim] table. See mailmerge help dkim keygen.
+`,
+	"dkim keygen": `Usage: mailmerge dkim keygen --domain D --selector S --out FILE [--type rsa|ed25519] [--bits N]
+
+Makes a new DKIM key, writes it to FILE (PEM, PKCS#8) readable only by
+you, and prints the DNS TXT record that publishes its public half:
+
+    S._domainkey.D. TXT "v=DKIM1; k=rsa; p=MIIBIjANBg..."
+
+on stdout, in strings of at most 255 bytes, and on stderr the same record
+for a DNS provider's web form and the [dkim] table to add to the campaign.
+Publish the record before you send: until receivers find it, a signed
+message fails DKIM.
+
+It never replaces a file: when FILE exists it writes nothing and exits 2.
+
+Flags:
+    --domain D       the domain the key signs for (d=): the From's domain, or
+                     a parent of it, for DMARC
+    --selector S     the key's name under D (s=), such as mail2026: a new
+                     selector lets a new key replace an old one
+    --type T         rsa (default; every receiver verifies it) or ed25519
+                     (short, but not verified everywhere yet)
+    --bits N         the size of an RSA key: 2048 (default) to 4096
+    --out FILE       the file to write the private key to; must not exist
+
+Examples:
+    mailmerge dkim keygen --domain example.com --selector mail2026 --out dkim.pem
+    mailmerge dkim keygen --domain example.com --selector ed2026 --type ed25519 --out dkim-ed.pem
+`,
+	"dkim record": `Usage: mailmerge dkim record CAMPAIGN.toml
+
+Prints the DNS TXT record of the key in the campaign's [dkim] table, as
+dkim keygen printed it: the zone-file line on stdout, the form for a DNS
+provider's web page on stderr. It reads only the campaign file and the key.
+
+Exit status 0 when it printed the record, 2 when the campaign has no
+[dkim] table or its key is missing, unreadable, not a PEM private key, an
+RSA key shorter than 2048 bits or of another type.
+
+Examples:
+    mailmerge dkim record campaign.toml
+`,
 	"send": `Usage: mailmerge send CAMPAIGN.toml [flags]
        mailmerge send --sandbox DIR CAMPAIGN.toml
 
@@ -362,16 +415,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, usage)
 			return exitOK
 		}
-		if h, ok := commandHelp[args[1]]; ok {
-			fmt.Fprint(stdout, h)
+		if name := strings.Join(args[1:], " "); commandHelp[name] != "" {
+			fmt.Fprint(stdout, commandHelp[name])
 			return exitOK
 		}
-		ui.errorf("unknown command %q", args[1])
-		ui.hint("the commands are init, check, render, send, preview and unsubscribe")
+		ui.errorf("unknown command %q", strings.Join(args[1:], " "))
+		ui.hint("the commands are " + commandList)
 		return exitUsage
 	}
-	if h, ok := commandHelp[args[0]]; ok && asksHelp(args[1:]) {
-		fmt.Fprint(stdout, h)
+	if name, n := commandName(args); name != "" && asksHelp(args[n:]) {
+		fmt.Fprint(stdout, commandHelp[name])
 		return exitOK
 	}
 	switch args[0] {
@@ -387,10 +440,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdPreview(args[1:], ui)
 	case "unsubscribe":
 		return cmdUnsubscribe(args[1:], ui)
+
+	case "dkim":
+		return cmdDKIM(args[1:], ui)
 	}
 	ui.errorf("unknown command %q", args[0])
-	ui.hint("run mailmerge --help; the commands are init, check, render, send, preview and unsubscribe")
+	ui.hint("run mailmerge --help; the commands are " + commandList)
 	return exitUsage
+}
+
+// commandList names the commands, for hints.
+const commandList = "init, check, render, send, preview, unsubscribe and dkim"
+
+// commandName is the command args start with that has help: "dkim keygen"
+// for a subcommand, "dkim" for the group, and how many arguments it took.
+func commandName(args []string) (string, int) {
+	if len(args) >= 2 && commandHelp[args[0]+" "+args[1]] != "" {
+		return args[0] + " " + args[1], 2
+	}
+	if len(args) >= 1 && commandHelp[args[0]] != "" {
+		return args[0], 1
+	}
+	return "", 0
 }
 
 // asksHelp reports whether a command's arguments ask for its help (-h,

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/dkim"
 	"github.com/mailmerge/mailmerge/internal/human"
 	"github.com/mailmerge/mailmerge/internal/journal"
 	"github.com/mailmerge/mailmerge/internal/starter"
@@ -525,4 +526,21 @@ func (u *ui) initNext(dir string, names []string, list string) {
        %[6]s
 `, in(starter.CampaignFile), shellQuote(inbox), sendFlags{sandbox: inbox}.command(path),
 		in(list), sendFlags{redirectTo: "you@example.com"}.command(path), sendFlags{}.command(path))
+}
+
+// keygenDone says where the new key is, the record to publish and the
+// [dkim] table that uses it.
+func (u *ui) keygenDone(out string, key *dkim.Key, rec dkim.Record, domain, selector string) {
+	u.infof("wrote %s: a new %s key, readable only by you; keep it secret, and out of version control", out, key)
+	u.dkimRecord(rec)
+	u.infof("then add this to the campaign file (key_file is relative to it):\n\n[dkim]\ndomain   = %q\nselector = %q\nkey_file = %q\n", domain, selector, out)
+}
+
+// dkimRecord prints a record: the zone-file line on stdout, how to enter
+// it in a web form on stderr.
+func (u *ui) dkimRecord(rec dkim.Record) {
+	u.infof("publish this DNS TXT record:")
+	fmt.Fprintln(u.stdout, rec.Zone())
+	u.infof("(in a DNS provider's web form for %s: type TXT, name %s, value %s)", strings.TrimSuffix(strings.TrimPrefix(rec.Name, rec.Host+"."), "."), rec.Host, rec.Value)
+	u.infof("check it once published: dig +short TXT %s", rec.Name)
 }
