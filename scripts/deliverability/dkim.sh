@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# scripts/deliverability/dkim.sh: DKIM signatures verify as received, with a
+# verifier independent of the signer. mailmerge sends a signed campaign (a
+# Chinese subject, an attachment, a line SMTP must dot-stuff, a bcc and the
+# one-click unsubscribe headers) to a private Postfix instance delivering to
+# Maildirs and to Python's aiosmtpd, with an RSA 2048 and an Ed25519 key;
+# Debian's python3-dkim verifies every stored copy, its DNS answered from the
+# record `mailmerge dkim keygen` printed. A copy with one body byte changed
+# must fail. Prints one PASS/FAIL line per check; exits 1 on any FAIL.
+#
+# Everything listens on 127.0.0.1 and lives in a temporary folder; the
+# Postfix instance is private (never the system's) and stopped at the end.
+# Needs root (apt-get; Postfix's daemons run as postfix). The Postfix set-up
+# and the throwaway CA are minimal copies of scripts/proof's, which cannot
+# be sourced; the aiosmtpd server is scripts/proof's own proof/aiosmtpd_server.py.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PY=/usr/bin/python3
+export PATH=$PATH:/usr/sbin
+
+need=()
+command -v /usr/sbin/postfix >/dev/null || need+=(postfix)
+$PY -c 'import dkim' 2>/dev/null || need+=(python3-dkim)
+$PY -c 'import nacl' 2>/dev/null || need+=(python3-nacl)   # dkimpy's Ed25519
+$PY -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  # "No configuration": the package must not set up or start a system MTA.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+W=$(mktemp -d /tmp/mailmerge-dkim.XXXXXX)
+chmod 755 "$W"
+PF=$W/postfix
+AIO_PID=
+cleanup() {
+  set +e
+  [ -f "$PF/etc/main.cf" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1
+  [ -n "$AIO_PID" ] && kill "$AIO_PID" 2>/dev/null && wait "$AIO_PID" 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+FAILS=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+go build -o "$W/mailmerge" ./cmd/mailmerge
+MM=$W/mailmerge
+
+# Throwaway CA and a certificate for localhost, for aiosmtpd's implicit TLS.
+T=$W/tls; mkdir -p "$T"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=mailmerge dkim throwaway CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$T/server.key" -out "$T/server.csr" -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$T/ext.cnf"
+openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -out "$T/server.pem" -extfile "$T/ext.cnf" 2>/dev/null
+chmod 644 "$T"/*
+
+# The keys, and the DNS the verifier sees: the records keygen printed.
+: > "$W/records.txt"
+for kind in rsa ed25519; do
+  "$MM" dkim keygen --domain example.com --selector "s-$kind" --type "$kind" --out "$W/$kind.pem" >"$W/$kind.zone" 2>/dev/null
+  $PY - "$W/$kind.zone" >>"$W/records.txt" <<'PY'
+import re, sys
+line = open(sys.argv[1]).read().strip()
+print(line.split(" ")[0], "".join(re.findall(r'"([^"]*)"', line)))
+PY
+done
+
+# campaign KIND HOST PORT SECURITY USER NAME: a signed campaign aimed at a
+# server, in its own folder NAME; its 3 rows and their bcc make 6 copies.
+campaign() {
+  local dir=$W/campaign-$1-$6
+  mkdir -p "$dir"
+  printf 'name,email\n李雷,li.lei@example.com\nAlice,alice@example.org\nHan Meimei,han@example.com\n' > "$dir/list.csv"
+  printf '亲爱的 {{.name}}:\n\n.a line that starts with a dot\nyour monthly report is attached.\n' > "$dir/body.txt"
+  head -c 3000 /dev/urandom > "$dir/report.bin"
+  cat > "$dir/campaign.toml" <<TOML
+recipients  = "list.csv"
+from        = "娜美 <nami@news.example.com>"
+to          = "{{.name}} <{{.email}}>"
+bcc         = "audit@example.net"
+subject     = "来自娜美的问候：你的月度报告 {{.name}}"
+text        = "body.txt"
+attachments = ["report.bin"]
+[headers]
+List-Unsubscribe      = "<https://news.example.com/u?t={{.email}}>"
+List-Unsubscribe-Post = "List-Unsubscribe=One-Click"
+[smtp]
+host     = "$2"
+port     = $3
+security = "$4"
+username = "$5"
+ca_file  = "$T/ca.pem"
+[send]
+rate = "50/s"
+[dkim]
+domain   = "example.com"
+selector = "s-$1"
+key_file = "$W/$1.pem"
+TOML
+  echo "$dir/campaign.toml"
+}
+
+# verify SERVER KIND FILES...: every stored copy verifies; a tampered one fails.
+verify() {
+  local server=$1 kind=$2; shift 2
+  local out
+  if out=$($PY scripts/deliverability/dkim_verify.py "$W/records.txt" "$@" 2>&1); then
+    pass "dkim $kind as received by $server: python3-dkim verifies all $# copies (${out##*$'\n'})"
+  else
+    fail "dkim $kind as received by $server: $(echo "$out" | head -3 | tr '\n' ' ')"
+  fi
+  if out=$($PY scripts/deliverability/dkim_verify.py "$W/records.txt" --tamper "$@" 2>&1); then
+    pass "dkim $kind tamper via $server: one body byte changed fails on every copy"
+  else
+    fail "dkim $kind tamper via $server: a changed copy still verifies ($out)"
+  fi
+  local f=$1 c
+  # The bcc's own copy says Delivered-To (and X-Original-To) audit@...: the
+  # server's lines, not the message's.
+  if for c; do grep -vi '^delivered-to:\|^x-original-to:\|^return-path:' "$c"; done | grep -qi '^bcc:\|audit@example.net'; then
+    fail "dkim $kind via $server: the bcc shows in a received copy"
+  elif grep -A3 '^DKIM-Signature:' "$f" | tr -d '\r\n ' | grep -q 'List-Unsubscribe:List-Unsubscribe-Post;'; then
+    pass "dkim $kind via $server: h= signs List-Unsubscribe and List-Unsubscribe-Post, no bcc anywhere"
+  else
+    fail "dkim $kind via $server: h= does not sign both unsubscribe headers"
+  fi
+}
+
+# Postfix: a private instance, loopback only, virtual Maildirs per domain.
+mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/mail"
+chown postfix "$PF/data" "$PF/mail"
+PF_PORT=$(free_port)
+cp /etc/postfix/master.cf "$PF/etc/master.cf" 2>/dev/null || cp /usr/share/postfix/master.cf.dist "$PF/etc/master.cf"
+awk -v port="$PF_PORT" '
+  /^smtp[ \t]+inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
+  /^[^# \t]/ && NF >= 8 { $5 = "n" }
+  { print }' "$PF/etc/master.cf" > "$PF/etc/master.cf.new" && mv "$PF/etc/master.cf.new" "$PF/etc/master.cf"
+cat > "$PF/etc/main.cf" <<CF
+compatibility_level = 3.6
+config_directory = $PF/etc
+queue_directory = $PF/queue
+data_directory = $PF/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = dkim.localhost
+mydomain = localhost
+myorigin = dkim.localhost
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost =
+relay_domains =
+alias_maps =
+alias_database =
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+biff = no
+maillog_file = $PF/maillog
+maillog_file_prefixes = $PF
+virtual_mailbox_domains = example.com example.org example.net
+virtual_mailbox_base = $PF/mail
+virtual_mailbox_maps = texthash:$PF/etc/vmailbox
+virtual_uid_maps = static:$(id -u postfix)
+virtual_gid_maps = static:$(id -g postfix)
+virtual_mailbox_limit = 0
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+CF
+for dom in example.com example.org example.net; do echo "@$dom $dom/all/"; done > "$PF/etc/vmailbox"
+if postfix -c "$PF/etc" start >"$W/postfix-start.log" 2>&1 && wait_port "$PF_PORT"; then
+  for kind in rsa ed25519; do
+    rm -rf "${PF:?}/mail/"*
+    c=$(campaign "$kind" 127.0.0.1 "$PF_PORT" none "" postfix)
+    sed -i '/^username/d; /^ca_file/d' "$c"
+    if ! "$MM" send "$c" --yes --quiet >"$W/send.log" 2>&1; then
+      fail "dkim $kind via postfix: send failed: $(tail -2 "$W/send.log" | tr '\n' ' ')"; continue
+    fi
+    for _ in $(seq 150); do # Postfix delivers asynchronously
+      [ "$(find "$PF/mail" -path '*/new/*' -type f | wc -l)" -ge 6 ] && break; sleep 0.2
+    done
+    mapfile -t files < <(find "$PF/mail" -path '*/new/*' -type f | sort)
+    if [ ${#files[@]} -ne 6 ]; then
+      fail "dkim $kind via postfix: ${#files[@]} copies stored, want 6"; continue
+    fi
+    verify postfix "$kind" "${files[@]}"
+  done
+else
+  fail "dkim via postfix: the private instance did not start: $(tail -2 "$W/postfix-start.log" | tr '\n' ' ')"
+fi
+
+# aiosmtpd: implicit TLS and AUTH, each copy written as received.
+AIO_PORT=$(free_port)
+$PY proof/aiosmtpd_server.py "$AIO_PORT" "$T/server.pem" "$T/server.key" "$W/aio" proof proof-secret >"$W/aiosmtpd.log" 2>&1 &
+AIO_PID=$!
+if wait_port "$AIO_PORT"; then
+  for kind in rsa ed25519; do
+    rm -rf "${W:?}/aio/"*
+    c=$(campaign "$kind" localhost "$AIO_PORT" ssl proof aiosmtpd)
+    if ! MAILMERGE_PASSWORD=proof-secret "$MM" send "$c" --yes --quiet >"$W/send.log" 2>&1; then
+      fail "dkim $kind via aiosmtpd: send failed: $(tail -2 "$W/send.log" | tr '\n' ' ')"; continue
+    fi
+    mapfile -t files < <(find "$W/aio" -path '*/new/*' -type f | sort)
+    if [ ${#files[@]} -ne 6 ]; then
+      fail "dkim $kind via aiosmtpd: ${#files[@]} copies stored, want 6"; continue
+    fi
+    verify aiosmtpd "$kind" "${files[@]}"
+  done
+else
+  fail "dkim via aiosmtpd: the server did not start: $(tail -2 "$W/aiosmtpd.log" | tr '\n' ' ')"
+fi
+
+# render's .eml files are signed the same way.
+for kind in rsa ed25519; do
+  c=$(campaign "$kind" 127.0.0.1 25 none "" render)
+  "$MM" render "$c" --out "$W/eml-$kind" --deterministic >/dev/null 2>&1
+  if out=$($PY scripts/deliverability/dkim_verify.py "$W/records.txt" "$W/eml-$kind"/*.eml 2>&1); then
+    pass "dkim $kind: render's .eml files verify (${out##*$'\n'})"
+  else
+    fail "dkim $kind: render's .eml files do not verify: $(echo "$out" | head -2 | tr '\n' ' ')"
+  fi
+done
+
+[ "$FAILS" -eq 0 ]
