@@ -14,8 +14,9 @@
 //
 // Formats: Internet Message Format (RFC 5322), MIME (RFC 2045, 2046, 2047
 // for encoded words in headers, 2048 and 2049), parameter values and
-// filenames (RFC 2231), and cid: links to inline images (RFC 2392). The MIME
-// writing is done by github.com/wneessen/go-mail; this package adds the
+// filenames (RFC 2231), cid: links to inline images (RFC 2392), and DKIM
+// signatures (RFC 6376, RFC 8463; see dkim.go). The MIME writing and the
+// signing are done by github.com/wneessen/go-mail; this package adds the
 // templates, the address rules and the limits.
 package compose
 

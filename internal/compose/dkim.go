@@ -78,8 +78,8 @@ func hasHeader(header []byte, name string) bool {
 // unfolded and then folds them at 76 columns wherever that falls, also
 // inside a tag: a fold in "h=...:List-Unsub\r\n scribe" adds a space that
 // relaxed canonicalisation keeps, and no verifier can match the signature.
-// Here a line is broken only after "; ", where the space is already there,
-// and inside b=, whose spaces verifiers remove.
+// Here a line is broken only after a tag's ";", where a space is already
+// there, and inside b=, whose spaces verifiers remove.
 func refold(field string) string {
 	const name = "DKIM-Signature: "
 	value := strings.TrimSuffix(strings.TrimPrefix(field, name), "\r\n")
