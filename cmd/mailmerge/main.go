@@ -440,7 +440,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdPreview(args[1:], ui)
 	case "unsubscribe":
 		return cmdUnsubscribe(args[1:], ui)
-
 	case "dkim":
 		return cmdDKIM(args[1:], ui)
 	}
