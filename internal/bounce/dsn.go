@@ -1,0 +1,125 @@
+package bounce
+
+import (
+	"regexp"
+	"strings"
+)
+
+// readDSN reads the per-recipient fields of a message/delivery-status body
+// (RFC 3464 section 2.3): one group of fields per recipient, after the
+// group about the whole message.
+func readDSN(body []byte) []Recipient {
+	var out []Recipient
+	for _, g := range fieldGroups(string(body)) {
+		addr := typedValue(g["final-recipient"])
+		if addr == "" {
+			addr = typedValue(g["original-recipient"])
+		}
+		if addr == "" {
+			continue // the per-message group
+		}
+		action := strings.ToLower(strings.TrimSpace(g["action"]))
+		if action == "delivered" || action == "relayed" || action == "expanded" {
+			continue
+		}
+		diag := oneLine(typedValue(g["diagnostic-code"]))
+		rc := Recipient{Address: cleanAddress(addr), Diagnostic: diag}
+		if m := enhanced.FindStringSubmatch(g["status"]); m != nil {
+			rc.Status = m[1]
+		}
+		if rc.Status == "" {
+			rc.Status = statusOf(diag, action == "delayed")
+		}
+		if rc.Status == "" {
+			rc.Status = "5.0.0" // failed, and says no more: RFC 3464 calls "failed" permanent
+		}
+		rc.Kind = kindOf(rc.Status, action == "delayed")
+		out = append(out, rc)
+	}
+	return out
+}
+
+// fieldGroups splits a delivery-status body into groups of fields, names
+// lower-cased, folded lines joined.
+func fieldGroups(s string) []map[string]string {
+	var groups []map[string]string
+	g := map[string]string{}
+	last := ""
+	for _, line := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		switch {
+		case strings.TrimSpace(line) == "":
+			if len(g) > 0 {
+				groups = append(groups, g)
+				g = map[string]string{}
+			}
+			last = ""
+		case (line[0] == ' ' || line[0] == '\t') && last != "":
+			g[last] += " " + strings.TrimSpace(line)
+		default:
+			name, value, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			last = strings.ToLower(strings.TrimSpace(name))
+			if _, seen := g[last]; !seen {
+				g[last] = strings.TrimSpace(value)
+			}
+		}
+	}
+	if len(g) > 0 {
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// typedValue drops the type of "rfc822; a@b" or "smtp; 550 ...".
+func typedValue(s string) string {
+	if t, v, ok := strings.Cut(s, ";"); ok && !strings.ContainsAny(t, " @<") {
+		return strings.TrimSpace(v)
+	}
+	return strings.TrimSpace(s)
+}
+
+func cleanAddress(s string) string {
+	return strings.Trim(strings.TrimSpace(s), "<>\"' ")
+}
+
+var (
+	// enhanced is an RFC 3463 code standing alone, not part of an IP address.
+	enhanced = regexp.MustCompile(`(?:^|[\s(#\[;:，：（])([245]\.\d{1,3}\.\d{1,3})(?:$|[\s)\],;:.])`)
+	// basic is an SMTP reply code at the start of a reply.
+	basic = regexp.MustCompile(`(?:^|[\s:;(，：（])([45])\d\d(?:[\s-]|$)`)
+)
+
+// statusOf finds the status a diagnostic carries: its enhanced code, else
+// the class of its reply code; "" when it has neither.
+func statusOf(diag string, delayed bool) string {
+	if m := enhanced.FindStringSubmatch(diag); m != nil {
+		return m[1]
+	}
+	if m := basic.FindStringSubmatch(diag); m != nil {
+		return m[1] + ".0.0"
+	}
+	if delayed {
+		return "4.0.0"
+	}
+	return ""
+}
+
+// kindOf is the kind of a recipient's failure by its status.
+func kindOf(status string, delayed bool) Kind {
+	switch {
+	case delayed:
+		return Delayed
+	case strings.HasPrefix(status, "5."):
+		return Hard
+	case strings.HasPrefix(status, "4."):
+		return Soft
+	}
+	return NotBounce // 2.x.x: delivered after all
+}
+
+// oneLine folds a diagnostic to one line of single spaces.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
