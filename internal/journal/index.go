@@ -30,7 +30,7 @@ type index struct {
 	hash   []uint64
 	loc    []uint64
 	rows   int    // rows with an outcome
-	counts [5]int // rows per status code
+	counts [len(statuses)]int // rows per status code
 }
 
 // set records the last line of row and reports whether it replaced an earlier one.
@@ -238,7 +238,7 @@ func parseRecord(rec []string) (row int, code byte, email string, err error) {
 	}
 	code = Status(strings.TrimSpace(rec[2])).code()
 	if code == 0 {
-		return 0, 0, "", fmt.Errorf("row %d: status %q is not sent, failed, skipped or unknown", row, rec[2])
+		return 0, 0, "", fmt.Errorf("row %d: status %q is not sent, failed, skipped, unknown or bounced", row, rec[2])
 	}
 	return row, code, unescapeCell(rec[1]), nil
 }

@@ -29,6 +29,9 @@
 // address, and cells that a spreadsheet would run as a formula are escaped
 // ([EscapeCell]).
 //
+// mailmerge bounces appends a "bounced" line for a row the server had
+// accepted once a 5.x.x report about it comes back; like sent, it is final.
+//
 // When a recipient has several rows (an unknown or failed row resent by a
 // later run), the last one wins, and [Journal.Close] compacts the file to one
 // row per recipient, in row order.
@@ -61,10 +64,14 @@ const (
 	Failed  Status = "failed"  // the server refused it, or it could not be sent at all
 	Skipped Status = "skipped" // the row was invalid and the user chose to skip bad rows
 	Unknown Status = "unknown" // the connection was lost after the end of DATA: it may have arrived
+	// Bounced: the server accepted the message, then the recipient's
+	// system sent it back for good (a 5.x.x report read by mailmerge
+	// bounces). Final: resume never sends it again.
+	Bounced Status = "bounced"
 )
 
 // statuses maps the one-byte code kept per row back to its Status; 0 means no outcome.
-var statuses = [...]Status{"", Sent, Failed, Skipped, Unknown}
+var statuses = [...]Status{"", Sent, Failed, Skipped, Unknown, Bounced}
 
 func (s Status) code() byte {
 	switch s {
@@ -76,6 +83,8 @@ func (s Status) code() byte {
 		return 3
 	case Unknown:
 		return 4
+	case Bounced:
+		return 5
 	}
 	return 0
 }
@@ -90,8 +99,8 @@ func Columns() []string { return append([]string(nil), columns...) }
 type Entry struct {
 	Row       int       // 1-based row of the recipient list
 	Email     string    // the envelope recipient
-	Status    Status    // sent, failed, skipped or unknown
-	Code      int       // the server's reply code; 0 when there was none
+	Status    Status    // sent, failed, skipped, unknown or bounced
+	Code      int       // the server's reply code (for bounced, the code in the report); 0 when there was none
 	Reply     string    // the server's reply, or why the row was skipped or failed
 	MessageID string    // the Message-ID header of the message
 	Attempts  int       // how many times the message was offered to a server

@@ -127,7 +127,7 @@ func TestCreateRecordReadBack(t *testing.T) {
 		}
 	}
 	c := j.Counts()
-	if c[Sent] != 1 || c[Failed] != 1 || c[Skipped] != 1 || c[Unknown] != 0 || len(c) != 4 {
+	if c[Sent] != 1 || c[Failed] != 1 || c[Skipped] != 1 || c[Unknown] != 0 || c[Bounced] != 0 || len(c) != 5 {
 		t.Fatalf("Counts = %v", c)
 	}
 }

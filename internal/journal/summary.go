@@ -66,7 +66,7 @@ func ReadSummary(path string, n int, lasting func(Entry) bool, class func(Entry)
 	if err := s.each(f, end, s.count); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Counts: make(map[Status]int, 4), Lasting: s.lastingRows, Classes: s.classes()}
+	sum := Summary{Counts: make(map[Status]int, len(statuses)-1), Lasting: s.lastingRows, Classes: s.classes()}
 	for code, st := range statuses[1:] {
 		sum.Counts[st] = s.counts[code+1]
 		sum.Rows += s.counts[code+1]
@@ -92,7 +92,7 @@ type summarizer struct {
 	path   string
 	n      int
 	status []byte // last status code per row, with lastingBit for a lasting failure
-	counts [5]int
+	counts [len(statuses)]int
 
 	lasting     func(Entry) bool
 	lastingRows int
@@ -253,4 +253,32 @@ func fullEntry(e Entry, rec []string) Entry {
 	e.Attempts, _ = strconv.Atoi(strings.TrimSpace(rec[6]))
 	e.Time, _ = time.Parse(time.RFC3339, strings.TrimSpace(rec[7]))
 	return e
+}
+
+// Entries calls fn with every outcome in the results file at path, in
+// file order: a row sent again by a later run comes once per run, and its
+// last line is its outcome. Lines a crash damaged are left out. It takes
+// no lock and changes nothing; the first error fn returns ends the read.
+func Entries(path string, fn func(Entry) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read results file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("read results file: %w", err)
+	}
+	end, err := lastLineEnd(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("read results file: %w", err)
+	}
+	var ferr error
+	s := summarizer{path: path}
+	err = s.each(f, end, func(e Entry, _ byte, rec []string) {
+		if ferr == nil {
+			ferr = fn(fullEntry(e, rec))
+		}
+	})
+	return cmp.Or(ferr, err)
 }
