@@ -29,7 +29,7 @@ type index struct {
 	status []byte
 	hash   []uint64
 	loc    []uint64
-	rows   int    // rows with an outcome
+	rows   int                // rows with an outcome
 	counts [len(statuses)]int // rows per status code
 }
 
