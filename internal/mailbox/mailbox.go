@@ -2,10 +2,9 @@
 // MOVE, RFC 6851, where the server has it), for the reports that come
 // back after a send.
 //
-// It only reads: the folder is opened with EXAMINE and every message is
-// fetched with BODY.PEEK[], so no flag changes, not even \Seen. Only
-// [Options.MoveTo] opens the folder for writing, to move the messages the
-// caller asks for.
+// [Read] only reads: the folder is opened with EXAMINE and every message
+// is fetched with BODY.PEEK[], so no flag changes, not even \Seen. Only
+// [Move], called on purpose afterwards, opens the folder for writing.
 package mailbox
 
 import (
@@ -41,9 +40,6 @@ type Config struct {
 type Options struct {
 	Since   time.Time // zero: every message; else SEARCH SINCE its date
 	MaxSize int64     // larger messages are skipped unread; 0 is DefaultMaxSize
-	// MoveTo, when set, is the folder the messages the caller marks are
-	// moved to at the end (MOVE, or COPY and expunge of just those).
-	MoveTo string
 }
 
 // DefaultMaxSize is the largest message read: a report is a few kilobytes,
@@ -59,9 +55,9 @@ type Message struct {
 
 // Stats is what Read went through.
 type Stats struct {
-	Messages int      // messages that matched the search
-	TooLarge []uint32 // UIDs of the messages skipped for their size
-	Moved    int
+	Messages    int      // messages that matched the search
+	TooLarge    []uint32 // UIDs of the messages skipped for their size
+	UIDValidity uint32   // the folder's, for Move
 }
 
 // Error is a failure to reach or use the mailbox; Help says what to do.
@@ -80,29 +76,23 @@ func (e *Error) Hint() string { return e.Help }
 // batch is how many messages one FETCH asks for.
 const batch = 50
 
-// Read logs in, opens the folder and calls fn with every message the
-// search finds, oldest first. fn says whether the message is to be moved
-// (with Options.MoveTo); an error from fn stops the read and is returned.
-func Read(ctx context.Context, cfg Config, opts Options, fn func(Message) (move bool, err error)) (Stats, error) {
+// Read logs in, opens the folder read-only and calls fn with every
+// message the search finds, oldest first. An error from fn stops the read
+// and is returned.
+func Read(ctx context.Context, cfg Config, opts Options, fn func(Message) error) (Stats, error) {
 	var st Stats
-	c, err := dial(ctx, cfg)
+	c, err := login(ctx, cfg)
 	if err != nil {
 		return st, err
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
-		return st, &Error{Op: "log in", Err: err,
-			Help: "the mailbox takes the same password as [smtp]; many providers want IMAP turned on and an app password"}
+	mbox, err := c.Select(cfg.folder(), &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return st, ctxErr(ctx, &Error{Op: "open folder " + strconv.Quote(cfg.folder()), Err: err, Help: "set [imap] folder to a folder the account has"})
 	}
-	folder := cfg.Folder
-	if folder == "" {
-		folder = "INBOX"
-	}
-	if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: opts.MoveTo == ""}).Wait(); err != nil {
-		return st, &Error{Op: "open folder " + strconv.Quote(folder), Err: err, Help: "set [imap] folder to a folder the account has"}
-	}
+	st.UIDValidity = mbox.UIDValidity
 	crit := &imap.SearchCriteria{}
 	if !opts.Since.IsZero() {
 		crit.Since = opts.Since
@@ -117,24 +107,68 @@ func Read(ctx context.Context, cfg Config, opts Options, fn func(Message) (move 
 	if err != nil {
 		return st, ctxErr(ctx, err)
 	}
-	var move []imap.UID
 	for i := 0; i < len(small); i += batch {
-		marked, err := fetch(c, small[i:min(i+batch, len(small))], opts.maxSize(), &st, fn)
-		move = append(move, marked...)
-		if err != nil {
+		if err := fetch(c, small[i:min(i+batch, len(small))], opts.maxSize(), &st, fn); err != nil {
 			return st, ctxErr(ctx, err)
 		}
 	}
-	if opts.MoveTo != "" && len(move) > 0 {
-		if _, err := c.Move(imap.UIDSetNum(move...), opts.MoveTo).Wait(); err != nil {
-			return st, ctxErr(ctx, &Error{Op: "move to " + strconv.Quote(opts.MoveTo), Err: err, Help: "create the folder first, or leave out --move-to"})
-		}
-		st.Moved = len(move)
-	}
-	if err := c.Logout().Wait(); err != nil && ctx.Err() == nil {
-		return st, nil // the work is done; a failed goodbye changes nothing
-	}
+	_ = c.Logout().Wait() // the work is done; a failed goodbye changes nothing
 	return st, ctx.Err()
+}
+
+// Move moves the messages uids of the folder to the folder dest: MOVE
+// (RFC 6851), or COPY, then \Deleted and UID EXPUNGE of just those.
+// uidValidity is the folder's as Read saw it: if the server renumbered
+// the folder since, nothing is moved.
+func Move(ctx context.Context, cfg Config, uidValidity uint32, uids []uint32, dest string) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	c, err := login(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	mbox, err := c.Select(cfg.folder(), nil).Wait()
+	if err != nil {
+		return ctxErr(ctx, &Error{Op: "open folder " + strconv.Quote(cfg.folder()), Err: err})
+	}
+	if mbox.UIDValidity != uidValidity {
+		return &Error{Op: "move", Err: fmt.Errorf("folder %s was renumbered by the server since it was read", cfg.folder()),
+			Help: "run the command again"}
+	}
+	set := imap.UIDSet{}
+	for _, u := range uids {
+		set.AddNum(imap.UID(u))
+	}
+	if _, err := c.Move(set, dest).Wait(); err != nil {
+		return ctxErr(ctx, &Error{Op: "move to " + strconv.Quote(dest), Err: err, Help: "create the folder first, or leave out --move-to"})
+	}
+	_ = c.Logout().Wait()
+	return ctx.Err()
+}
+
+func (cfg Config) folder() string {
+	if cfg.Folder == "" {
+		return "INBOX"
+	}
+	return cfg.Folder
+}
+
+// login connects and logs in.
+func login(ctx context.Context, cfg Config) (*imapclient.Client, error) {
+	c, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
+		c.Close()
+		return nil, ctxErr(ctx, &Error{Op: "log in", Err: err,
+			Help: "the mailbox takes the same password as [smtp]; many providers want IMAP turned on and an app password"})
+	}
+	return c, nil
 }
 
 func (o Options) maxSize() int64 {
@@ -243,11 +277,10 @@ func sizes(c *imapclient.Client, uids []imap.UID, max int64, st *Stats) ([]imap.
 }
 
 // fetch reads one batch of messages, one at a time off the connection.
-func fetch(c *imapclient.Client, uids []imap.UID, max int64, st *Stats, fn func(Message) (bool, error)) ([]imap.UID, error) {
+func fetch(c *imapclient.Client, uids []imap.UID, max int64, st *Stats, fn func(Message) error) error {
 	section := &imap.FetchItemBodySection{Peek: true}
 	cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{section}})
 	defer cmd.Close()
-	var move []imap.UID
 	for {
 		data := cmd.Next()
 		if data == nil {
@@ -268,7 +301,7 @@ func fetch(c *imapclient.Client, uids []imap.UID, max int64, st *Stats, fn func(
 						_, err = io.Copy(io.Discard, it.Literal)
 					}
 					if err != nil {
-						return move, &Error{Op: "fetch", Err: err}
+						return &Error{Op: "fetch", Err: err}
 					}
 					m.Raw = b
 				}
@@ -281,16 +314,12 @@ func fetch(c *imapclient.Client, uids []imap.UID, max int64, st *Stats, fn func(
 			st.TooLarge = append(st.TooLarge, m.UID)
 			continue
 		}
-		mv, err := fn(m)
-		if err != nil {
-			return move, err
-		}
-		if mv {
-			move = append(move, imap.UID(m.UID))
+		if err := fn(m); err != nil {
+			return err
 		}
 	}
 	if err := cmd.Close(); err != nil {
-		return move, &Error{Op: "fetch", Err: err}
+		return &Error{Op: "fetch", Err: err}
 	}
-	return move, nil
+	return nil
 }

@@ -40,14 +40,14 @@ func msg(i int) string {
 func TestReadChangesNothing(t *testing.T) {
 	srv, cfg := start(t, msg(1), msg(2), msg(3))
 	var subjects []string
-	st, err := Read(context.Background(), cfg, Options{}, func(m Message) (bool, error) {
+	st, err := Read(context.Background(), cfg, Options{}, func(m Message) error {
 		subjects = append(subjects, strings.SplitN(strings.SplitN(string(m.Raw), "Subject: ", 2)[1], "\r\n", 2)[0])
-		return true, nil // asks for a move, but MoveTo is unset
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Messages != 3 || st.Moved != 0 || strings.Join(subjects, ",") != "failure notice 1,failure notice 2,failure notice 3" {
+	if st.Messages != 3 || strings.Join(subjects, ",") != "failure notice 1,failure notice 2,failure notice 3" {
 		t.Errorf("stats %+v, read %q", st, subjects)
 	}
 	left, err := srv.Messages("INBOX")
@@ -64,18 +64,28 @@ func TestReadChangesNothing(t *testing.T) {
 	}
 }
 
-func TestMoveToMovesOnlyTheMarked(t *testing.T) {
+func TestMoveMovesOnlyThoseNamed(t *testing.T) {
 	srv, cfg := start(t, msg(1), msg(2), msg(3))
-	st, err := Read(context.Background(), cfg, Options{MoveTo: "Bounces"}, func(m Message) (bool, error) {
-		return !strings.Contains(string(m.Raw), "notice 2"), nil
+	var uids []uint32
+	st, err := Read(context.Background(), cfg, Options{}, func(m Message) error {
+		if !strings.Contains(string(m.Raw), "notice 2") {
+			uids = append(uids, m.UID)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := Move(context.Background(), cfg, st.UIDValidity+1, uids, "Bounces"); err == nil {
+		t.Errorf("moved after the folder was renumbered")
+	}
+	if err := Move(context.Background(), cfg, st.UIDValidity, uids, "Bounces"); err != nil {
+		t.Fatal(err)
+	}
 	inbox, _ := srv.Messages("INBOX")
 	moved, _ := srv.Messages("Bounces")
-	if st.Moved != 2 || len(inbox) != 1 || len(moved) != 2 || !strings.Contains(string(inbox[0].Raw), "notice 2") {
-		t.Errorf("moved %d: INBOX %d, Bounces %d", st.Moved, len(inbox), len(moved))
+	if len(inbox) != 1 || len(moved) != 2 || !strings.Contains(string(inbox[0].Raw), "notice 2") {
+		t.Errorf("INBOX %d, Bounces %d", len(inbox), len(moved))
 	}
 }
 
@@ -83,7 +93,7 @@ func TestTooLargeIsSkippedUnread(t *testing.T) {
 	big := msg(9) + strings.Repeat("x", 2000) + "\r\n"
 	_, cfg := start(t, msg(1), big)
 	var read int
-	st, err := Read(context.Background(), cfg, Options{MaxSize: 1000}, func(Message) (bool, error) { read++; return false, nil })
+	st, err := Read(context.Background(), cfg, Options{MaxSize: 1000}, func(Message) error { read++; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +105,7 @@ func TestTooLargeIsSkippedUnread(t *testing.T) {
 func TestSinceSearches(t *testing.T) {
 	_, cfg := start(t, msg(1))
 	var read int
-	if _, err := Read(context.Background(), cfg, Options{Since: time.Now().AddDate(0, 0, 2)}, func(Message) (bool, error) { read++; return false, nil }); err != nil {
+	if _, err := Read(context.Background(), cfg, Options{Since: time.Now().AddDate(0, 0, 2)}, func(Message) error { read++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if read != 0 {
@@ -106,7 +116,7 @@ func TestSinceSearches(t *testing.T) {
 func TestWrongPasswordSaysSo(t *testing.T) {
 	_, cfg := start(t)
 	cfg.Password = "wrong"
-	_, err := Read(context.Background(), cfg, Options{}, func(Message) (bool, error) { return false, nil })
+	_, err := Read(context.Background(), cfg, Options{}, func(Message) error { return nil })
 	var me *Error
 	if !errors.As(err, &me) || me.Op != "log in" || !strings.Contains(human.Hint(err), "password") {
 		t.Fatalf("got %v", err)
@@ -116,7 +126,7 @@ func TestWrongPasswordSaysSo(t *testing.T) {
 func TestUntrustedCertificateIsRefused(t *testing.T) {
 	_, cfg := start(t)
 	cfg.RootCAs = nil
-	_, err := Read(context.Background(), cfg, Options{}, func(Message) (bool, error) { return false, nil })
+	_, err := Read(context.Background(), cfg, Options{}, func(Message) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("got %v", err)
 	}
@@ -124,7 +134,7 @@ func TestUntrustedCertificateIsRefused(t *testing.T) {
 
 func TestCleartextOnlyToLoopback(t *testing.T) {
 	_, err := Read(context.Background(), Config{Host: "imap.example.com", Security: security.None, Username: "a", Password: "b"},
-		Options{}, func(Message) (bool, error) { return false, nil })
+		Options{}, func(Message) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "in clear") {
 		t.Fatalf("got %v", err)
 	}
