@@ -61,6 +61,7 @@ type Config struct {
 	Send        SendConfig        `toml:"send"`
 	Unsubscribe UnsubscribeConfig `toml:"unsubscribe"`
 	DKIM        DKIMConfig        `toml:"dkim"`
+	IMAP        IMAPConfig        `toml:"imap"`
 }
 
 // UnsubscribeConfig is the [unsubscribe] table (see unsubscribe.go).
@@ -77,6 +78,18 @@ type DKIMConfig struct {
 	Domain   string `toml:"domain"`
 	Selector string `toml:"selector"`
 	KeyFile  string `toml:"key_file"`
+}
+
+// IMAPConfig is the [imap] table: the mailbox mailmerge bounces reads.
+// Unset keys come from [smtp] (username, the password, ca_file) and its
+// provider (host); security defaults to ssl, port to 993 (143 for
+// starttls), folder to INBOX.
+type IMAPConfig struct {
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	Security string `toml:"security"`
+	Username string `toml:"username"`
+	Folder   string `toml:"folder"`
 }
 
 // SMTPConfig is the [smtp] table.
@@ -119,6 +132,7 @@ var knownKeys = []string{
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",
 	"unsubscribe", "url", "mailto", "secret_env", "file",
 	"dkim", "domain", "selector", "key_file",
+	"imap", "folder",
 }
 
 // readConfig parses the campaign file strictly: an unknown key is an error

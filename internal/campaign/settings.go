@@ -67,6 +67,9 @@ func (c *Campaign) settings(o overrides) (set sendSettings, errs []error, warnin
 	}
 	c.resultsFolder(o, p)
 	set.delivery = c.deliveryConfig(o.server, set.workers, p)
+	if c.Config.IMAP != (IMAPConfig{}) {
+		c.imapConfig(p) // bounces reads it; check says what it would refuse
+	}
 	if o.server == nil && placeholderHost(set.delivery.Host) {
 		err := fmt.Errorf("%s is a placeholder: example names (RFC 2606) never take mail", set.delivery.Host)
 		hint := `set host to your mail server, or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; send --sandbox DIR needs neither`
@@ -242,17 +245,23 @@ func (c *Campaign) server(cfg *delivery.Config, p *problems) {
 	if strings.ContainsAny(s.HeloName, " \t\r\n") {
 		p.add("smtp.helo_name", fmt.Errorf("%q contains white space", s.HeloName), "use this machine's fully qualified host name, or leave it out")
 	}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(c.resolve(s.CAFile))
-		if err != nil {
-			p.add("smtp.ca_file", fsafe.Cause(err), "")
-			return
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			p.add("smtp.ca_file", errors.New("no PEM certificate in the file"), "")
-			return
-		}
-		cfg.RootCAs = pool
+	cfg.RootCAs = c.caPool(p)
+}
+
+// caPool reads [smtp] ca_file; nil when it is unset or unreadable.
+func (c *Campaign) caPool(p *problems) *x509.CertPool {
+	if c.Config.SMTP.CAFile == "" {
+		return nil
 	}
+	pem, err := os.ReadFile(c.resolve(c.Config.SMTP.CAFile))
+	if err != nil {
+		p.add("smtp.ca_file", fsafe.Cause(err), "")
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		p.add("smtp.ca_file", errors.New("no PEM certificate in the file"), "")
+		return nil
+	}
+	return pool
 }

@@ -168,6 +168,10 @@ func login(ctx context.Context, cfg Config) (*imapclient.Client, error) {
 		return nil, ctxErr(ctx, &Error{Op: "log in", Err: err,
 			Help: "the mailbox takes the same password as [smtp]; many providers want IMAP turned on and an app password"})
 	}
+	if c.Caps().Has(imap.CapID) {
+		// 163 Mail refuses SELECT ("Unsafe Login") from a client that has not said who it is.
+		_, _ = c.ID(&imap.IDData{Name: "mailmerge"}).Wait()
+	}
 	return c, nil
 }
 
