@@ -43,6 +43,8 @@ Usage:
     mailmerge dkim keygen --domain D --selector S --out FILE
                                                  a DKIM key and the DNS record to publish
     mailmerge dkim record CAMPAIGN.toml          the DNS record of the campaign's key, again
+    mailmerge bounces CAMPAIGN.toml [--since D]  read bounces back over IMAP (read-only) into
+                                                 the results file and bounced.csv
     mailmerge help   COMMAND                     more about one command
     mailmerge --version
 
@@ -62,6 +64,7 @@ Examples:
     mailmerge send campaign.toml --rows 2-10,15
     mailmerge send campaign.toml --resume
     mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
+    mailmerge bounces campaign.toml --since 2026-11-01
 
 Exit status: 0 all done; 1 finished but some recipients of the campaign
 failed or are unknown; 2 bad input or usage (nothing was sent); 3 stopped
@@ -70,6 +73,7 @@ file that cannot be written, interrupt): run again with --resume.
 `
 
 var commandHelp = map[string]string{
+	"bounces": bouncesHelp,
 	"init": `Usage: mailmerge init [DIR] [--xlsx]
 
 Writes a campaign to start from into DIR (default: the current folder),
@@ -277,7 +281,7 @@ Examples:
 Checks the campaign, then delivers one message per recipient over SMTP and
 records each outcome in the results file ([send] results, default
 results.csv beside the campaign): row,email,status,code,reply,message_id,
-attempts,time, with status sent, failed, skipped or unknown.
+attempts,time, with status sent, failed, skipped, unknown or bounced.
 
 The password comes from the environment variable named by [smtp]
 password_env (default MAILMERGE_PASSWORD), from [smtp] password_command, or
@@ -442,6 +446,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdUnsubscribe(args[1:], ui)
 	case "dkim":
 		return cmdDKIM(args[1:], ui)
+	case "bounces":
+		return cmdBounces(args[1:], stdin, ui)
 	}
 	ui.errorf("unknown command %q", args[0])
 	ui.hint("run mailmerge --help; the commands are " + commandList)
@@ -449,7 +455,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // commandList names the commands, for hints.
-const commandList = "init, check, render, send, preview, unsubscribe and dkim"
+const commandList = "init, check, render, send, preview, bounces, unsubscribe and dkim"
 
 // commandName is the command args start with that has help: "dkim keygen"
 // for a subcommand, "dkim" for the group, and how many arguments it took.
