@@ -152,8 +152,12 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 			s.Partial, plural(s.Partial, "message", "messages"))
 	}
 	if prev := s.Previous; len(prev) > 0 {
-		fmt.Fprintf(out, "left as earlier runs recorded them: sent %d, failed %d, skipped %d, unknown %d\n",
+		fmt.Fprintf(out, "left as earlier runs recorded them: sent %d, failed %d, skipped %d, unknown %d",
 			prev["sent"], prev["failed"], prev["skipped"], prev["unknown"])
+		if n := prev[string(journal.Bounced)]; n > 0 {
+			fmt.Fprintf(out, ", bounced %d", n) // found by mailmerge bounces; never sent again
+		}
+		fmt.Fprintln(out)
 	}
 	if s.Recovered > 0 {
 		fmt.Fprintf(out, "%d %s in flight when the last run stopped: recorded as unknown\n",
