@@ -32,7 +32,9 @@ the message it returns, else by the address it names. A hard bounce (a
 file as bounced, with the code and the reason, and its address is added
 to bounced.csv beside the campaign file: put suppress = ["bounced.csv"] in
 the next campaign. A later send --resume never sends a bounced row again.
-Soft bounces (4.x.x) and delays are reported, not recorded. Reports about
+Soft bounces (4.x.x), delays and refusals aimed at the sender rather than
+the address (blocked: a 5.x.x for a block-listed IP, SPF, DMARC, spam) are
+reported, not recorded: the address may be fine. Reports about
 addresses that no row has are counted as unmatched and left alone.
 Unsubscribe replies are listed; they are not acted on yet.
 
@@ -147,8 +149,8 @@ func (u *ui) bouncesSummary(s campaign.BounceSummary) {
 	if s.TooLarge > 0 {
 		fmt.Fprintf(out, ", %d over 10 MB skipped", s.TooLarge)
 	}
-	fmt.Fprintf(out, "; %d hard, %d soft, %d delayed, %d unmatched, %d unsubscribe replies\n",
-		s.Hard, s.Soft, s.Delayed, s.Unmatched, len(s.Unsubscribes))
+	fmt.Fprintf(out, "; %d hard, %d blocked, %d soft, %d delayed, %d unmatched, %d unsubscribe replies\n",
+		s.Hard, s.Blocked, s.Soft, s.Delayed, s.Unmatched, len(s.Unsubscribes))
 	fmt.Fprintf(out, "%d rows newly marked bounced in %s; %d addresses added to %s", s.Recorded, s.Results, s.Suppressed, s.Bounced)
 	if s.Moved > 0 {
 		fmt.Fprintf(out, "; %d messages moved", s.Moved)
@@ -176,6 +178,7 @@ func (u *ui) bouncesJSON(s campaign.BounceSummary, status int) {
 		Messages     int           `json:"messages"`
 		TooLarge     int           `json:"too_large"`
 		Hard         int           `json:"hard"`
+		Blocked      int           `json:"blocked"`
 		Soft         int           `json:"soft"`
 		Delayed      int           `json:"delayed"`
 		Unmatched    int           `json:"unmatched"`
@@ -191,7 +194,7 @@ func (u *ui) bouncesJSON(s campaign.BounceSummary, status int) {
 		Error        string        `json:"error,omitempty"`
 		Hint         string        `json:"hint,omitempty"`
 		Problems     []jsonProblem `json:"problems,omitempty"`
-	}{Mailbox: s.Mailbox, Messages: s.Messages, TooLarge: s.TooLarge, Hard: s.Hard, Soft: s.Soft, Delayed: s.Delayed,
+	}{Mailbox: s.Mailbox, Messages: s.Messages, TooLarge: s.TooLarge, Hard: s.Hard, Blocked: s.Blocked, Soft: s.Soft, Delayed: s.Delayed,
 		Unmatched: s.Unmatched, Unsubscribes: len(s.Unsubscribes), Recorded: s.Recorded, Suppressed: s.Suppressed,
 		Moved: s.Moved, Results: s.Results, BouncedFile: s.Bounced, Bounces: []bounce{}, Replies: []unsub{}, ExitStatus: status}
 	for _, b := range s.Bounces {

@@ -31,10 +31,14 @@ const (
 	Unsubscribe             // a reply made by a mailto: unsubscribe link
 	Delayed                 // delivery is still being tried (Action: delayed)
 	Soft                    // failed for now (4.x.x): not an address to drop
-	Hard                    // failed for good (5.x.x): the address does not take mail
+	// Blocked: refused for good (5.x.x) for the sender's sake, not the
+	// address's: a blocked IP, SPF, DKIM or DMARC, spam, a rate limit.
+	// The address may be fine; dropping it would lose a reader.
+	Blocked
+	Hard // failed for good (5.x.x): the address does not take mail
 )
 
-var kindNames = [...]string{"not a bounce", "unsubscribe", "delayed", "soft", "hard"}
+var kindNames = [...]string{"not a bounce", "unsubscribe", "delayed", "soft", "blocked", "hard"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {

@@ -33,7 +33,7 @@ func readDSN(body []byte) []Recipient {
 		if rc.Status == "" {
 			rc.Status = "5.0.0" // failed, and says no more: RFC 3464 calls "failed" permanent
 		}
-		rc.Kind = kindOf(rc.Status, action == "delayed")
+		rc.Kind = refine(kindOf(rc.Status, action == "delayed"), rc.Status, rc.Diagnostic)
 		out = append(out, rc)
 	}
 	return out
@@ -117,6 +117,30 @@ func kindOf(status string, delayed bool) Kind {
 		return Soft
 	}
 	return NotBounce // 2.x.x: delivered after all
+}
+
+// senderSide is a refusal aimed at the sender, not the address.
+var senderSide = regexp.MustCompile(`(?i)block|blacklist|listed|spam|frequency limit|rate limit|too many|reputation|` +
+	`dmarc|\bspf\b|dkim|not allowed to send|use the smtp server of your isp|authenticat|policy|` +
+	`被拒|拦截|垃圾邮件|频率`)
+
+// addressSide is a refusal about the address itself.
+var addressSide = regexp.MustCompile(`(?i)user unknown|unknown user|no such user|does not exist|not found|` +
+	`mailbox unavailable|invalid (mailbox|recipient|address)|recipient rejected|address rejected|disabled|` +
+	`不存在|无效`)
+
+// refine tells a refusal of the sender (blocked) from one of the address
+// (hard): 5.7.x is about security and policy, and so are the texts that
+// name a block list, SPF, DMARC or spam, whatever code came with them. A
+// text that also says the address is unknown stays hard.
+func refine(k Kind, status, diag string) Kind {
+	if k != Hard || addressSide.MatchString(diag) {
+		return k
+	}
+	if strings.HasPrefix(status, "5.7.") || senderSide.MatchString(diag) {
+		return Blocked
+	}
+	return k
 }
 
 // oneLine folds a diagnostic to one line of single spaces.

@@ -37,7 +37,7 @@ func readText(text string) []Recipient {
 		if cur.Status == "" {
 			cur.Status = classStatus(delayed || temporary)
 		}
-		cur.Kind = kindOf(cur.Status, delayed)
+		cur.Kind = refine(kindOf(cur.Status, delayed), cur.Status, cur.Diagnostic)
 		out = append(out, *cur)
 		cur, diag = nil, nil
 	}
@@ -63,8 +63,8 @@ func readText(text string) []Recipient {
 		// One recipient, its reply further down (Gmail): take the report's code.
 		if reason := reasonLine(text); reason != "" {
 			if st := statusOf(reason, delayed); st != "" {
-				out[0].Status, out[0].Kind = st, kindOf(st, delayed)
-				out[0].Diagnostic = reason
+				out[0].Status, out[0].Diagnostic = st, reason
+				out[0].Kind = refine(kindOf(st, delayed), st, reason)
 			}
 		}
 	}
@@ -118,7 +118,7 @@ func fallbackRecipient(text string, parts []part, to string) []Recipient {
 	if status == "" {
 		status = classStatus(delayed || temporaryText.MatchString(text))
 	}
-	return []Recipient{{Kind: kindOf(status, delayed), Address: addr, Status: status, Diagnostic: diag}}
+	return []Recipient{{Kind: refine(kindOf(status, delayed), status, diag), Address: addr, Status: status, Diagnostic: diag}}
 }
 
 // reasonLine is the line of a report that carries a reply code, else the

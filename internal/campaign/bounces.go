@@ -40,6 +40,7 @@ type BounceSummary struct {
 	Broken   int    // messages that could not be parsed
 
 	Hard, Soft, Delayed int // recipients reported, by kind
+	Blocked             int // refused for the sender's sake (IP, SPF, DMARC, spam): reported only
 	Unmatched           int // recipients no row of the results file matches
 	Recorded            int // rows this run marked bounced
 	Suppressed          int // addresses this run added to the bounced file
@@ -56,7 +57,7 @@ type BounceSummary struct {
 type Bounce struct {
 	Row        int
 	Email      string // the row's address, else the report's
-	Kind       string // hard, soft, delayed
+	Kind       string // hard, blocked, soft, delayed
 	Status     string
 	Diagnostic string
 	MatchedBy  string // "message-id", "address" or ""
@@ -112,8 +113,8 @@ func cmpOr(a, b string) string {
 
 // Bounces reads the mailbox for reports about this campaign's messages,
 // records the hard bounces of rows the server had accepted as bounced in
-// the results file, and adds their addresses to bounced.csv. Soft bounces
-// and delays are reported only. Running it again over the same mailbox
+// the results file, and adds their addresses to bounced.csv. Soft bounces,
+// delays and refusals of the sender (blocked) are reported only. Running it again over the same mailbox
 // changes nothing.
 func (c *Campaign) Bounces(ctx context.Context, opts BounceOptions) (BounceSummary, error) {
 	sum := BounceSummary{Results: c.ResultsPath(), Bounced: c.resolve(BouncedName)}
@@ -252,6 +253,8 @@ func (c *Campaign) recordBounces(sum *BounceSummary, m *matcher) error {
 			sum.Soft++
 		case "delayed":
 			sum.Delayed++
+		case "blocked":
+			sum.Blocked++
 		}
 	}
 	if len(fresh) > 0 {

@@ -35,6 +35,7 @@ func dsn(original []byte, finalRcpt, status, diag string) []byte {
 //   - row 2: a DSN that names a forwarding address, so only its Message-ID matches;
 //   - row 3: an Exim text report with no Message-ID, matched by address;
 //   - row 4: a soft bounce (4.2.2, mailbox full);
+//   - row 1: a refusal of the sender's IP (5.7.1, a block list), not of the address;
 //   - a mailto: unsubscribe reply, and real reports about strangers from the corpus.
 func bouncesSetup(t *testing.T) (*campaign.Campaign, *sandbox.IMAPServer, campaign.BounceOptions) {
 	t.Helper()
@@ -58,6 +59,7 @@ func bouncesSetup(t *testing.T) (*campaign.Campaign, *sandbox.IMAPServer, campai
 		dsn(sent[addr(2)], "old-address@forward.example.net", "5.1.1", "550 5.1.1 <old-address@forward.example.net>: User unknown"),
 		[]byte(exim),
 		dsn(sent[addr(4)], addr(4), "4.2.2", "452 4.2.2 Mailbox full"),
+		dsn(sent[addr(1)], addr(1), "5.7.1", "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"),
 		[]byte("From: " + addr(1) + "\r\nTo: unsubscribe@example.com\r\nSubject: unsubscribe T0KEN.1\r\n\r\n"),
 		[]byte("From: a friend <friend@example.org>\r\nSubject: lunch?\r\n\r\nhi\r\n"),
 	}
@@ -87,7 +89,7 @@ func TestBouncesRecordsHardBouncesAndChangesNothingTheSecondTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Corpus: postfix-01 (hard), qmail-02 (2 hard), gmail-06 (delayed), none of them ours.
-	if sum.Messages != 8 || sum.Hard != 5 || sum.Soft != 1 || sum.Delayed != 1 || sum.Unmatched != 4 ||
+	if sum.Messages != 9 || sum.Hard != 5 || sum.Blocked != 1 || sum.Soft != 1 || sum.Delayed != 1 || sum.Unmatched != 4 ||
 		sum.Recorded != 2 || sum.Suppressed != 2 || len(sum.Unsubscribes) != 1 || sum.Unsubscribes[0].Token != "T0KEN.1" {
 		t.Errorf("summary %+v", sum)
 	}
@@ -115,16 +117,16 @@ func TestBouncesRecordsHardBouncesAndChangesNothingTheSecondTime(t *testing.T) {
 			t.Errorf("%s is not in bounced.csv:\n%s", a, bounced)
 		}
 	}
-	if strings.Contains(string(bounced), addr(4)) || strings.Contains(string(bounced), "userunknown@example.jp") {
-		t.Errorf("a soft or unmatched bounce was suppressed:\n%s", bounced)
+	if strings.Contains(string(bounced), addr(4)) || strings.Contains(string(bounced), addr(1)) || strings.Contains(string(bounced), "userunknown@example.jp") {
+		t.Errorf("a soft, blocked or unmatched bounce was suppressed:\n%s", bounced)
 	}
 	// Read-only: nothing flagged, moved or deleted.
 	left, err := imapSrv.Messages("INBOX")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != 8 {
-		t.Errorf("INBOX holds %d messages, want 8", len(left))
+	if len(left) != 9 {
+		t.Errorf("INBOX holds %d messages, want 9", len(left))
 	}
 	for _, m := range left {
 		if len(m.Flags) > 0 {
@@ -169,7 +171,7 @@ func TestMoveToMovesOnlyReports(t *testing.T) {
 	}
 	inbox, _ := imapSrv.Messages("INBOX")
 	moved, _ := imapSrv.Messages("Bounces")
-	if sum.Moved != 7 || len(moved) != 7 || len(inbox) != 1 || !strings.Contains(string(inbox[0].Raw), "lunch?") {
+	if sum.Moved != 8 || len(moved) != 8 || len(inbox) != 1 || !strings.Contains(string(inbox[0].Raw), "lunch?") {
 		t.Errorf("moved %d: INBOX %d, Bounces %d", sum.Moved, len(inbox), len(moved))
 	}
 }
