@@ -88,6 +88,9 @@ func decodeTransfer(cte string, r io.Reader) io.Reader {
 type noSpace struct{ r io.Reader }
 
 func (n *noSpace) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
 		k, err := n.r.Read(p)
 		j := 0
