@@ -36,7 +36,9 @@ Soft bounces (4.x.x), delays and refusals aimed at the sender rather than
 the address (blocked: a 5.x.x for a block-listed IP, SPF, DMARC, spam) are
 reported, not recorded: the address may be fine. Reports about
 addresses that no row has are counted as unmatched and left alone.
-Unsubscribe replies are listed; they are not acted on yet.
+A mailto: unsubscribe reply (Subject "unsubscribe TOKEN") whose token
+the campaign's [unsubscribe] secret made adds the address the token names
+to the unsubscribe file ([unsubscribe] file); a forged token adds nobody.
 
 The mailbox is [imap] (host, port, security, username, folder), else the
 provider's IMAP server, else [smtp] host, over TLS on port 993, logging in
@@ -94,7 +96,7 @@ func bounces(args []string, stdin io.Reader, ui *ui, sum *campaign.BounceSummary
 		opts.Since = t
 	}
 	opts.MoveTo = *moveTo
-	c, err := campaign.Load(path, campaign.Options{Mailer: mailer()})
+	c, err := campaign.Load(path, campaign.Options{Mailer: mailer(), Getenv: os.Getenv})
 	if err != nil {
 		ui.loadError(err)
 		return exitUsage
@@ -143,7 +145,16 @@ func (u *ui) bouncesSummary(s campaign.BounceSummary) {
 		fmt.Fprintln(out)
 	}
 	for _, un := range s.Unsubscribes {
-		fmt.Fprintf(out, "unsubscribe reply from %s (token %s): not acted on yet\n", un.From, human.Clip(un.Token, 40))
+		switch {
+		case un.New:
+			fmt.Fprintf(out, "unsubscribe reply from %s: %s added to the unsubscribe file\n", un.From, un.Address)
+		case un.Address != "":
+			fmt.Fprintf(out, "unsubscribe reply from %s: %s was already in the unsubscribe file\n", un.From, un.Address)
+		case !s.Checked:
+			fmt.Fprintf(out, "unsubscribe reply from %s: not acted on: the campaign has no [unsubscribe] secret to check its token\n", un.From)
+		default:
+			fmt.Fprintf(out, "unsubscribe reply from %s: its token is not one of this campaign's; ignored\n", un.From)
+		}
 	}
 	fmt.Fprintf(out, "%s: %d messages read", s.Mailbox, s.Messages)
 	if s.TooLarge > 0 {
@@ -152,6 +163,9 @@ func (u *ui) bouncesSummary(s campaign.BounceSummary) {
 	fmt.Fprintf(out, "; %d hard, %d blocked, %d soft, %d delayed, %d unmatched, %d unsubscribe replies\n",
 		s.Hard, s.Blocked, s.Soft, s.Delayed, s.Unmatched, len(s.Unsubscribes))
 	fmt.Fprintf(out, "%d rows newly marked bounced in %s; %d addresses added to %s", s.Recorded, s.Results, s.Suppressed, s.Bounced)
+	if s.Unsubscribed > 0 {
+		fmt.Fprintf(out, "; %d to the unsubscribe file", s.Unsubscribed)
+	}
 	if s.Moved > 0 {
 		fmt.Fprintf(out, "; %d messages moved", s.Moved)
 	}
@@ -170,8 +184,10 @@ func (u *ui) bouncesJSON(s campaign.BounceSummary, status int) {
 		New        bool   `json:"new"`
 	}
 	type unsub struct {
-		From  string `json:"from"`
-		Token string `json:"token"`
+		From    string `json:"from"`
+		Token   string `json:"token"`
+		Address string `json:"address"` // "" unless the token is the campaign's
+		New     bool   `json:"new"`
 	}
 	v := struct {
 		Mailbox      string        `json:"mailbox"`
@@ -183,6 +199,7 @@ func (u *ui) bouncesJSON(s campaign.BounceSummary, status int) {
 		Delayed      int           `json:"delayed"`
 		Unmatched    int           `json:"unmatched"`
 		Unsubscribes int           `json:"unsubscribes"`
+		Unsubscribed int           `json:"unsubscribed"`
 		Recorded     int           `json:"recorded"`
 		Suppressed   int           `json:"suppressed"`
 		Moved        int           `json:"moved"`
@@ -195,13 +212,13 @@ func (u *ui) bouncesJSON(s campaign.BounceSummary, status int) {
 		Hint         string        `json:"hint,omitempty"`
 		Problems     []jsonProblem `json:"problems,omitempty"`
 	}{Mailbox: s.Mailbox, Messages: s.Messages, TooLarge: s.TooLarge, Hard: s.Hard, Blocked: s.Blocked, Soft: s.Soft, Delayed: s.Delayed,
-		Unmatched: s.Unmatched, Unsubscribes: len(s.Unsubscribes), Recorded: s.Recorded, Suppressed: s.Suppressed,
+		Unmatched: s.Unmatched, Unsubscribes: len(s.Unsubscribes), Unsubscribed: s.Unsubscribed, Recorded: s.Recorded, Suppressed: s.Suppressed,
 		Moved: s.Moved, Results: s.Results, BouncedFile: s.Bounced, Bounces: []bounce{}, Replies: []unsub{}, ExitStatus: status}
 	for _, b := range s.Bounces {
 		v.Bounces = append(v.Bounces, bounce{b.Row, b.Email, b.Kind, b.Status, b.Diagnostic, b.MatchedBy, b.New})
 	}
 	for _, r := range s.Unsubscribes {
-		v.Replies = append(v.Replies, unsub{r.From, r.Token})
+		v.Replies = append(v.Replies, unsub{r.From, r.Token, r.Address, r.New})
 	}
 	v.Error, v.Hint, v.Problems = u.report.lines()
 	_ = json.NewEncoder(u.stdout).Encode(v)

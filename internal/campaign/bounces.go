@@ -48,9 +48,11 @@ type BounceSummary struct {
 
 	// Bounces lists every recipient reported, in mailbox order.
 	Bounces []Bounce
-	// Unsubscribes are the mailto: unsubscribe replies found. They are
-	// reported only: their tokens are not verified yet.
+	// Unsubscribes are the mailto: unsubscribe replies found. Those whose
+	// token the campaign's [unsubscribe] secret made go to its file.
 	Unsubscribes []UnsubscribeReply
+	Unsubscribed int  // addresses this run added to the unsubscribe file
+	Checked      bool // the campaign has an [unsubscribe] secret to check tokens with
 }
 
 // Bounce is one recipient a report is about, matched to its row (0: none).
@@ -67,6 +69,10 @@ type Bounce struct {
 // UnsubscribeReply is a reply made by a mailto: unsubscribe link.
 type UnsubscribeReply struct {
 	From, Token string
+	// Address is the address the token names, when the campaign's secret
+	// made it; "" for a forged token, or without [unsubscribe] to check it.
+	Address string
+	New     bool // this run added Address to the unsubscribe file
 }
 
 // IMAPConfig is where bounces reads, from [imap], [smtp] and the provider,
@@ -157,6 +163,9 @@ func (c *Campaign) Bounces(ctx context.Context, opts BounceOptions) (BounceSumma
 		return sum, err
 	}
 	if err := c.recordBounces(&sum, m); err != nil {
+		return sum, err
+	}
+	if err := c.recordUnsubscribes(&sum); err != nil {
 		return sum, err
 	}
 	if opts.MoveTo != "" {
@@ -328,6 +337,43 @@ func (c *Campaign) suppressBounced(sum *BounceSummary) error {
 		}
 		if added {
 			sum.Suppressed++
+		}
+	}
+	if f != nil {
+		return f.Close()
+	}
+	return nil
+}
+
+// recordUnsubscribes adds the address of every reply whose token the
+// campaign's secret made to the unsubscribe file, each once. The token,
+// not the From of the reply, names the address: only it cannot be forged.
+func (c *Campaign) recordUnsubscribes(sum *BounceSummary) error {
+	sum.Checked = c.signer != nil
+	if c.signer == nil {
+		return nil
+	}
+	var f *suppress.File
+	for i := range sum.Unsubscribes {
+		u := &sum.Unsubscribes[i]
+		addr, err := c.signer.Verify(u.Token)
+		if err != nil {
+			continue
+		}
+		u.Address = addr
+		if f == nil {
+			if f, err = suppress.Open(c.UnsubscribeFile()); err != nil {
+				return err
+			}
+		}
+		added, err := f.Add(addr, "unsubscribe: mailto")
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if added {
+			u.New = true
+			sum.Unsubscribed++
 		}
 	}
 	if f != nil {

@@ -207,3 +207,67 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// A mailto: unsubscribe reply whose token the campaign's secret made puts
+// the token's address in the unsubscribe file, once; a forged one nobody.
+func TestBouncesRecordsUnsubscribeReplies(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "list.csv"), "name,email\nAna,"+addr(1)+"\nBo,"+addr(2)+"\n")
+	writeFile(t, filepath.Join(dir, "body.txt"), "Hello {{.name}}\n")
+	writeFile(t, filepath.Join(dir, "campaign.toml"), `recipients = "list.csv"
+from = "Nami <nami@example.com>"
+to = "{{.email}}"
+subject = "News"
+text = "body.txt"
+[unsubscribe]
+mailto = "unsubscribe@example.com"
+secret_env = "UNSUB_SECRET"
+`)
+	getenv := func(string) string { return "0123456789abcdef0123456789abcdef" }
+	c, err := campaign.Load(filepath.Join(dir, "campaign.toml"), campaign.Options{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpSrv := startSandbox(t, sandbox.Options{Dir: t.TempDir(), KeepData: true})
+	send(t, c, campaign.SendOptions{Server: target(smtpSrv)})
+	token := ""
+	for _, d := range smtpSrv.Deliveries() {
+		if d.To[0] == addr(2) {
+			_, after, _ := strings.Cut(string(d.Data), "subject=unsubscribe%20")
+			token, _, _ = strings.Cut(after, ">")
+		}
+	}
+	if token == "" {
+		t.Fatal("no mailto: link in the message")
+	}
+	imapSrv, err := sandbox.StartIMAP("nami@example.com", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imapSrv.Close()
+	for _, m := range []string{
+		"From: " + addr(2) + "\r\nSubject: unsubscribe " + token + "\r\n\r\n",
+		"From: mallory@example.net\r\nSubject: unsubscribe " + strings.Replace(token, ".", "x.", 1) + "\r\n\r\n",
+	} {
+		if err := imapSrv.Append("INBOX", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, port, _ := net.SplitHostPort(imapSrv.Addr)
+	p, _ := strconv.Atoi(port)
+	opts := campaign.BounceOptions{Mailbox: &mailbox.Config{Host: host, Port: p, Security: security.SSL,
+		Username: imapSrv.Username, Password: imapSrv.Password, RootCAs: imapSrv.RootCAs()}}
+	for run, want := range []int{1, 0} {
+		sum, err := c.Bounces(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sum.Unsubscribes) != 2 || sum.Unsubscribed != want || sum.Unsubscribes[0].Address != addr(2) || sum.Unsubscribes[1].Address != "" {
+			t.Errorf("run %d: %+v", run+1, sum.Unsubscribes)
+		}
+	}
+	b, _ := os.ReadFile(c.UnsubscribeFile())
+	if strings.Count(string(b), addr(2)) != 1 || strings.Contains(string(b), addr(1)) || strings.Contains(string(b), "mallory") {
+		t.Errorf("%s:\n%s", c.UnsubscribeFile(), b)
+	}
+}

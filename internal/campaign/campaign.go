@@ -13,6 +13,7 @@ import (
 	"github.com/mailmerge/mailmerge/internal/compose"
 	"github.com/mailmerge/mailmerge/internal/fsafe"
 	"github.com/mailmerge/mailmerge/internal/recipients"
+	"github.com/mailmerge/mailmerge/internal/unsubscribe"
 )
 
 // Campaign is a loaded campaign file with its templates parsed.
@@ -26,9 +27,10 @@ type Campaign struct {
 	listOpts recipients.Options
 	keyLine  map[string]int
 	data     []byte
-	redirect bool      // Options.RedirectTo was set
-	rows     Selection // Options.Rows
-	dkim     string    // [dkim] domain when messages are signed
+	redirect bool                // Options.RedirectTo was set
+	signer   *unsubscribe.Signer // of [unsubscribe]; nil without one
+	rows     Selection           // Options.Rows
+	dkim     string              // [dkim] domain when messages are signed
 }
 
 // Options change how messages are rendered.

@@ -38,6 +38,7 @@ func (c *Campaign) UnsubscribeFile() string {
 // does not also say that {{unsubscribeURL}} has no url.
 func (c *Campaign) unsubscribeLinks(getenv func(string) string, p *problems) *compose.Unsubscribe {
 	s := c.unsubscribeSigner(getenv, p)
+	c.signer = s // bounces checks the tokens of mailto: replies with it
 	u := c.Config.Unsubscribe
 	if !c.Unsubscribing() {
 		return nil
