@@ -213,7 +213,7 @@ else
   fail "postfix: $reports delivery reports in the sender's Maildir, want 2 ($(grep -E 'status=' "$PF/maillog" | tail -3 | tr '\n' ' '))"
 fi
 # A real report from the corpus, about nobody of this campaign.
-cp internal/bounce/testdata/lhost-exim-01.eml "$NAMI/new/1700000000.corpus.mx.localhost"
+cp internal/bounce/testdata/lhost-qmail-01.eml "$NAMI/new/1700000000.corpus.mx.localhost"
 chown postfix:postfix "$NAMI/new/1700000000.corpus.mx.localhost"
 maildir_state() { (cd "$NAMI" && find new cur -type f | sed 's/^\(new\|cur\)\///' | sort | sha256sum); }
 flags_set() { find "$NAMI/cur" -type f -name '*:2,*[STD]*' | wc -l; }
