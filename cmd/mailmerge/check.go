@@ -50,6 +50,7 @@ func check(args []string, ui *ui, sum *campaign.CheckSummary) int {
 		ui.errorf("%v", err)
 		return exitUsage
 	}
+	ui.suppressedRows(*sum)
 	ui.checkSummary("check", *sum)
 	if sum.Errors > 0 {
 		return exitUsage

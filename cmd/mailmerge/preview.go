@@ -103,7 +103,11 @@ func previewLoaded(ui *ui, verb string, s preview.Summary, sel campaign.Selectio
 	if !sel.All() {
 		rows = " (rows " + sel.String() + ")"
 	}
-	ui.infof("%s %s: %d %s%s, %d with problems", verb, s.Files[0], s.Rows, plural(s.Rows, "recipient", "recipients"), rows, s.Invalid)
+	suppressed := ""
+	if s.Suppressed > 0 {
+		suppressed = fmt.Sprintf(", %d suppressed", s.Suppressed)
+	}
+	ui.infof("%s %s: %d %s%s, %d with problems%s", verb, s.Files[0], s.Rows, plural(s.Rows, "recipient", "recipients"), rows, s.Invalid, suppressed)
 }
 
 // hostPort writes a listener's address as a browser wants it.

@@ -99,7 +99,11 @@ func (u *ui) checkSummary(verb string, s campaign.CheckSummary) {
 	if s.Selected != "" {
 		rows += fmt.Sprintf(" (%s of %d)", s.Selected, s.ListRows)
 	}
-	line := fmt.Sprintf("%s: %s, %d valid, %d %s, %d %s", verb, rows, s.Valid,
+	line := fmt.Sprintf("%s: %s, %d valid", verb, rows, s.Valid)
+	if s.Suppressed > 0 {
+		line += fmt.Sprintf(", %d suppressed", s.Suppressed)
+	}
+	line += fmt.Sprintf(", %d %s, %d %s",
 		s.Errors, plural(s.Errors, "error", "errors"),
 		s.Warnings, plural(s.Warnings, "warning", "warnings"))
 	if s.Errors > campaign.MaxReported {
@@ -142,7 +146,11 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 	if done := s.Sent + s.Failed + s.Skipped + s.Unknown; !u.quiet && done > 0 {
 		u.resultsTable(out, whole, s.Results)
 	}
-	fmt.Fprintf(out, "sent %d, failed %d, skipped %d, unknown %d", s.Sent, s.Failed, s.Skipped, s.Unknown)
+	fmt.Fprintf(out, "sent %d, failed %d, skipped %d", s.Sent, s.Failed, s.Skipped)
+	if s.Suppressed > 0 {
+		fmt.Fprintf(out, " (%d suppressed)", s.Suppressed)
+	}
+	fmt.Fprintf(out, ", unknown %d", s.Unknown)
 	if s.Remaining > 0 {
 		fmt.Fprintf(out, ", not sent yet %d", s.Remaining)
 	}
@@ -330,19 +338,43 @@ func perSecond(s campaign.SendSummary) float64 {
 	return float64(s.Sent+s.Failed+s.Unknown) / max(s.Elapsed.Seconds(), 0.001)
 }
 
+// suppressedRows names the rows check found suppressed, the first
+// campaign.MaxSuppressedShown of them, and counts the rest.
+func (u *ui) suppressedRows(s campaign.CheckSummary) {
+	for _, r := range s.SuppressedRows {
+		fmt.Fprintf(u.stderr, "mailmerge: row %d is suppressed: %s is in %s; send skips it\n", r.Row, r.Address, r.File)
+	}
+	if more := s.Suppressed - len(s.SuppressedRows); more > 0 {
+		fmt.Fprintf(u.stderr, "mailmerge: … and %d more suppressed %s\n", more, plural(more, "row", "rows"))
+	}
+}
+
 // jsonCheck is the part of the JSON objects that check fills.
 type jsonCheck struct {
-	Rows     int `json:"rows"`
-	Valid    int `json:"valid"`
-	Errors   int `json:"errors"`
-	Warnings int `json:"warnings"`
+	Rows       int `json:"rows"`
+	Valid      int `json:"valid"`
+	Errors     int `json:"errors"`
+	Warnings   int `json:"warnings"`
+	Suppressed int `json:"suppressed"` // valid rows send skips: a suppress file holds an address of theirs
+	// The first campaign.MaxSuppressedShown of them.
+	SuppressedRows []jsonSuppressed `json:"suppressed_rows,omitempty"`
 	// With --rows: the selection and the rows of the whole list.
 	Selected string `json:"selected,omitempty"`
 	ListRows int    `json:"list_rows,omitempty"`
 }
 
+// jsonSuppressed is a suppressed row in check's JSON.
+type jsonSuppressed struct {
+	Row   int    `json:"row"`
+	Email string `json:"email"`
+	File  string `json:"file"`
+}
+
 func checkJSON(c campaign.CheckSummary) jsonCheck {
-	v := jsonCheck{Rows: c.Rows, Valid: c.Valid, Errors: c.Errors, Warnings: c.Warnings}
+	v := jsonCheck{Rows: c.Rows, Valid: c.Valid, Errors: c.Errors, Warnings: c.Warnings, Suppressed: c.Suppressed}
+	for _, r := range c.SuppressedRows {
+		v.SuppressedRows = append(v.SuppressedRows, jsonSuppressed{r.Row, r.Address, r.File})
+	}
 	if c.Selected != "" {
 		v.Selected, v.ListRows = c.Selected, c.ListRows
 	}
@@ -377,6 +409,7 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		TopFailures  []failure      `json:"top_failures"`
 		Results      string         `json:"results"`
 		Unfixable    int            `json:"unfixable"`
+		Suppressed   int            `json:"suppressed"`      // of skipped: a suppress file holds an address of the row
 		Classes      []class        `json:"failure_classes"` // the campaign's failed and unknown rows, every class
 		DamagedLines []int          `json:"damaged_lines,omitempty"`
 		Check        jsonCheck      `json:"check"`
@@ -386,7 +419,7 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		Hint         string         `json:"hint,omitempty"`
 		Problems     []jsonProblem  `json:"problems,omitempty"`
 	}{
-		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Unknown: s.Unknown, Partial: s.Partial, Remaining: s.Remaining,
+		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Suppressed: s.Suppressed, Unknown: s.Unknown, Partial: s.Partial, Remaining: s.Remaining,
 		Previous: s.Previous, Recovered: s.Recovered, Elapsed: s.Elapsed.Seconds(), Stopped: s.Stopped,
 		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{}, Classes: []class{}, Unfixable: s.Unfixable,
 		DamagedLines: s.DamagedLines, Check: checkJSON(s.Check), ExitStatus: status,

@@ -31,6 +31,7 @@ type Campaign struct {
 	signer   *unsubscribe.Signer // of [unsubscribe]; nil without one
 	rows     Selection           // Options.Rows
 	dkim     string              // [dkim] domain when messages are signed
+	suppress *suppression        // nil without suppress files
 }
 
 // Options change how messages are rendered.
@@ -79,6 +80,9 @@ func Load(path string, opts Options) (*Campaign, error) {
 		p.errs = append(p.errs, err)
 	}
 	c.composer = composer
+	if len(p.errs) == 0 {
+		c.loadSuppression(p) // a million addresses take a second: not for a campaign that fails anyway
+	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}

@@ -22,7 +22,12 @@ type CheckSummary struct {
 	Errors     int
 	Warnings   int
 	Duplicates int // rows whose recipient address appeared on an earlier row
-	Columns    []string
+	// Suppressed counts the valid rows a suppress file holds an address
+	// of: send skips them. SuppressedRows names the first
+	// MaxSuppressedShown of them.
+	Suppressed     int
+	SuppressedRows []Suppressed
+	Columns        []string
 	// Selected is Options.Rows as ParseSelection reads it, "" for every
 	// row; PastEnd is the part of it after the list's last row, which is
 	// an error: the selection was not made for this list as it is.
@@ -113,6 +118,10 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 	dups := &dupFinder{}
 	var utf8 utf8Rows
 	align := dkimAlignment{d: c.dkim}
+	if err := c.suppress.load(); err != nil {
+		return sum, err
+	}
+	c.suppress.reset()
 	w := validate
 	if onValid != nil {
 		w = messages
@@ -132,6 +141,9 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 		}
 		sum.Valid++
 		dups.add(r.rec.Row, r.email)
+		if r.suppressed > 0 {
+			sum.suppressed(c.suppress, r)
+		}
 		if r.utf8 {
 			utf8.add(r.rec.Row)
 		}
@@ -178,6 +190,15 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 			Hint:    "each row gets its own message; remove the extra rows if one copy is enough"})
 	}
 	return sum, nil
+}
+
+// suppressed counts a suppressed row and notes it for send (suppression.freeze).
+func (sum *CheckSummary) suppressed(s *suppression, r row) {
+	sum.Suppressed++
+	s.note(r.rec.Row, r.suppressed)
+	if len(sum.SuppressedRows) < MaxSuppressedShown {
+		sum.SuppressedRows = append(sum.SuppressedRows, Suppressed{Row: r.rec.Row, Address: r.suppressedAddr, File: s.name(r.suppressed)})
+	}
 }
 
 // pastEndProblem is the error of a selection that names rows the list does

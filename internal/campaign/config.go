@@ -56,6 +56,9 @@ type Config struct {
 	// FileRoots are folders besides the campaign's own that a path written
 	// with data (attachments, <img src>) may name.
 	FileRoots []string `toml:"file_roots"`
+	// Suppress names files of addresses never to send to (unsubscribed,
+	// bounced): a row with one of them is skipped.
+	Suppress []string `toml:"suppress"`
 
 	SMTP        SMTPConfig        `toml:"smtp"`
 	Send        SendConfig        `toml:"send"`
@@ -126,7 +129,7 @@ type SendConfig struct {
 // knownKeys lists every key, for "did you mean" hints.
 var knownKeys = []string{
 	"recipients", "encoding", "delimiter", "sheet", "header_row", "skip_hidden", "from", "to", "to_display", "cc", "bcc", "reply_to",
-	"subject", "text", "html", "markdown", "layout", "inline_css", "attachments", "file_roots", "headers", "max_message_size", "max_attachment_size", "smtp", "send",
+	"subject", "text", "html", "markdown", "layout", "inline_css", "attachments", "file_roots", "headers", "max_message_size", "max_attachment_size", "suppress", "smtp", "send",
 	"provider", "host", "port", "security", "username", "password_env", "password_command", "auth",
 	"ca_file", "helo_name", "dial_timeout", "command_timeout", "data_timeout",
 	"rate", "burst", "workers", "results", "max_per_connection", "attempts", "stop_after_failures", "retry_delay",

@@ -20,6 +20,10 @@ type row struct {
 	msg   *compose.Message // nil when each only validates
 	wire  []byte           // msg as written, when each wrote it
 	err   error
+	// suppressed is 1 + the index of the suppress file that holds one of
+	// the row's addresses, suppressedAddr (see suppression.of); 0 when none.
+	suppressed     int
+	suppressedAddr string
 	// outside is a row not in Options.Rows: it is only validated, for the
 	// checks of the whole list, and its err is nobody's business.
 	outside bool
@@ -157,9 +161,11 @@ func (c *Campaign) composeRow(w walk, sheet string, s *row) {
 		var env compose.Envelope
 		if env, err = c.composer.Validate(s.rec.Row, s.rec.Fields); err == nil {
 			s.email, s.from, s.utf8 = env.To[0], env.From, env.NeedsSMTPUTF8()
+			s.suppressed, s.suppressedAddr = c.suppress.of(s.rec.Row, env.To)
 		}
 	} else if s.msg, err = c.composer.Compose(s.rec.Row, s.rec.Fields); err == nil {
 		s.email, s.from, s.utf8 = s.msg.Recipient(), s.msg.Envelope.From, s.msg.Envelope.NeedsSMTPUTF8()
+		s.suppressed, s.suppressedAddr = c.suppress.of(s.rec.Row, s.msg.Envelope.To)
 		if w == wire && s.msg.Size <= maxWire {
 			s.wire, err = writeOut(s.msg)
 		}

@@ -14,7 +14,7 @@ import (
 // Plan is what a send run is about to do, shown before anything connects
 // so that the user can still say no (SendOptions.Confirm).
 type Plan struct {
-	Rows     int           // messages this run sends: after an earlier run's rows, --limit, skipped rows
+	Rows     int           // messages this run sends: after an earlier run's rows, --limit, skipped and suppressed rows
 	Server   string        // "smtp.example.com:465"
 	Security string        // "ssl", "starttls" or "none"
 	Account  string        // the [smtp] username, or "no login"
@@ -69,7 +69,7 @@ func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSett
 			return nil // recorded skipped, or refused before this
 		}
 		send, _, err := c.sendsRow(prev, opts, rw.rec.Row, rw.email)
-		if err != nil || !send || opts.Limit > 0 && p.Rows >= opts.Limit {
+		if err != nil || !send || rw.suppressed > 0 || opts.Limit > 0 && p.Rows >= opts.Limit {
 			return err
 		}
 		if p.Rows++; p.From == "" {

@@ -16,6 +16,9 @@ type Rendered struct {
 	Line    int              // line in the recipients file where the row starts
 	Message *compose.Message // nil when Err is set
 	Err     error            // why this row cannot be sent; carries file, line and row
+	// Suppressed is the suppress file, as the campaign names it, that holds
+	// SuppressedAddress, one of the row's recipients: send skips the row.
+	Suppressed, SuppressedAddress string
 }
 
 // Messages renders every recipient in list order (those of Options.Rows
@@ -33,7 +36,7 @@ func (c *Campaign) Messages(ctx context.Context, fn func(Rendered) error) error 
 		}
 		// rowReader numbers a row the reader refused from its error, so
 		// r.rec holds the row and line of every row.
-		return fn(Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg, Err: r.err})
+		return fn(c.rendered(r))
 	})
 	if end := c.rows.pastEnd(last); err == nil && end != "" {
 		return &PastEndError{List: c.listPath, Rows: last, PastEnd: end}
@@ -73,12 +76,22 @@ func (c *Campaign) Message(ctx context.Context, n int) (Rendered, error) {
 		}
 		r := row{rec: rec}
 		c.composeRow(messages, list.Sheet(), &r)
-		return Rendered{Row: n, Line: rec.Line, Message: r.msg, Err: r.err}, nil
+		return c.rendered(r), nil
 	}
 }
 
+// rendered is a composed row as a preview shows it.
+func (c *Campaign) rendered(r row) Rendered {
+	out := Rendered{Row: r.rec.Row, Line: r.rec.Line, Message: r.msg, Err: r.err}
+	if r.suppressed > 0 {
+		out.Suppressed, out.SuppressedAddress = c.suppress.name(r.suppressed), r.suppressedAddr
+	}
+	return out
+}
+
 // Files lists the files a message is made from, for watching them change:
-// the campaign file, the recipients list and the body templates.
+// the campaign file, the recipients list, the body templates and the
+// suppress files.
 // Attachments and inline images are named by the templates and not listed.
 func (c *Campaign) Files() []string {
 	return c.Config.files(c.Path, c.resolve)
@@ -99,7 +112,7 @@ func Files(path string) ([]string, error) {
 
 func (cfg *Config) files(path string, resolve func(string) string) []string {
 	out := []string{path}
-	for _, name := range []string{cfg.Recipients, cfg.Text, cfg.HTML, cfg.Markdown, cfg.Layout} {
+	for _, name := range append([]string{cfg.Recipients, cfg.Text, cfg.HTML, cfg.Markdown, cfg.Layout}, cfg.Suppress...) {
 		if name != "" {
 			out = append(out, resolve(name))
 		}

@@ -224,6 +224,10 @@ func (r *runner) produce(ctx context.Context) {
 			r.previous(string(prev))
 			return nil
 		}
+		if rw.suppressed > 0 {
+			r.suppressed(rw)
+			return nil
+		}
 		if r.halted() || r.opts.Limit > 0 && queued >= r.opts.Limit {
 			r.countRemaining()
 			return nil
@@ -243,6 +247,26 @@ func (r *runner) produce(ctx context.Context) {
 		r.produceErr = err
 		r.mu.Unlock()
 		r.stop(err.Error(), "")
+	}
+}
+
+// suppressed records a row that a suppress file holds an address of as
+// skipped. A row an earlier run recorded skipped stays as it was: suppressed
+// then too, or invalid then (its reply keeps saying so).
+func (r *runner) suppressed(rw row) {
+	if prev, ok := r.j.Lookup(rw.rec.Row); ok && prev.Status == journal.Skipped {
+		r.previous(string(prev.Status))
+		return
+	}
+	if r.halted() {
+		r.countRemaining()
+		return
+	}
+	reply := SuppressedReply + r.c.suppress.name(rw.suppressed)
+	if r.record(journal.Entry{Row: rw.rec.Row, Email: rw.email, Status: journal.Skipped, Reply: reply}, nil) {
+		r.mu.Lock()
+		r.sum.Suppressed++
+		r.mu.Unlock()
 	}
 }
 
@@ -347,9 +371,9 @@ func (r *runner) abandon() {
 	r.pending.Done()
 }
 
-// record writes a final outcome. res is nil for rows that were never sent.
-// A failure to write stops the run (resultsFailed).
-func (r *runner) record(e journal.Entry, res *delivery.Result) {
+// record writes a final outcome and reports whether it did. res is nil for
+// rows that were never sent. A failure to write stops the run (resultsFailed).
+func (r *runner) record(e journal.Entry, res *delivery.Result) (written bool) {
 	e.Time = time.Now()
 	err := r.j.Record(e)
 	r.mu.Lock()
@@ -388,13 +412,14 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) {
 	}
 	if err != nil {
 		r.resultsFailed(err)
-		return
+		return false
 	}
 	if r.stopAfter > 0 && streak >= r.stopAfter {
 		r.stop(fmt.Sprintf("%d messages in a row failed (%s): the server is refusing everything", streak, shortReply(e.Code, e.Reply)),
 			"look at the replies in "+r.sum.Results+" and fix the cause")
 	}
 	r.report(p)
+	return true
 }
 
 // capWait is told by the limiter that a full cap holds a send back: the

@@ -85,6 +85,7 @@ type SendSummary struct {
 	Check                          CheckSummary
 	Total                          int // rows this run had to deal with
 	Sent, Failed, Skipped, Unknown int
+	Suppressed                     int            // of Skipped: rows a suppress file holds an address of
 	Partial                        int            // sent rows with a recipient (cc, bcc, or the To) who did not get it
 	Remaining                      int            // rows this run did not deal with (stopped, --limit): --resume sends them
 	Previous                       map[string]int // outcomes of earlier runs, left as they were
@@ -143,6 +144,7 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if check.Errors > 0 && (!opts.SkipInvalid || check.Valid == 0 || check.PastEnd != "") {
 		return sum, ErrInvalid
 	}
+	c.suppress.freeze() // the rows check found are all the later walks need
 
 	// 2. The results file: refuse to mix runs by accident. Then the plan,
 	// if the user wants to see it before anything goes out.

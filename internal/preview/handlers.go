@@ -146,14 +146,16 @@ type stateView struct {
 	Indexing bool      `json:"indexing"` // the list shown is the previous one; a new one follows
 	Rows     int       `json:"rows"`
 	Invalid  int       `json:"invalid"`
-	Problems []problem `json:"problems"`
-	Files    []string  `json:"files"`
+	// Suppressed counts the rows send skips.
+	Suppressed int       `json:"suppressed"`
+	Problems   []problem `json:"problems"`
+	Files      []string  `json:"files"`
 }
 
 func (s *Server) apiState(w http.ResponseWriter, r *http.Request) {
 	st := s.current.Load()
 	v := stateView{Version: st.version, Campaign: s.path, Loaded: st.loaded, Loads: st.campaign != nil, Indexing: st.indexing,
-		Rows: len(st.entries), Invalid: st.invalid, Problems: []problem{}, Files: st.files}
+		Rows: len(st.entries), Invalid: st.invalid, Suppressed: st.suppressed, Problems: []problem{}, Files: st.files}
 	for _, p := range st.problems {
 		v.Problems = append(v.Problems, problem{Message: p.Message, Hint: p.Hint})
 	}

@@ -24,6 +24,9 @@ type entry struct {
 	Attachments int    `json:"attachments"`
 	Error       string `json:"error,omitempty"`
 	Hint        string `json:"hint,omitempty"`
+	// Suppressed says why send skips the row: "ana@example.com is in
+	// unsubscribed.csv"; "" when it does not.
+	Suppressed string `json:"suppressed,omitempty"`
 
 	key string // what search looks in, lower-cased once
 }
@@ -53,15 +56,16 @@ func stampOf(path string) stamp {
 // changes once published; a reload publishes a new one and closes
 // superseded.
 type state struct {
-	version  int
-	campaign *campaign.Campaign // nil when it does not load
-	loaded   time.Time
-	problems []campaign.Problem
-	entries  []entry // rows that cannot be sent first, then the rest; each part in row order
-	invalid  int     // entries[:invalid] are the rows with problems
-	indexing bool    // entries are from the previous load while the list is read again
-	files    []string
-	stamps   []stamp
+	version    int
+	campaign   *campaign.Campaign // nil when it does not load
+	loaded     time.Time
+	problems   []campaign.Problem
+	entries    []entry // rows that cannot be sent first, then the rest; each part in row order
+	invalid    int     // entries[:invalid] are the rows with problems
+	suppressed int     // rows send skips: a suppress file holds an address of theirs
+	indexing   bool    // entries are from the previous load while the list is read again
+	files      []string
+	stamps     []stamp
 
 	superseded chan struct{}
 }
@@ -100,7 +104,7 @@ func (st *state) index(ctx context.Context) error {
 		return nil
 	}
 	var bad, good []entry
-	n := 0
+	n, suppressed := 0, 0
 	err := st.campaign.Messages(ctx, func(r campaign.Rendered) error {
 		if n++; n%checkEvery == 0 && st.changed() {
 			return errFilesChanged
@@ -113,7 +117,14 @@ func (st *state) index(ctx context.Context) error {
 			e.Subject = r.Message.Subject
 			e.Attachments = len(r.Message.Attachments)
 		}
+		if r.Suppressed != "" {
+			e.Suppressed = r.SuppressedAddress + " is in " + r.Suppressed
+			suppressed++
+		}
 		e.key = strings.ToLower(strconv.Itoa(e.Row) + "\x00" + e.To + "\x00" + e.Subject + "\x00" + e.Error)
+		if e.Suppressed != "" {
+			e.key += "\x00suppressed: " + strings.ToLower(e.Suppressed)
+		}
 		if e.Error != "" {
 			bad = append(bad, e)
 		} else {
@@ -127,7 +138,7 @@ func (st *state) index(ctx context.Context) error {
 	if err != nil {
 		st.problems = campaign.Problems(err)
 	}
-	st.invalid = len(bad)
+	st.invalid, st.suppressed = len(bad), suppressed
 	st.entries = append(bad, good...)
 	return nil
 }
@@ -156,7 +167,7 @@ func (st *state) changed() bool {
 }
 
 func (st *state) summary() Summary {
-	return Summary{Version: st.version, Rows: len(st.entries), Invalid: st.invalid,
+	return Summary{Version: st.version, Rows: len(st.entries), Invalid: st.invalid, Suppressed: st.suppressed,
 		Problems: st.problems, Files: st.files}
 }
 
@@ -173,7 +184,8 @@ func (st *state) find(n int) (entry, bool) {
 
 // search returns the rows matching every word of q (case-insensitive, in
 // the row number, address, subject or error), skipping offset of them and
-// returning at most limit, with how many matched in all.
+// returning at most limit, with how many matched in all. "suppressed"
+// finds the rows send skips.
 func (st *state) search(q string, onlyProblems bool, offset, limit int) ([]entry, int) {
 	words := strings.Fields(strings.ToLower(q))
 	pool := st.entries

@@ -38,6 +38,8 @@ type messageView struct {
 	HTML         bool         `json:"html"`
 	Inline       []partView   `json:"inline"`
 	Attachments  []partView   `json:"attachments"`
+	// Suppressed says why send skips the row, as the list's entry does.
+	Suppressed string `json:"suppressed,omitempty"`
 
 	raw    []byte
 	html   []byte // the HTML part as sent, cid: references intact
@@ -280,6 +282,9 @@ func (s *Server) message(ctx context.Context, st *state, n int) (*messageView, e
 	v.Row, v.Version = n, st.version
 	v.File = campaign.FileName(n, r.Message.Recipient())
 	v.EnvelopeFrom, v.EnvelopeTo = r.Message.Envelope.From, r.Message.Envelope.To
+	if r.Suppressed != "" {
+		v.Suppressed = r.SuppressedAddress + " is in " + r.Suppressed
+	}
 	for _, a := range r.Message.Bcc {
 		v.Bcc = append(v.Bcc, a.Address)
 	}

@@ -51,11 +51,14 @@ type Options struct {
 
 // Summary describes what the page currently shows.
 type Summary struct {
-	Version  int                // goes up by one on every reload
-	Rows     int                // recipients in the list
-	Invalid  int                // rows that cannot be sent
-	Problems []campaign.Problem // the campaign or the list as a whole does not load
-	Files    []string           // watched: campaign file, list, templates
+	Version int // goes up by one on every reload
+	Rows    int // recipients in the list
+	Invalid int // rows that cannot be sent
+	// Suppressed counts the rows send skips: a suppress file holds an
+	// address of theirs.
+	Suppressed int
+	Problems   []campaign.Problem // the campaign or the list as a whole does not load
+	Files      []string           // watched: campaign file, list, templates
 }
 
 // Server is the preview of one campaign: an http.Handler plus the watcher

@@ -50,7 +50,8 @@
     view.version = st.version;
     const counts = $('counts');
     counts.textContent = st.loads
-      ? `${st.rows} ${st.rows === 1 ? 'recipient' : 'recipients'}, ${st.invalid} with problems`
+      ? `${st.rows} ${st.rows === 1 ? 'recipient' : 'recipients'}, ${st.invalid} with problems` +
+        (st.suppressed ? `, ${st.suppressed} suppressed (not sent)` : '')
       : 'does not load';
     counts.classList.toggle('bad', !st.loads || st.invalid > 0);
     const box = $('problems');
@@ -86,7 +87,14 @@
         if (r.hint) cell.append(el('div', { class: 'hint' }, 'hint: ' + r.hint));
         tr.append(cell);
       } else {
-        tr.append(el('td', { class: 'to' }, r.to), el('td', { class: 'subject' }, r.subject),
+        const subject = el('td', { class: 'subject' }, r.subject);
+        if (r.suppressed) {
+          // Send skips the row; the message is still shown, as it was written.
+          tr.classList.add('suppressed');
+          tr.title = 'suppressed: ' + r.suppressed + '; send skips this row';
+          subject.prepend(el('span', { class: 'tag' }, 'suppressed'), ' ');
+        }
+        tr.append(el('td', { class: 'to' }, r.to), subject,
           el('td', { class: 'num' }, r.attachments ? String(r.attachments) : ''));
       }
       if (r.row === view.selected) tr.classList.add('selected');
@@ -159,6 +167,7 @@
     if (m.inline.length) parts.push(section(`Inline images (${m.inline.length})`, files(m.inline)));
     pane.replaceChildren(
       el('h2', { id: 'msg-subject' }, m.subject),
+      m.suppressed ? el('p', { class: 'bad', id: 'suppressed' }, `Suppressed: ${m.suppressed}. Send skips this row.`) : '',
       el('p', { class: 'actions' }, `Row ${m.row} · ${size(m.size)} · `, download),
       headers, el('details', { class: 'mime' }, el('summary', {}, 'MIME headers'), mime), ...parts);
   }
