@@ -8,6 +8,11 @@
 //
 // Only the campaign file changes between a plain and a TLS run, so one list
 // can serve several campaigns (-list-only / -campaign-only).
+//
+// -suppress M also writes suppressed.csv, M addresses in the layout the
+// unsubscribe endpoint writes, and names it in the campaign: every tenth
+// row of the list (while M lasts) and then addresses the list does not
+// have, so a send skips a tenth of the rows and looks up every one.
 package main
 
 import (
@@ -32,6 +37,7 @@ func main() {
 	name := flag.String("name", "campaign.toml", "campaign file name")
 	listOnly := flag.Bool("list-only", false, "write only recipients.csv and the templates")
 	campaignOnly := flag.Bool("campaign-only", false, "write only the campaign file")
+	suppressed := flag.Int("suppress", 0, "write suppressed.csv with this many addresses and name it in the campaign")
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("gen: -dir is required")
@@ -58,9 +64,38 @@ func main() {
 		must(os.WriteFile(filepath.Join(*dir, "body.txt.tmpl"), []byte(textTemplate(filler)), 0o644))
 		must(os.WriteFile(filepath.Join(*dir, "body.html.tmpl"), []byte(htmlTemplate(filler)), 0o644))
 	}
-	if !*listOnly {
-		must(os.WriteFile(filepath.Join(*dir, *name), []byte(campaignFile(*host, *port, *security, *ca, *workers)), 0o644))
+	if *suppressed > 0 {
+		must(writeSuppressed(filepath.Join(*dir, "suppressed.csv"), *suppressed, *n))
 	}
+	if !*listOnly {
+		c := campaignFile(*host, *port, *security, *ca, *workers)
+		if *suppressed > 0 {
+			c = strings.Replace(c, "\n[smtp]\n", "suppress   = [\"suppressed.csv\"]\n\n[smtp]\n", 1)
+		}
+		must(os.WriteFile(filepath.Join(*dir, *name), []byte(c), 0o644))
+	}
+}
+
+// writeSuppressed writes m addresses: every tenth of the n rows first.
+func writeSuppressed(path string, m, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	fmt.Fprintln(w, "email,time,reason")
+	for j := 0; j < m; j++ {
+		if j*10 < n {
+			fmt.Fprintf(w, "user%07d@example.test,2026-11-02T03:04:05Z,unsubscribe: one-click\n", j*10)
+		} else {
+			fmt.Fprintf(w, "former%07d@example.org,2026-11-02T03:04:05Z,bounce: 5.1.1 user unknown\n", j)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func must(err error) {

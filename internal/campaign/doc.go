@@ -24,6 +24,8 @@
 //	outcome.go   what one attempt's result means: record, retry or stop
 //	settings.go  [smtp] and [send] with the flags, validated for check and send
 //	memory.go    QueuedBytes, the memory a send run's queues hold, for the GC
+//	suppress.go  suppress files: which one holds a row's address; send keeps
+//	             only the rows check found (suppression.freeze)
 //	smtp.go      providers and their presets, the sandbox Server
 //	errors.go    RowError, ConfigError, Problem and the sentinel errors
 //

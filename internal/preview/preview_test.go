@@ -648,3 +648,33 @@ func bigCampaign(b *testing.B, rows int) string {
 	edit(b, path, "recipients.csv", list.String())
 	return path
 }
+
+// A row a suppress file holds is marked in the list, its message and the
+// counts; editing the file is noticed like editing the list.
+func TestListMarksRowsSendSkips(t *testing.T) {
+	path := writeCampaign(t)
+	edit(t, path, "campaign.toml", campaignFiles["campaign.toml"]+`suppress = ["unsubscribed.csv"]`+"\n")
+	edit(t, path, "unsubscribed.csv", "email\nLI.NA@example.com\n")
+	s := New(context.Background(), path, Options{})
+	got := getJSON[rowsView](t, s, "/api/rows?q=suppressed", http.StatusOK)
+	if len(got.Rows) != 1 || got.Rows[0].Row != 2 || got.Rows[0].Suppressed != "li.na@example.com is in unsubscribed.csv" {
+		t.Errorf("search for suppressed rows: %+v", got.Rows)
+	}
+	if st := getJSON[stateView](t, s, "/api/state", http.StatusOK); st.Suppressed != 1 || s.Summary().Suppressed != 1 {
+		t.Errorf("state counts %d suppressed, summary %d; want 1", st.Suppressed, s.Summary().Suppressed)
+	}
+	if m := getJSON[messageView](t, s, "/api/message/2", http.StatusOK); m.Suppressed != "li.na@example.com is in unsubscribed.csv" {
+		t.Errorf("message of row 2: suppressed %q", m.Suppressed)
+	}
+	if m := getJSON[messageView](t, s, "/api/message/1", http.StatusOK); m.Suppressed != "" {
+		t.Errorf("message of row 1: suppressed %q", m.Suppressed)
+	}
+
+	edit(t, path, "unsubscribed.csv", "email\n")
+	if !s.Reload(context.Background(), false) {
+		t.Fatal("a changed suppress file was not noticed")
+	}
+	if st := getJSON[stateView](t, s, "/api/state", http.StatusOK); st.Suppressed != 0 {
+		t.Errorf("after emptying the file: %d suppressed", st.Suppressed)
+	}
+}

@@ -53,23 +53,9 @@ func appendNormal(dst, addr []byte) ([]byte, error) {
 	case at == len(addr)-1:
 		return dst, errNoDomain
 	}
-	ascii := true
-	for i, c := range addr {
-		switch {
-		case c < 0x20 || c == 0x7f:
-			return dst, errControl
-		case c == ' ' && !(addr[0] == '"' && i < at):
-			return dst, errSpace
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	local, domain := addr[:at], addr[at+1:]
-	if i := bytes.IndexAny(local, `,;<>()[]:\"@`); i >= 0 && local[0] != '"' {
-		return dst, fmt.Errorf("%q is not allowed before the @", local[i:i+1])
-	}
-	if i := bytes.IndexAny(domain, `,;<>()[]:\"`); i >= 0 && domain[0] != '[' {
-		return dst, fmt.Errorf("%q is not allowed in the domain", domain[i:i+1])
+	ascii, err := scanAddress(addr, at)
+	if err != nil {
+		return dst, err
 	}
 	if ascii {
 		for _, c := range addr {
@@ -90,4 +76,37 @@ func appendNormal(dst, addr []byte) ([]byte, error) {
 	// Not a valid international domain: it still matches itself.
 	dst = append(dst, bytes.ToLower(addr[at+1:])...)
 	return dst, nil
+}
+
+// special marks what an address holds only inside quotes (before the @)
+// or brackets (an address literal after it).
+var special = func() (t [256]bool) {
+	for _, c := range []byte(`,;<>()[]:\"@`) {
+		t[c] = true
+	}
+	return t
+}()
+
+// scanAddress checks every character of addr, whose last @ is at, in one
+// pass, and reports whether it is all ASCII.
+func scanAddress(addr []byte, at int) (ascii bool, err error) {
+	quoted, literal := addr[0] == '"', addr[at+1] == '['
+	ascii = true
+	for i, c := range addr {
+		switch {
+		case i == at:
+		case c < 0x20 || c == 0x7f:
+			return false, errControl
+		case c >= utf8.RuneSelf:
+			ascii = false
+		case i < at && quoted || i > at && literal:
+		case c == ' ':
+			return false, errSpace
+		case special[c] && i < at:
+			return false, fmt.Errorf("%q is not allowed before the @", string(c))
+		case special[c]:
+			return false, fmt.Errorf("%q is not allowed in the domain", string(c))
+		}
+	}
+	return ascii, nil
 }
