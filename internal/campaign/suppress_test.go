@@ -20,9 +20,9 @@ import (
 const suppressKeys = `suppress = ["unsubscribed.csv", "bounced.txt", "missing.csv"]
 cc = "{{.boss}}"`
 
-// unsubscribe adds addrs to the campaign's unsubscribed.csv the way the
+// unsubscribeAddrs adds addrs to the campaign's unsubscribed.csv the way the
 // unsubscribe endpoint does.
-func unsubscribe(t *testing.T, c *campaign.Campaign, addrs ...string) {
+func unsubscribeAddrs(t *testing.T, c *campaign.Campaign, addrs ...string) {
 	t.Helper()
 	f, err := suppress.Open(filepath.Join(c.Dir, "unsubscribed.csv"))
 	if err != nil {
@@ -52,7 +52,7 @@ func TestSendSkipsSuppressedRows(t *testing.T) {
 	maildir := t.TempDir()
 	srv := startSandbox(t, sandbox.Options{Dir: maildir})
 	c := newSendCampaign(t, 6, sendKeys{top: suppressKeys})
-	unsubscribe(t, c, "USER0002@Example.COM")
+	unsubscribeAddrs(t, c, "USER0002@Example.COM")
 	// A plain list: row 4's To, and row 5's cc alone.
 	writeFile(t, filepath.Join(c.Dir, "bounced.txt"), "# hard bounces\nuser0004@EXAMPLE.com\nBoss <boss5@example.org>\n")
 	c = reload(t, c, campaign.Options{})
@@ -117,7 +117,7 @@ func TestResumeAfterSuppressionChanged(t *testing.T) {
 	ref := &refuser{match: only(addr(3)), err: sandbox.Refuse(550, "5.1.1", "user unknown")}
 	srv := startSandbox(t, sandbox.Options{Faults: &sandbox.Faults{Rcpt: ref.rcpt}})
 	c := newSendCampaign(t, 4, sendKeys{top: `suppress = ["unsubscribed.csv"]`})
-	unsubscribe(t, c, addr(2))
+	unsubscribeAddrs(t, c, addr(2))
 	c = reload(t, c, campaign.Options{})
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
 	if sum.Sent != 2 || sum.Failed != 1 || sum.Suppressed != 1 {
@@ -126,7 +126,7 @@ func TestResumeAfterSuppressionChanged(t *testing.T) {
 
 	// Row 2 re-subscribed (the file edited by hand); rows 1 and 3 unsubscribed since.
 	writeFile(t, filepath.Join(c.Dir, "unsubscribed.csv"), suppress.Header+"\n")
-	unsubscribe(t, c, addr(1), addr(3))
+	unsubscribeAddrs(t, c, addr(1), addr(3))
 	ref.lift()
 	c = reload(t, c, campaign.Options{})
 	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true, RetryFailed: true})
@@ -161,7 +161,7 @@ func TestSendTwiceReadsSuppressionAgain(t *testing.T) {
 	if sum := send(t, c, campaign.SendOptions{Server: target(srv), Limit: 1}); sum.Sent != 1 {
 		t.Fatalf("first run: %+v", sum)
 	}
-	unsubscribe(t, c, addr(3))
+	unsubscribeAddrs(t, c, addr(3))
 	sum := send(t, c, campaign.SendOptions{Server: target(srv), Resume: true})
 	if sum.Sent != 1 || sum.Suppressed != 1 {
 		t.Errorf("resume on the same Campaign: %+v, want row 2 sent and row 3 suppressed", sum)
@@ -172,7 +172,7 @@ func TestSendTwiceReadsSuppressionAgain(t *testing.T) {
 func TestRedirectSkipsSuppressedRows(t *testing.T) {
 	srv := startSandbox(t, sandbox.Options{})
 	c := newSendCampaign(t, 3, sendKeys{top: `suppress = ["unsubscribed.csv"]`})
-	unsubscribe(t, c, addr(1))
+	unsubscribeAddrs(t, c, addr(1))
 	me := &mail.Address{Address: "me@example.net"}
 	c = reload(t, c, campaign.Options{RedirectTo: me})
 	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
@@ -206,7 +206,7 @@ func TestSuppressFileMalformed(t *testing.T) {
 // Preview marks the suppressed rows.
 func TestMessagesMarkSuppressed(t *testing.T) {
 	c := newSendCampaign(t, 3, sendKeys{top: `suppress = ["unsubscribed.csv"]`})
-	unsubscribe(t, c, strings.ToUpper(addr(2)))
+	unsubscribeAddrs(t, c, strings.ToUpper(addr(2)))
 	c = reload(t, c, campaign.Options{})
 	var marks []string
 	err := c.Messages(context.Background(), func(r campaign.Rendered) error {
