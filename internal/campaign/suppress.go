@@ -50,12 +50,25 @@ type suppression struct {
 
 // loadSuppression reads the suppress files; a missing one is empty. A
 // malformed one is a *suppress.FileError naming it and its line.
+//
+// With [unsubscribe], its file is always among them, listed or not: a
+// campaign that offers the links must not mail the people who used them.
 func (c *Campaign) loadSuppression(p *problems) {
-	if len(c.Config.Suppress) == 0 {
+	names := c.Config.Suppress
+	if c.Unsubscribing() {
+		own := c.Config.Unsubscribe.File
+		if own == "" {
+			own = DefaultUnsubscribeFile
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return c.resolve(n) == c.UnsubscribeFile() }) {
+			names = append(slices.Clip(names), own)
+		}
+	}
+	if len(names) == 0 {
 		return
 	}
 	s := &suppression{byPath: map[string]int{}}
-	for i, name := range c.Config.Suppress {
+	for i, name := range names {
 		path := c.resolve(name)
 		s.names, s.paths = append(s.names, name), append(s.paths, path)
 		if _, ok := s.byPath[path]; !ok {

@@ -255,3 +255,33 @@ func TestCheckWarnsWithoutUnsubscribe(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsubscribeFileAlwaysSuppresses: a campaign with [unsubscribe] never
+// mails the addresses its endpoint recorded, even when suppress does not
+// list the file; the results file says which file held the address.
+func TestUnsubscribeFileAlwaysSuppresses(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{})
+	path := writeUnsubscribeCampaign(t, 3, unsubscribeTable)
+	c, err := campaign.Load(path, campaign.Options{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsubscribeAddrs(t, c, strings.ToUpper(addr(2)))
+	if c, err = campaign.Load(path, campaign.Options{Getenv: getenv}); err != nil {
+		t.Fatal(err)
+	}
+	sum := send(t, c, campaign.SendOptions{Server: target(srv)})
+	if sum.Sent != 2 || sum.Skipped != 1 {
+		t.Fatalf("sent %d, skipped %d; want 2 and 1", sum.Sent, sum.Skipped)
+	}
+	for _, d := range srv.Deliveries() {
+		if d.To[0] == addr(2) {
+			t.Errorf("%s unsubscribed and still got the message", addr(2))
+		}
+	}
+	for _, r := range readResults(t, sum.Results) {
+		if r.row == 2 && (r.status != "skipped" || r.reply != "suppressed: unsubscribed.csv") {
+			t.Errorf("row 2 recorded %q %q, want skipped with suppressed: unsubscribed.csv", r.status, r.reply)
+		}
+	}
+}
