@@ -3,7 +3,8 @@
 # verifier independent of the signer. mailmerge sends a signed campaign (a
 # Chinese subject, an attachment, a line SMTP must dot-stuff, a bcc and the
 # one-click unsubscribe headers) to a private Postfix instance delivering to
-# Maildirs and to Python's aiosmtpd, with an RSA 2048 and an Ed25519 key;
+# Maildirs, to Python's aiosmtpd and to Mailpit (read back over its HTTP
+# API), with an RSA 2048 and an Ed25519 key;
 # Debian's python3-dkim verifies every stored copy, its DNS answered from the
 # record `mailmerge dkim keygen` printed. A copy with one body byte changed
 # must fail. Prints one PASS/FAIL line per check; exits 1 on any FAIL.
@@ -41,6 +42,7 @@ cleanup() {
   set +e
   [ -f "$PF/etc/main.cf" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1
   [ -n "$AIO_PID" ] && kill "$AIO_PID" 2>/dev/null && wait "$AIO_PID" 2>/dev/null
+  [ -n "${MP_PID:-}" ] && kill "$MP_PID" 2>/dev/null
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -214,6 +216,43 @@ if wait_port "$AIO_PORT"; then
   done
 else
   fail "dkim via aiosmtpd: the server did not start: $(tail -2 "$W/aiosmtpd.log" | tr '\n' ' ')"
+fi
+
+# Mailpit: implicit TLS, any login; each message read back raw over its
+# HTTP API. It stores a message once for all its recipients: 3, not 6.
+MP_PID=""
+if GOBIN=$W/bin go install github.com/axllent/mailpit@v1.33.1 >"$W/mailpit-install.log" 2>&1; then
+  MP_SMTP=$(free_port) MP_HTTP=$(free_port)
+  "$W/bin/mailpit" --smtp "127.0.0.1:$MP_SMTP" --listen "127.0.0.1:$MP_HTTP" --database "$W/mailpit.db" --max 0 \
+    --smtp-auth-accept-any --smtp-tls-cert "$T/server.pem" --smtp-tls-key "$T/server.key" --smtp-require-tls \
+    --smtp-disable-rdns >"$W/mailpit.log" 2>&1 &
+  MP_PID=$!
+  if wait_port "$MP_SMTP" && wait_port "$MP_HTTP"; then
+    for kind in rsa ed25519; do
+      $PY -c "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:$MP_HTTP/api/v1/messages', method='DELETE'))"
+      c=$(campaign "$kind" localhost "$MP_SMTP" ssl proof mailpit)
+      if ! MAILMERGE_PASSWORD=proof-secret "$MM" send "$c" --yes --quiet >"$W/send.log" 2>&1; then
+        fail "dkim $kind via mailpit: send failed: $(tail -2 "$W/send.log" | tr '\n' ' ')"; continue
+      fi
+      rm -rf "$W/mp-$kind"; mkdir -p "$W/mp-$kind"
+      $PY - "http://127.0.0.1:$MP_HTTP" "$W/mp-$kind" <<'PY'
+import json, sys, urllib.request as u
+base, out = sys.argv[1:]
+for m in json.load(u.urlopen(base + "/api/v1/messages?limit=1000"))["messages"]:
+    open("%s/%s.eml" % (out, m["ID"]), "wb").write(u.urlopen(base + "/api/v1/message/%s/raw" % m["ID"]).read())
+PY
+      mapfile -t files < <(find "$W/mp-$kind" -type f | sort)
+      if [ ${#files[@]} -ne 3 ]; then
+        fail "dkim $kind via mailpit: ${#files[@]} messages stored, want 3"; continue
+      fi
+      verify mailpit "$kind" "${files[@]}"
+    done
+  else
+    fail "dkim via mailpit: the server did not start: $(tail -2 "$W/mailpit.log" | tr '\n' ' ')"
+  fi
+  kill "$MP_PID" 2>/dev/null; wait "$MP_PID" 2>/dev/null || true
+else
+  echo "SKIP dkim via mailpit: go install github.com/axllent/mailpit@v1.33.1 failed: $(tail -1 "$W/mailpit-install.log")"
 fi
 
 # render's .eml files are signed the same way.
