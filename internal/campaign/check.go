@@ -173,10 +173,18 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 	if align.count > 0 {
 		emit(align.warning(c))
 	}
+	sum.Duplicates = c.reportDuplicates(ctx, dups, emit)
+	return sum, nil
+}
+
+// reportDuplicates warns once for each group of selected rows that share a
+// recipient address, and returns how many rows are extra copies.
+func (c *Campaign) reportDuplicates(ctx context.Context, dups *dupFinder, emit func(Problem)) int {
+	extra := 0
 	groups := c.selectedGroups(dups.duplicates())
 	addrs := c.addressesOf(ctx, groups)
 	for _, g := range groups {
-		sum.Duplicates += len(g) - 1
+		extra += len(g) - 1
 		rows := make([]string, len(g))
 		for i, r := range g {
 			rows[i] = fmt.Sprint(r)
@@ -189,7 +197,7 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 			Message: fmt.Sprintf("%s: rows %s have %s", c.listPath, strings.Join(rows, ", "), what),
 			Hint:    "each row gets its own message; remove the extra rows if one copy is enough"})
 	}
-	return sum, nil
+	return extra
 }
 
 // suppressed counts a suppressed row and notes it for send (suppression.freeze).

@@ -169,17 +169,7 @@ func New(spec Spec) (*Composer, error) {
 		}
 		return t
 	}
-	if strings.TrimSpace(spec.From.Text) == "" {
-		errs = append(errs, &TemplateError{Where: spec.From.where(1), Err: errors.New("from is required"),
-			Help: `set from = "Your Name <you@example.com>" in the campaign`})
-	}
-	if strings.TrimSpace(spec.To.Text) == "" {
-		errs = append(errs, &TemplateError{Where: spec.To.where(1), Err: errors.New("to is required"),
-			Help: `set to = "{{.name}} <{{.email}}>" in the campaign`})
-	}
-	if err := spec.checkBodies(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, spec.required()...)
 	c.from = parse(spec.From, false)
 	c.to = parse(spec.To, false)
 	c.cc = parse(spec.Cc, false)
@@ -223,6 +213,23 @@ func New(spec Spec) (*Composer, error) {
 		}
 	}
 	return c, nil
+}
+
+// required is what a campaign must set: from, to and one kind of body.
+func (spec *Spec) required() []error {
+	var errs []error
+	if strings.TrimSpace(spec.From.Text) == "" {
+		errs = append(errs, &TemplateError{Where: spec.From.where(1), Err: errors.New("from is required"),
+			Help: `set from = "Your Name <you@example.com>" in the campaign`})
+	}
+	if strings.TrimSpace(spec.To.Text) == "" {
+		errs = append(errs, &TemplateError{Where: spec.To.where(1), Err: errors.New("to is required"),
+			Help: `set to = "{{.name}} <{{.email}}>" in the campaign`})
+	}
+	if err := spec.checkBodies(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 // checkBodies wants one kind of body: Markdown, or text, HTML or both.
