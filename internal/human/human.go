@@ -97,3 +97,24 @@ func Hint(err error) string {
 	}
 	return ""
 }
+
+// FileError is a problem in a file the user has to resolve (a results
+// file, a suppression list): "path:line: what", and Help says how.
+type FileError struct {
+	Path string
+	Line int // 0 when the problem is not on one line
+	Err  error
+	Help string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Path, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Hint says how to resolve the problem.
+func (e *FileError) Hint() string { return e.Help }

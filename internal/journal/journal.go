@@ -125,24 +125,7 @@ var (
 
 // FileError is a problem with the results file (or its .inflight sidecar)
 // that the user has to resolve; Help says how.
-type FileError struct {
-	Path string
-	Line int // 0 when the problem is not on one line
-	Err  error
-	Help string
-}
-
-func (e *FileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
-	}
-	return fmt.Sprintf("%s: %v", e.Path, e.Err)
-}
-
-func (e *FileError) Unwrap() error { return e.Err }
-
-// Hint says how to resolve the problem.
-func (e *FileError) Hint() string { return e.Help }
+type FileError = human.FileError
 
 // MaxRow is the highest row number a results file may hold; the per-row
 // index costs about 17 bytes per row up to the highest row seen.

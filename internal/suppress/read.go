@@ -259,21 +259,4 @@ const formatHelp = "a suppression file holds one address a line, or a CSV whose 
 
 // FileError is a suppression file that cannot be read or written; Help
 // says what the file should look like.
-type FileError struct {
-	Path string
-	Line int // 0 when the problem is not on one line
-	Err  error
-	Help string
-}
-
-func (e *FileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
-	}
-	return fmt.Sprintf("%s: %v", e.Path, e.Err)
-}
-
-func (e *FileError) Unwrap() error { return e.Err }
-
-// Hint says what the file should look like.
-func (e *FileError) Hint() string { return e.Help }
+type FileError = human.FileError
