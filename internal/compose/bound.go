@@ -2,6 +2,8 @@ package compose
 
 import (
 	"text/template/parse"
+
+	"github.com/mailmerge/mailmerge/internal/inline"
 )
 
 // A body made of text, column values and if/else on columns cannot fail
@@ -51,7 +53,7 @@ func (s *shape) add(n parse.Node, html, inIf bool) bool {
 		return true
 	case *parse.TextNode:
 		s.literal += int64(len(n.Text))
-		return !(html && inIf && containsFold(string(n.Text), "<img"))
+		return !(html && inIf && inline.ContainsFold(string(n.Text), "<img"))
 	case *parse.ActionNode:
 		col, ok := column(n.Pipe, html)
 		if ok {

@@ -19,6 +19,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/mailmerge/mailmerge/internal/human"
+	"github.com/mailmerge/mailmerge/internal/inline"
 )
 
 // Envelope is what the SMTP transaction uses: the sender and every
@@ -621,7 +622,7 @@ var reImgSrc = regexp.MustCompile(`(?i)(<img\b[^>]*?\bsrc\s*=\s*)(?:"([^"]*)"|'(
 // inlineImages embeds every image the HTML names by a relative path and
 // points its src at the embedded part.
 func (c *Composer) inlineImages(html, domain string, fields map[string]string, origin imageOrigin) (string, []embed, error) {
-	if !containsFold(html, "<img") {
+	if !inline.ContainsFold(html, "<img") {
 		return html, nil, nil
 	}
 	var embeds []embed
@@ -655,21 +656,6 @@ func (c *Composer) inlineImages(html, domain string, fields map[string]string, o
 		return "", nil, firstErr
 	}
 	return out, embeds, nil
-}
-
-// containsFold is strings.Contains ignoring ASCII case, without copying s;
-// sub must start with a byte that has no case, such as '<'.
-func containsFold(s, sub string) bool {
-	for {
-		i := strings.IndexByte(s, sub[0])
-		if i < 0 || len(s)-i < len(sub) {
-			return false
-		}
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
-		}
-		s = s[i+1:]
-	}
 }
 
 // unescapeHTMLPath reads a relative URL in an HTML attribute as a path:

@@ -48,7 +48,7 @@ func New() *Inliner {
 
 // Applies reports whether doc has a <style> element to inline; Inline
 // returns any other document unchanged.
-func Applies(doc string) bool { return containsFold(doc, "<style") }
+func Applies(doc string) bool { return ContainsFold(doc, "<style") }
 
 // Inline returns doc with its <style> rules moved into style attributes,
 // exactly as premailer writes it.
@@ -107,9 +107,10 @@ func Direct(doc string) (out string, err error) {
 	return p.Transform()
 }
 
-// containsFold is strings.Contains ignoring ASCII case, without copying s;
-// sub must start with a byte that has no case, such as '<'.
-func containsFold(s, sub string) bool {
+// ContainsFold is strings.Contains ignoring ASCII case, without copying s;
+// sub must start with a byte that has no case, such as '<'. compose looks
+// for <img with it as this package looks for <style.
+func ContainsFold(s, sub string) bool {
 	for {
 		i := strings.IndexByte(s, sub[0])
 		if i < 0 || len(s)-i < len(sub) {

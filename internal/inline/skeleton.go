@@ -39,7 +39,7 @@ func skeletonOf(doc string) *skeleton {
 	}
 	sk, css := build(doc, literal{})
 	need := literal{attrs: strings.Contains(css, "["),
-		text: containsFold(css, ":contains") || containsFold(css, ":matches")}
+		text: ContainsFold(css, ":contains") || ContainsFold(css, ":matches")}
 	if need != (literal{}) {
 		sk, _ = build(doc, need)
 	}
