@@ -1,32 +1,18 @@
 package inline
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromium finds a Chromium or Chrome binary, or "" when there is none.
-func chromium() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
+	"github.com/mailmerge/mailmerge/internal/browsertest"
+)
 
 // looks lists, for every element a reader sees, its tag and the computed
 // properties a stylesheet in these messages sets.
@@ -42,10 +28,7 @@ const looks = `[...document.querySelectorAll("body *")]
 // written and as inlined, wide and as narrow as a phone (where the media
 // queries apply), and compares the computed style of every element.
 func TestLooksTheSameInChromium(t *testing.T) {
-	bin := chromium()
-	if bin == "" {
-		t.Skip("no chromium binary found (apt-get install -y chromium)")
-	}
+	bin := browsertest.Binary(t)
 	pages := map[string]string{}
 	var names []string
 	add := func(name, msg string) {
@@ -76,24 +59,7 @@ func TestLooksTheSameInChromium(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		// The messages' remote images resolve nowhere: only loopback does.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := browsertest.Context(t, bin, 90*time.Second)
 
 	look := func(path string, width int64) []string {
 		t.Helper()

@@ -5,29 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/mailmerge/mailmerge/internal/browsertest"
 )
 
 var screenshotTo = flag.String("screenshot", "", "also save the end-to-end test's screenshot here (e.g. ../../docs/preview.png)")
-
-// chromium finds a Chromium or Chrome binary, or "" when there is none.
-func chromium() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // TestInBrowser opens the preview in a real headless Chromium: it picks a
 // recipient, reads the subject and the personal greeting inside the
@@ -35,10 +23,7 @@ func chromium() string {
 // image showed and its remote image did not load, edits the template on
 // disk and sees the page follow, searches, and saves a screenshot.
 func TestInBrowser(t *testing.T) {
-	bin := chromium()
-	if bin == "" {
-		t.Skip("no chromium binary found (apt-get install -y chromium)")
-	}
+	bin := browsertest.Binary(t)
 	// From the campaign's folder, as a user runs it: the page and the
 	// screenshot show "campaign.toml", not a temporary path.
 	path := writeCampaign(t)
@@ -60,28 +45,7 @@ func TestInBrowser(t *testing.T) {
 	}()
 	url := "http://" + ln.Addr().String() + s.Path()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// Nothing but loopback resolves, so the message's remote image
-		// could not load even if the page's policy let it try.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := browsertest.Context(t, bin, 60*time.Second, chromedp.WindowSize(1280, 800))
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(url),

@@ -1,13 +1,13 @@
 package unsubscribe
 
 import (
-	"context"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/mailmerge/mailmerge/internal/browsertest"
 )
 
 // TestInBrowser opens a link in a real headless Chromium, as a person (or
@@ -15,32 +15,12 @@ import (
 // records nothing; its button, under the page's own Content-Security-
 // Policy, makes the one-click POST and the address is recorded.
 func TestInBrowser(t *testing.T) {
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Skip("no chromium binary found (apt-get install -y chromium)")
-	}
+	bin := browsertest.Binary(t)
 	srv, path := endpoint(t)
 	addr := "李娜@example.cn"
 	link := signer(t).URL(srv.URL+"/u", addr)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := browsertest.Context(t, bin, 60*time.Second)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`button`))); err != nil {
 		t.Fatal(err)
