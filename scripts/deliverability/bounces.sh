@@ -15,24 +15,17 @@
 # Everything listens on 127.0.0.1 and lives in a temporary folder; Postfix
 # and Dovecot are private instances (never the system's), stopped at the
 # end. Needs root (apt-get; Postfix's daemons run as postfix). The Postfix
-# set-up is a minimal copy of scripts/proof's, which cannot be sourced.
+# set-up and the throwaway CA come from lib.bash.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-PY=/usr/bin/python3
-export PATH=$PATH:/usr/sbin
+. scripts/deliverability/lib.bash
 
 need=()
 command -v /usr/sbin/postfix >/dev/null || need+=(postfix)
 command -v /usr/sbin/dovecot >/dev/null || need+=(dovecot-imapd)
 command -v openssl >/dev/null || need+=(openssl)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  # "No configuration": the package must not set up or start a system MTA.
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+apt_install "${need[@]}"
 
 W=$(mktemp -d /tmp/mailmerge-bounces.XXXXXX)
 chmod 755 "$W"
@@ -46,68 +39,20 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-FAILS=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
-skip() { echo "SKIP $*"; }
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 json() { $PY -c 'import json,sys; v=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, v))' "$@"; }
 
 go build -o "$W/mailmerge" ./cmd/mailmerge
 MM=$W/mailmerge
 
 # Throwaway CA and a certificate for localhost and 127.0.0.1, for Dovecot.
-T=$W/tls; mkdir -p "$T"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=mailmerge bounces throwaway CA" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout "$T/server.key" -out "$T/server.csr" -subj /CN=localhost 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$T/ext.cnf"
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -out "$T/server.pem" -extfile "$T/ext.cnf" 2>/dev/null
-chmod 644 "$T"/*
+T=$W/tls; throwaway_tls "$T" bounces
 
 # Postfix: accepts any address of example.org at RCPT (so the send reports
 # sent), then virtual(8) finds no mailbox for the unknown ones and bounces
 # them to the sender, nami@example.com, whose Maildir Dovecot serves.
-mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/mail"
-chown postfix "$PF/data" "$PF/mail"
 PF_PORT=$(free_port)
-cp /etc/postfix/master.cf "$PF/etc/master.cf" 2>/dev/null || cp /usr/share/postfix/master.cf.dist "$PF/etc/master.cf"
-awk -v port="$PF_PORT" '
-  /^smtp[ \t]+inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
-  /^[^# \t]/ && NF >= 8 { $5 = "n" }
-  { print }' "$PF/etc/master.cf" > "$PF/etc/master.cf.new" && mv "$PF/etc/master.cf.new" "$PF/etc/master.cf"
-cat > "$PF/etc/main.cf" <<EOF
-# Private Postfix for scripts/deliverability/bounces.sh; never the system instance.
-compatibility_level = 3.6
-config_directory = $PF/etc
-queue_directory = $PF/queue
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx.localhost
-mydomain = localhost
-myorigin = mx.localhost
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relayhost =
-relay_domains =
-alias_maps =
-alias_database =
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-biff = no
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
-virtual_mailbox_domains = example.com example.org
-virtual_mailbox_base = $PF/mail
-virtual_mailbox_maps = texthash:$PF/etc/vmailbox
-virtual_uid_maps = static:$(id -u postfix)
-virtual_gid_maps = static:$(id -g postfix)
-smtpd_reject_unlisted_recipient = no
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-EOF
+private_postfix "$PF" "$PF_PORT" mx.localhost "example.com example.org"
+echo "smtpd_reject_unlisted_recipient = no" >> "$PF/etc/main.cf"
 printf 'nami@example.com example.com/nami/\nknown@example.org example.org/known/\n' > "$PF/etc/vmailbox"
 if ! postfix -c "$PF/etc" start >"$W/postfix-start.log" 2>&1 || ! wait_port "$PF_PORT"; then
   fail "postfix: private instance did not start: $(tail -2 "$W/postfix-start.log" | tr '\n' ' ')"

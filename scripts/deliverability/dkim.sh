@@ -12,13 +12,12 @@
 # Everything listens on 127.0.0.1 and lives in a temporary folder; the
 # Postfix instance is private (never the system's) and stopped at the end.
 # Needs root (apt-get; Postfix's daemons run as postfix). The Postfix set-up
-# and the throwaway CA are minimal copies of scripts/proof's, which cannot
-# be sourced; the aiosmtpd server is scripts/proof's own proof/aiosmtpd_server.py.
+# and the throwaway CA come from lib.bash; the aiosmtpd server is
+# scripts/proof's own proof/aiosmtpd_server.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-PY=/usr/bin/python3
-export PATH=$PATH:/usr/sbin
+. scripts/deliverability/lib.bash
 
 need=()
 command -v /usr/sbin/postfix >/dev/null || need+=(postfix)
@@ -26,13 +25,7 @@ $PY -c 'import dkim' 2>/dev/null || need+=(python3-dkim)
 $PY -c 'import nacl' 2>/dev/null || need+=(python3-nacl)   # dkimpy's Ed25519
 $PY -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 command -v openssl >/dev/null || need+=(openssl)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  # "No configuration": the package must not set up or start a system MTA.
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+apt_install "${need[@]}"
 
 W=$(mktemp -d /tmp/mailmerge-dkim.XXXXXX)
 chmod 755 "$W"
@@ -46,22 +39,12 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-FAILS=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 go build -o "$W/mailmerge" ./cmd/mailmerge
 MM=$W/mailmerge
 
 # Throwaway CA and a certificate for localhost, for aiosmtpd's implicit TLS.
-T=$W/tls; mkdir -p "$T"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/ca.key" -out "$T/ca.pem" -subj "/CN=mailmerge dkim throwaway CA" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout "$T/server.key" -out "$T/server.csr" -subj /CN=localhost 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$T/ext.cnf"
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -out "$T/server.pem" -extfile "$T/ext.cnf" 2>/dev/null
-chmod 644 "$T"/*
+T=$W/tls; throwaway_tls "$T" dkim
 
 # The keys, and the DNS the verifier sees: the records keygen printed.
 : > "$W/records.txt"
@@ -136,45 +119,9 @@ verify() {
 }
 
 # Postfix: a private instance, loopback only, virtual Maildirs per domain.
-mkdir -p "$PF/etc" "$PF/queue" "$PF/data" "$PF/mail"
-chown postfix "$PF/data" "$PF/mail"
 PF_PORT=$(free_port)
-cp /etc/postfix/master.cf "$PF/etc/master.cf" 2>/dev/null || cp /usr/share/postfix/master.cf.dist "$PF/etc/master.cf"
-awk -v port="$PF_PORT" '
-  /^smtp[ \t]+inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
-  /^[^# \t]/ && NF >= 8 { $5 = "n" }
-  { print }' "$PF/etc/master.cf" > "$PF/etc/master.cf.new" && mv "$PF/etc/master.cf.new" "$PF/etc/master.cf"
-cat > "$PF/etc/main.cf" <<CF
-compatibility_level = 3.6
-config_directory = $PF/etc
-queue_directory = $PF/queue
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = dkim.localhost
-mydomain = localhost
-myorigin = dkim.localhost
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relayhost =
-relay_domains =
-alias_maps =
-alias_database =
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-biff = no
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
-virtual_mailbox_domains = example.com example.org example.net
-virtual_mailbox_base = $PF/mail
-virtual_mailbox_maps = texthash:$PF/etc/vmailbox
-virtual_uid_maps = static:$(id -u postfix)
-virtual_gid_maps = static:$(id -g postfix)
-virtual_mailbox_limit = 0
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-CF
+private_postfix "$PF" "$PF_PORT" dkim.localhost "example.com example.org example.net"
+echo "virtual_mailbox_limit = 0" >> "$PF/etc/main.cf"
 for dom in example.com example.org example.net; do echo "@$dom $dom/all/"; done > "$PF/etc/vmailbox"
 if postfix -c "$PF/etc" start >"$W/postfix-start.log" 2>&1 && wait_port "$PF_PORT"; then
   for kind in rsa ed25519; do
