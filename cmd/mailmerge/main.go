@@ -281,7 +281,8 @@ Examples:
 Checks the campaign, then delivers one message per recipient over SMTP and
 records each outcome in the results file ([send] results, default
 results.csv beside the campaign): row,email,status,code,reply,message_id,
-attempts,time, with status sent, failed, skipped, unknown or bounced.
+attempts,time,relay, with status sent, failed, skipped, unknown or bounced,
+and relay the name of the server that took the row.
 
 The password comes from the environment variable named by [smtp]
 password_env (default MAILMERGE_PASSWORD), from [smtp] password_command, or

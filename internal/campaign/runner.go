@@ -326,7 +326,7 @@ func (r *runner) attempt(ctx context.Context, s *delivery.Session, jb *job) {
 	}
 	var beginErr error
 	s.Send(ctx, env, body, func() error {
-		beginErr = r.j.Begin(jb.row, jb.email, mid)
+		beginErr = r.j.Begin(jb.row, jb.email, mid, "")
 		return beginErr
 	}, func(res delivery.Result) { r.outcome(ctx, jb, res, beginErr) })
 }

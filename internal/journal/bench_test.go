@@ -21,7 +21,7 @@ func BenchmarkRecord(b *testing.B) {
 		for b.Loop() {
 			row = row%MaxRow + 1
 			e := entry(row)
-			if err := j.Begin(row, e.Email, e.MessageID); err != nil {
+			if err := j.Begin(row, e.Email, e.MessageID, ""); err != nil {
 				b.Fatal(err)
 			}
 			if err := j.Record(e); err != nil {
@@ -38,7 +38,7 @@ func BenchmarkRecord(b *testing.B) {
 			for pb.Next() {
 				row := int(next.Add(1)%MaxRow) + 1
 				e := entry(row)
-				if err := j.Begin(row, e.Email, e.MessageID); err != nil {
+				if err := j.Begin(row, e.Email, e.MessageID, ""); err != nil {
 					b.Error(err)
 					return
 				}

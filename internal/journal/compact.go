@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +75,15 @@ func (j *Journal) writeCompact(tmp *os.File) error {
 		for len(line) > 0 && (line[0] == '\r' || line[0] == '\n') {
 			line = line[1:]
 		}
-		w.Write(line)
+		if !j.legacy {
+			w.Write(line)
+			continue
+		}
+		// A line of a file from before the relay column: an empty relay.
+		body := bytes.TrimRight(line, "\r\n")
+		w.Write(body)
+		w.WriteString(",")
+		w.Write(line[len(body):])
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -45,7 +45,7 @@ func TestHelperProcess(t *testing.T) {
 					continue
 				}
 				email := fmt.Sprintf("r%d@example.com", row)
-				if err := j.Begin(row, email, fmt.Sprintf("<%d@example.com>", row)); err != nil {
+				if err := j.Begin(row, email, fmt.Sprintf("<%d@example.com>", row), ""); err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(2)
 				}

@@ -112,8 +112,13 @@ func (j *Journal) readHeader(size int64) (base int64, fresh bool, err error) {
 		return 0, false, notOurs(j.path, head)
 	}
 	first := bytes.TrimSuffix(bytes.TrimSuffix(bytes.TrimPrefix(head[:nl+1], bom), []byte("\n")), []byte("\r"))
-	if !isHeader(first) {
+	width := headerWidth(first)
+	if width == 0 {
 		return 0, false, notOurs(j.path, first)
+	}
+	j.legacy = width == legacyColumns
+	if j.legacy {
+		j.ordered = false // Close rewrites it with the relay column
 	}
 	return int64(nl + 1), false, nil
 }
@@ -204,17 +209,20 @@ func notOurs(path string, first []byte) error {
 		Help: notOursHint}
 }
 
-func isHeader(line []byte) bool {
+// headerWidth is the number of columns a results header names: all of
+// them, or the eight of a file written before the relay column; 0 when
+// line is not a results header.
+func headerWidth(line []byte) int {
 	fields := strings.Split(string(line), ",")
-	if len(fields) != len(columns) {
-		return false
+	if len(fields) != len(columns) && len(fields) != legacyColumns {
+		return 0
 	}
 	for i, f := range fields {
 		if !strings.EqualFold(strings.Trim(strings.TrimSpace(f), `"`), columns[i]) {
-			return false
+			return 0
 		}
 	}
-	return true
+	return len(fields)
 }
 
 func damaged(rec []string) bool {
@@ -229,7 +237,7 @@ func damaged(rec []string) bool {
 // parseRecord reads the fields resume depends on; the others are for people
 // and may have been reformatted by a spreadsheet.
 func parseRecord(rec []string) (row int, code byte, email string, err error) {
-	if len(rec) != len(columns) {
+	if len(rec) != len(columns) && len(rec) != legacyColumns {
 		return 0, 0, "", fmt.Errorf("%d columns, want %d (%s)", len(rec), len(columns), strings.Join(columns, ","))
 	}
 	row, err = strconv.Atoi(strings.TrimSpace(rec[0]))

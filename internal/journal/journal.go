@@ -4,8 +4,8 @@
 //
 // The file opens in Excel (UTF-8 with a byte order mark, CRLF line ends):
 //
-//	row,email,status,code,reply,message_id,attempts,time
-//	1,ana@example.com,sent,250,2.0.0 Ok: queued as 4F2A,<x1@example.com>,1,2025-01-02T03:04:05Z
+//	row,email,status,code,reply,message_id,attempts,time,relay
+//	1,ana@example.com,sent,250,2.0.0 Ok: queued as 4F2A,<x1@example.com>,1,2025-01-02T03:04:05Z,smtp.example.net
 //
 // Crash safety rests on three habits:
 //
@@ -89,8 +89,13 @@ func (s Status) code() byte {
 	return 0
 }
 
-// columns is the header line of every results file, in order.
-var columns = []string{"row", "email", "status", "code", "reply", "message_id", "attempts", "time"}
+// columns is the header line of every results file, in order. Files
+// written before the relay column have the first eight (legacyColumns):
+// they are read as they are, and a run that resumes one writes lines of
+// that width until Close rewrites the file with every column.
+var columns = []string{"row", "email", "status", "code", "reply", "message_id", "attempts", "time", "relay"}
+
+const legacyColumns = 8
 
 // Columns returns the header line of every results file, in order.
 func Columns() []string { return append([]string(nil), columns...) }
@@ -105,6 +110,7 @@ type Entry struct {
 	MessageID string    // the Message-ID header of the message
 	Attempts  int       // how many times the message was offered to a server
 	Time      time.Time // when the outcome became final; zero means now
+	Relay     string    // the name of the relay that took the last attempt; empty when none did
 }
 
 // Previous is what an earlier run recorded for one row.
@@ -162,10 +168,13 @@ type Journal struct {
 	recovered int
 	warnings  []string
 	damaged   []int // lines Open skipped, in file order
+	// legacy: the file has the eight columns from before the relay
+	// column; lines appended to it leave the relay out until Close.
+	legacy bool
 }
 
 // begun is a transaction announced by Begin whose outcome is not recorded yet.
-type begun struct{ email, messageID string }
+type begun struct{ email, messageID, relay string }
 
 // InflightPath is the sidecar file that records the transactions in flight
 // for the results file at path.
@@ -247,15 +256,16 @@ func (j *Journal) DamagedLines() []int {
 	return slices.Clone(j.damaged)
 }
 
-// Begin announces that the transaction for row is about to finish DATA.
-// Call it before sending the final "." and send it only if Begin succeeded:
-// if the run dies before the matching Record, the next Open records the row
-// as unknown instead of leaving it to be sent again.
-func (j *Journal) Begin(row int, email, messageID string) error {
+// Begin announces that the transaction for row is about to finish DATA on
+// relay. Call it before sending the final "." and send it only if Begin
+// succeeded: if the run dies before the matching Record, the next Open
+// records the row as unknown, naming the relay, instead of leaving it to
+// be sent again.
+func (j *Journal) Begin(row int, email, messageID, relay string) error {
 	if row <= 0 || row > MaxRow {
 		return fmt.Errorf("begin row %d: row out of range 1..%d", row, MaxRow)
 	}
-	email, messageID = oneLine(email), oneLine(messageID)
+	email, messageID, relay = oneLine(email), oneLine(messageID), oneLine(relay)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.usableLocked(); err != nil {
@@ -263,14 +273,14 @@ func (j *Journal) Begin(row int, email, messageID string) error {
 	}
 	lw := getLine()
 	defer putLine(lw)
-	line := lw.format(strconv.Itoa(row), strconv.FormatInt(j.size, 10), email, messageID)
+	line := lw.format(strconv.Itoa(row), strconv.FormatInt(j.size, 10), email, messageID, relay)
 	if _, err := j.inflight.Write(line); err != nil {
 		// A torn Begin line is harmless: Open ignores an unterminated last line,
 		// the caller will not finish DATA after an error, and nothing more is
 		// written after it.
 		return j.failLocked(InflightPath(j.path), fmt.Sprintf("record start of row %d", row), err)
 	}
-	j.open[row] = begun{email: email, messageID: messageID}
+	j.open[row] = begun{email: email, messageID: messageID, relay: relay}
 	return nil
 }
 
@@ -289,9 +299,7 @@ func (j *Journal) Record(e Entry) error {
 		e.Time = time.Now()
 	}
 	email := oneLine(e.Email)
-	lw := getLine()
-	defer putLine(lw)
-	line := lw.format(
+	fields := [...]string{
 		strconv.Itoa(e.Row),
 		EscapeCell(email),
 		string(e.Status),
@@ -300,13 +308,24 @@ func (j *Journal) Record(e Entry) error {
 		oneLine(e.MessageID),
 		strconv.Itoa(e.Attempts),
 		e.Time.UTC().Format(time.RFC3339),
-	)
+		EscapeCell(oneLine(e.Relay)),
+	}
+	lw := getLine()
+	defer putLine(lw)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.usableLocked(); err != nil {
 		return err
 	}
-	return j.appendLocked(e.Row, e.Status, HashEmail(email), line)
+	return j.appendLocked(e.Row, e.Status, HashEmail(email), lw.format(j.width(fields[:])...))
+}
+
+// width cuts a line's fields to the columns of this file.
+func (j *Journal) width(fields []string) []string {
+	if j.legacy {
+		return fields[:legacyColumns]
+	}
+	return fields
 }
 
 func (j *Journal) usableLocked() error {
@@ -416,7 +435,7 @@ func (j *Journal) finishLocked() error {
 	slices.Sort(rows)
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, row := range rows {
-		if err := j.appendLocked(row, Unknown, HashEmail(j.open[row].email), unknownLine(row, j.open[row], now)); err != nil {
+		if err := j.appendLocked(row, Unknown, HashEmail(j.open[row].email), j.unknownLine(row, j.open[row], now)); err != nil {
 			return err
 		}
 	}
@@ -465,11 +484,11 @@ func (j *Journal) Abandon() error {
 }
 
 // unknownLine is the results line for a transaction whose outcome cannot be known.
-func unknownLine(row int, b begun, now string) []byte {
+func (j *Journal) unknownLine(row int, b begun, now string) []byte {
 	lw := getLine()
 	defer putLine(lw)
-	return slices.Clone(lw.format(strconv.Itoa(row), EscapeCell(b.email), string(Unknown), "0",
-		unknownReply, b.messageID, "1", now))
+	return slices.Clone(lw.format(j.width([]string{strconv.Itoa(row), EscapeCell(b.email), string(Unknown), "0",
+		unknownReply, b.messageID, "1", now, EscapeCell(b.relay)})...))
 }
 
 // HashEmail is the 64-bit FNV-1a hash of an address, trimmed and lower-cased,

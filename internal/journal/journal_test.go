@@ -52,7 +52,7 @@ func readResults(t *testing.T, path string) [][]string {
 	if err != nil {
 		t.Fatalf("%s does not parse as CSV: %v", path, err)
 	}
-	if got := strings.Join(recs[0], ","); got != "row,email,status,code,reply,message_id,attempts,time" {
+	if got := strings.Join(recs[0], ","); got != "row,email,status,code,reply,message_id,attempts,time,relay" {
 		t.Fatalf("header = %q", got)
 	}
 	return recs[1:]
@@ -83,7 +83,7 @@ func TestCreateRecordReadBack(t *testing.T) {
 	}
 	record(t, j, 1, "Ana@Example.com", Sent)
 	if err := j.Record(Entry{Row: 2, Email: "bob@example", Status: Failed, Code: 550,
-		Reply: "5.1.1 <bob@example>: Recipient address rejected:\r\n User unknown", Attempts: 1, Time: t0}); err != nil {
+		Reply: "5.1.1 <bob@example>: Recipient address rejected:\r\n User unknown", Attempts: 1, Time: t0, Relay: "=relay-b"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Record(Entry{Row: 3, Status: Skipped, Reply: "row 3: email: missing address", Time: t0}); err != nil {
@@ -95,9 +95,9 @@ func TestCreateRecordReadBack(t *testing.T) {
 
 	recs := readResults(t, path)
 	want := [][]string{
-		{"1", "Ana@Example.com", "sent", "250", "2.0.0 Ok: queued", "<1@example.com>", "1", "2025-03-14T01:26:53Z"},
-		{"2", "bob@example", "failed", "550", "5.1.1 <bob@example>: Recipient address rejected:   User unknown", "", "1", "2025-03-14T01:26:53Z"},
-		{"3", "", "skipped", "0", "row 3: email: missing address", "", "0", "2025-03-14T01:26:53Z"},
+		{"1", "Ana@Example.com", "sent", "250", "2.0.0 Ok: queued", "<1@example.com>", "1", "2025-03-14T01:26:53Z", ""},
+		{"2", "bob@example", "failed", "550", "5.1.1 <bob@example>: Recipient address rejected:   User unknown", "", "1", "2025-03-14T01:26:53Z", "'=relay-b"},
+		{"3", "", "skipped", "0", "row 3: email: missing address", "", "0", "2025-03-14T01:26:53Z", ""},
 	}
 	if fmt.Sprint(recs) != fmt.Sprint(want) {
 		t.Fatalf("results file:\n got %q\nwant %q", recs, want)
@@ -194,15 +194,15 @@ func TestInflightBecomesUnknown(t *testing.T) {
 	// Row 1: finished. Row 2: crashed after the end of DATA. Row 3: a temporary
 	// failure after DATA, then a retry that finished. Row 4: sent, then sent again
 	// in the same run and lost.
-	must(t, j.Begin(1, "a@example.com", "<1@example.com>"))
+	must(t, j.Begin(1, "a@example.com", "<1@example.com>", ""))
 	record(t, j, 1, "a@example.com", Sent)
-	must(t, j.Begin(2, "=b@example.com", "<2@example.com>"))
-	must(t, j.Begin(3, "c@example.com", "<3@example.com>"))
-	must(t, j.Begin(3, "c@example.com", "<3@example.com>"))
+	must(t, j.Begin(2, "=b@example.com", "<2@example.com>", ""))
+	must(t, j.Begin(3, "c@example.com", "<3@example.com>", ""))
+	must(t, j.Begin(3, "c@example.com", "<3@example.com>", ""))
 	record(t, j, 3, "c@example.com", Sent)
-	must(t, j.Begin(4, "d@example.com", "<4@example.com>"))
+	must(t, j.Begin(4, "d@example.com", "<4@example.com>", ""))
 	record(t, j, 4, "d@example.com", Sent)
-	must(t, j.Begin(4, "d@example.com", "<4b@example.com>"))
+	must(t, j.Begin(4, "d@example.com", "<4b@example.com>", ""))
 	must(t, j.Abandon()) // as good as kill -9 for what is on disk
 
 	j = open(t, path)
@@ -240,8 +240,8 @@ func TestInflightBecomesUnknown(t *testing.T) {
 func TestRecoveryIsIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.csv")
 	j := open(t, path)
-	must(t, j.Begin(7, "g@example.com", "<7@example.com>"))
-	must(t, j.Begin(8, "h@example.com", "<8@example.com>"))
+	must(t, j.Begin(7, "g@example.com", "<7@example.com>", ""))
+	must(t, j.Begin(8, "h@example.com", "<8@example.com>", ""))
 	must(t, j.Abandon())
 	inflight, err := os.ReadFile(InflightPath(path))
 	if err != nil {
@@ -270,7 +270,7 @@ func TestRecoveryIsIdempotent(t *testing.T) {
 func TestCloseRecordsUnfinishedAsUnknown(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.csv")
 	j := open(t, path)
-	must(t, j.Begin(2, "b@example.com", "<2@example.com>"))
+	must(t, j.Begin(2, "b@example.com", "<2@example.com>", ""))
 	record(t, j, 1, "a@example.com", Sent)
 	must(t, j.Close())
 	must(t, j.Close())
@@ -286,7 +286,7 @@ func TestTornLastLineIsDropped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.csv")
 	j := open(t, path)
 	record(t, j, 1, "a@example.com", Sent)
-	must(t, j.Begin(2, "b@example.com", "<2@example.com>"))
+	must(t, j.Begin(2, "b@example.com", "<2@example.com>", ""))
 	must(t, j.Abandon())
 	// The write of row 2's outcome was cut off.
 	appendFile(t, path, `2,b@example.com,sent,250,"2.0.0 Ok: qu`)
@@ -313,7 +313,7 @@ func TestZeroBlockFromPowerLossIsSkipped(t *testing.T) {
 	j := open(t, path)
 	record(t, j, 1, "a@example.com", Sent)
 	must(t, j.Abandon())
-	appendFile(t, path, strings.Repeat("\x00", 100)+"\r\n"+"2,b@example.com,sent,250,ok,,1,2025-03-14T01:26:53Z\r\n"+strings.Repeat("\x00", 50))
+	appendFile(t, path, strings.Repeat("\x00", 100)+"\r\n"+"2,b@example.com,sent,250,ok,,1,2025-03-14T01:26:53Z,\r\n"+strings.Repeat("\x00", 50))
 
 	j = open(t, path)
 	if w := strings.Join(j.Warnings(), "\n"); !strings.Contains(w, "results.csv:3: skipped a damaged line") || !strings.Contains(w, "results.csv:5: dropped an incomplete last line (50 bytes)") {
@@ -370,7 +370,7 @@ func TestBadLineIsReportedWithItsLine(t *testing.T) {
 	j := open(t, path)
 	record(t, j, 1, "a@example.com", Sent)
 	must(t, j.Abandon())
-	appendFile(t, path, "2,b@example.com,delivered,250,ok,,1,2025-03-14T01:26:53Z\r\n")
+	appendFile(t, path, "2,b@example.com,delivered,250,ok,,1,2025-03-14T01:26:53Z,\r\n")
 	_, err := Open(path)
 	if err == nil || !strings.Contains(err.Error(), "results.csv:3:") || !strings.Contains(err.Error(), `"delivered"`) {
 		t.Fatalf("Open = %v", err)
@@ -405,8 +405,8 @@ func TestCellsStayOnOneLineAndAreNotFormulas(t *testing.T) {
 // is the recipient it was, so resume does not take it for an edited list.
 func TestEarlierFileWithBareDashLoads(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.csv")
-	old := string(headerLine) + "1,-dash@example.com,sent,250,ok,,1,2025-03-14T01:26:53Z\r\n" +
-		"2,'+1@example.com,failed,550,'-5.1.1 unknown,,1,2025-03-14T01:26:53Z\r\n"
+	old := string(headerLine) + "1,-dash@example.com,sent,250,ok,,1,2025-03-14T01:26:53Z,\r\n" +
+		"2,'+1@example.com,failed,550,'-5.1.1 unknown,,1,2025-03-14T01:26:53Z,\r\n"
 	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestRecordRejectsBadEntries(t *testing.T) {
 			t.Errorf("Record(%+v) succeeded", e)
 		}
 	}
-	if err := j.Begin(0, "", ""); err == nil {
+	if err := j.Begin(0, "", "", ""); err == nil {
 		t.Errorf("Begin(0) succeeded")
 	}
 }
@@ -467,7 +467,7 @@ func TestConcurrentRecord(t *testing.T) {
 			for i := range each {
 				row := i*workers + w + 1
 				email := fmt.Sprintf("r%d@example.com", row)
-				if err := j.Begin(row, email, ""); err != nil {
+				if err := j.Begin(row, email, "", ""); err != nil {
 					t.Error(err)
 					return
 				}
@@ -519,7 +519,7 @@ func TestRotate(t *testing.T) {
 	var names []string
 	for i := range 3 {
 		j := open(t, path)
-		must(t, j.Begin(i+1, "a@example.com", ""))
+		must(t, j.Begin(i+1, "a@example.com", "", ""))
 		must(t, j.Abandon())
 		name, err := Rotate(path)
 		if err != nil {
@@ -554,7 +554,7 @@ func TestLargeFileStreamsWithLittleMemory(t *testing.T) {
 	line := func(row int, st Status) {
 		file.Write(lw.format(fmt.Sprint(row), fmt.Sprintf("someone.with.a.long.address.%d@example.com", row),
 			string(st), "550", "5.1.1 Recipient address rejected: User unknown in virtual mailbox table",
-			"<20250314092653.someone@example.com>", "1", "2025-03-14T01:26:53Z"))
+			"<20250314092653.someone@example.com>", "1", "2025-03-14T01:26:53Z", "relay-a"))
 	}
 	for row := n; row >= 1; row-- {
 		line(row, Failed)
@@ -656,7 +656,7 @@ func TestFilesAreOnlyTheOwners(t *testing.T) {
 	}
 	j := open(t, path)
 	record(t, j, 2, "b@example.com", Sent)
-	must(t, j.Begin(1, "a@example.com", "<1@example.com>"))
+	must(t, j.Begin(1, "a@example.com", "<1@example.com>", ""))
 	private(path)
 	private(InflightPath(path))
 	record(t, j, 1, "a@example.com", Sent) // out of order: Close compacts into a new file
@@ -693,7 +693,7 @@ func TestFailedWriteIsKept(t *testing.T) {
 
 	for what, later := range map[string]error{
 		"Record": j.Record(Entry{Row: 3, Email: "c@example.com", Status: Sent, Time: t0}),
-		"Begin":  j.Begin(4, "d@example.com", ""),
+		"Begin":  j.Begin(4, "d@example.com", "", ""),
 		"Sync":   j.Sync(),
 		"Close":  j.Close(),
 	} {
@@ -731,5 +731,65 @@ func TestFailedSyncIsKept(t *testing.T) {
 	}
 	if err := j.Close(); err != serr {
 		t.Fatalf("Close after a failed Sync = %v, want %v", err, serr)
+	}
+}
+
+// A results file from before the relay column resumes as it is: its rows
+// are read, the lines this run adds keep its eight columns while it runs,
+// and Close rewrites it with the relay column, empty for the old rows.
+func TestFileWithoutRelayColumnResumes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	old := "\ufeffrow,email,status,code,reply,message_id,attempts,time\r\n" +
+		"1,a@example.com,sent,250,ok,<1@example.com>,1,2025-03-14T01:26:53Z\r\n" +
+		"2,b@example.com,failed,451,try later,<2@example.com>,5,2025-03-14T01:26:53Z\r\n"
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := open(t, path)
+	if lookup(t, j, 1) != Sent || lookup(t, j, 2) != Failed {
+		t.Fatalf("rows 1, 2 = %q, %q", lookup(t, j, 1), lookup(t, j, 2))
+	}
+	must(t, j.Begin(2, "b@example.com", "<2b@example.com>", "relay-a"))
+	must(t, j.Record(Entry{Row: 2, Email: "b@example.com", Status: Sent, Code: 250, Reply: "ok", Attempts: 1, Time: t0, Relay: "relay-a"}))
+	must(t, j.Begin(3, "c@example.com", "<3@example.com>", "relay-b"))
+	must(t, j.Sync())
+	data, _ := os.ReadFile(path)
+	if recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll(); err != nil {
+		t.Fatalf("while running, the file is not one CSV of eight columns: %v\n%s", err, data)
+	} else if len(recs) != 4 {
+		t.Fatalf("%d lines while running", len(recs))
+	}
+	must(t, j.Close())
+
+	recs := readResults(t, path) // checks the header, and that every line has all columns
+	got := fmt.Sprint(recs)
+	want := fmt.Sprint([][]string{
+		{"1", "a@example.com", "sent", "250", "ok", "<1@example.com>", "1", "2025-03-14T01:26:53Z", ""},
+		{"2", "b@example.com", "sent", "250", "ok", "", "1", "2025-03-14T01:26:53Z", ""},
+		{"3", "c@example.com", "unknown", "0", unknownReply, "<3@example.com>", "1", recs[2][7], ""},
+	})
+	if got != want {
+		t.Fatalf("after Close:\n got %s\nwant %s", got, want)
+	}
+	// The next run writes the relay.
+	j = open(t, path)
+	must(t, j.Record(Entry{Row: 3, Email: "c@example.com", Status: Sent, Code: 250, Reply: "ok", Attempts: 1, Time: t0, Relay: "relay-b"}))
+	must(t, j.Close())
+	if recs := readResults(t, path); recs[2][8] != "relay-b" {
+		t.Fatalf("row 3 relay = %q", recs[2][8])
+	}
+}
+
+// A crash while a row was in flight on a relay leaves it unknown, with
+// the relay named, so the user knows whose logs to read.
+func TestInflightNamesRelay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.csv")
+	j := open(t, path)
+	must(t, j.Begin(1, "a@example.com", "<1@example.com>", "relay-c"))
+	must(t, j.Abandon())
+	j = open(t, path)
+	must(t, j.Close())
+	if recs := readResults(t, path); recs[0][2] != "unknown" || recs[0][8] != "relay-c" {
+		t.Fatalf("row 1 = %q", recs[0])
 	}
 }

@@ -13,8 +13,9 @@ import (
 
 // The .inflight file holds one line per Begin:
 //
-//	row,offset,email,message_id
+//	row,offset,email,message_id,relay
 //
+// (files from before the relay column have no relay field)
 // where offset is the size of the results file when Begin was called. An
 // outcome for the row written later lies at or beyond that offset, so a Begin
 // is finished exactly when the row's last line starts at or after it. This
@@ -50,7 +51,7 @@ func (j *Journal) recoverInflight() error {
 	before := j.size
 	now := time.Now().UTC().Format(time.RFC3339)
 	r := csv.NewReader(bufio.NewReader(io.NewSectionReader(f, 0, end)))
-	r.FieldsPerRecord = 4
+	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
 	for {
 		rec, err := r.Read()
@@ -65,16 +66,22 @@ func (j *Journal) recoverInflight() error {
 			}
 			return &FileError{Path: name, Line: line, Err: err, Help: inflightHint}
 		}
+		if len(rec) < 2 {
+			return &FileError{Path: name, Line: line, Err: fmt.Errorf("malformed line %q", rec), Help: inflightHint}
+		}
 		row, err1 := strconv.Atoi(rec[0])
 		began, err2 := strconv.ParseInt(rec[1], 10, 64)
-		if err1 != nil || err2 != nil || row <= 0 || row > MaxRow {
+		if len(rec) < 4 || len(rec) > 5 || err1 != nil || err2 != nil || row <= 0 || row > MaxRow {
 			return &FileError{Path: name, Line: line, Err: fmt.Errorf("malformed line %q", rec), Help: inflightHint}
 		}
 		if off, _, ok := j.idx.line(row); ok && (off >= began || off >= before) {
 			continue // finished, or already recovered by this pass
 		}
 		b := begun{email: rec[2], messageID: rec[3]}
-		if err := j.appendLocked(row, Unknown, HashEmail(b.email), unknownLine(row, b, now)); err != nil {
+		if len(rec) == 5 {
+			b.relay = rec[4]
+		}
+		if err := j.appendLocked(row, Unknown, HashEmail(b.email), j.unknownLine(row, b, now)); err != nil {
 			return err
 		}
 		j.recovered++

@@ -119,7 +119,7 @@ func (s *summarizer) each(f *os.File, end int64, fn func(e Entry, code byte, rec
 		return fmt.Errorf("read results file: %w", err)
 	}
 	head = bytes.TrimRight(bytes.TrimPrefix(head, bom), "\r\n")
-	if !isHeader(head) {
+	if headerWidth(head) == 0 {
 		return notOurs(s.path, head)
 	}
 	r := csv.NewReader(br)
@@ -252,6 +252,9 @@ func fullEntry(e Entry, rec []string) Entry {
 	e.MessageID = strings.Clone(rec[5])
 	e.Attempts, _ = strconv.Atoi(strings.TrimSpace(rec[6]))
 	e.Time, _ = time.Parse(time.RFC3339, strings.TrimSpace(rec[7]))
+	if len(rec) > legacyColumns {
+		e.Relay = unescapeCell(strings.Clone(rec[8]))
+	}
 	return e
 }
 
