@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -368,6 +369,31 @@ func TestThrottledByServer(t *testing.T) {
 	if n := ts.accepts.Load(); n != 2 {
 		t.Errorf("%d connections, want the 421 one replaced", n)
 	}
+}
+
+// A server that closes the connection right after its 421 to a pipelined
+// MAIL, as RFC 5321 says it does, never answers the RCPT and DATA sent in
+// the same write: the outcome is that 421, not a lost connection.
+func TestThrottledByServerThatCloses(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	ts := newTestServer(t, plainServer, func(ts *testServer) {
+		ts.onMail = func(s *session, _ string) error {
+			if refuse.Swap(false) {
+				fmt.Fprint(s.conn.Conn(), "421 4.7.0 too many connections, closing\r\n")
+				s.drop()
+				return errors.New("closed")
+			}
+			return nil
+		}
+	})
+	p := newPool(t, ts.config(security.None))
+	res := sendOne(t, p, 1)
+	wantStatus(t, res, Deferred)
+	if !res.Throttle || res.Code != 421 || res.Stage != StageMail {
+		t.Errorf("result = %+v, want the 421 at MAIL", res)
+	}
+	wantStatus(t, sendOne(t, p, 2), Delivered)
 }
 
 func TestDroppedAfterDataEndIsUnknown(t *testing.T) {

@@ -378,6 +378,9 @@ type group struct {
 	rcptErr error       // the first RCPT reply that ends the transaction (421)
 	refused []RcptReply // every RCPT refused
 	dataErr error       // DATA refused
+	// closing: a 421 said the server closes the connection, so the
+	// replies to the commands after it never come.
+	closing bool
 }
 
 // readGroup reads the reply to every command of the group. Every command
@@ -394,6 +397,10 @@ func (p *Pool) readGroup(ctx context.Context, c *conn, env Envelope) (g group, r
 		return broken(StageMail, err)
 	}
 	g.mailErr = err
+	if mail.code == 421 {
+		g.closing = true
+		return g, Result{}, keep, true
+	}
 	for _, to := range env.To {
 		r, err := p.readReply(c, 25)
 		if err != nil && r.code == 0 {
@@ -402,10 +409,11 @@ func (p *Pool) readGroup(ctx context.Context, c *conn, env Envelope) (g group, r
 		if err == nil {
 			continue
 		}
-		if r.code == 421 && g.rcptErr == nil {
-			g.rcptErr = err
-		}
 		g.refused = append(g.refused, RcptReply{Addr: to, Code: r.code, Enhanced: r.enhanced, Reply: r.text})
+		if r.code == 421 {
+			g.rcptErr, g.closing = err, true
+			return g, Result{}, keep, true
+		}
 	}
 	data, err := p.readReply(c, 354)
 	if err != nil && data.code == 0 {
@@ -437,7 +445,7 @@ func (p *Pool) groupOutcome(ctx context.Context, c *conn, env Envelope, g group)
 	// data, even empty, could deliver a blank message to whoever the server
 	// still counts as a recipient; the only way out of DATA without that is
 	// to hang up.
-	abandon := g.dataErr == nil && (g.mailErr != nil || g.rcptErr != nil || len(g.refused) == len(env.To))
+	abandon := !g.closing && g.dataErr == nil && (g.mailErr != nil || g.rcptErr != nil || len(g.refused) == len(env.To))
 	outcome := func(res Result, f fate) ([]RcptReply, Result, fate, bool) {
 		if abandon {
 			p.note(c.id, "(DATA was accepted with nothing to deliver: hanging up)")
