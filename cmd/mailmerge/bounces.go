@@ -107,7 +107,7 @@ func bounces(args []string, stdin io.Reader, ui *ui, sum *campaign.BounceSummary
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if opts.Password, err = password(ctx, c, stdin, ui); err != nil {
+	if opts.Password, err = password(ctx, c, c.SMTPLogin(), stdin, ui); err != nil {
 		ui.errorf("%v", err)
 		ui.hint(human.Hint(err))
 		return exitUsage

@@ -58,17 +58,17 @@ func check(args []string, ui *ui, sum *campaign.CheckSummary) int {
 	return exitOK
 }
 
-// passwordSource says whether send will find the password without asking:
-// the environment variable is set, or password_command's program exists.
-func passwordSource(c *campaign.Campaign) func() error {
-	return func() error {
-		env := c.PasswordEnv()
-		if os.Getenv(env) != "" {
+// passwordSource says whether send will find a login's password without
+// asking: the environment variable is set, or password_command's program
+// exists.
+func passwordSource(c *campaign.Campaign) func(campaign.Login) error {
+	return func(l campaign.Login) error {
+		if os.Getenv(l.PasswordEnv) != "" {
 			return nil
 		}
-		cmdline := c.Config.SMTP.PasswordCommand
+		cmdline := l.PasswordCommand
 		if cmdline == "" {
-			return fmt.Errorf("%s is not set", env)
+			return fmt.Errorf("%s is not set", l.PasswordEnv)
 		}
 		prog := strings.Fields(cmdline)[0]
 		if strings.Contains(prog, "/") && !filepath.IsAbs(prog) {

@@ -108,9 +108,22 @@ func printPlan(w io.Writer, p campaign.Plan) {
 	if p.Selected != "" {
 		fmt.Fprintf(w, "  rows      %s of %d (the others are left alone)\n", p.Selected, p.ListRows)
 	}
-	fmt.Fprintf(w, "  server    %s (%s), %s\n", p.Server, p.Security, account)
+	if len(p.Relays) == 0 {
+		fmt.Fprintf(w, "  server    %s (%s), %s\n", p.Server, p.Security, account)
+	}
+	for i, r := range p.Relays {
+		label := "relays   "
+		if i > 0 {
+			label = "         "
+		}
+		fmt.Fprintf(w, "  %s %s\n", label, r)
+	}
 	fmt.Fprintf(w, "  from      %s\n", p.From)
-	fmt.Fprintf(w, "  rate      %s: %s\n", p.Rate, estimate)
+	if len(p.Relays) > 0 {
+		fmt.Fprintf(w, "  time      %s, at the relays' rates and weights\n", estimate)
+	} else {
+		fmt.Fprintf(w, "  rate      %s: %s\n", p.Rate, estimate)
+	}
 	fmt.Fprintf(w, "  results   %s\n", p.Results)
 }
 

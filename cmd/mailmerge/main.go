@@ -288,6 +288,14 @@ The password comes from the environment variable named by [smtp]
 password_env (default MAILMERGE_PASSWORD), from [smtp] password_command, or
 from a prompt when standard input is a terminal. It is never a flag.
 
+With [[relays]] in the campaign, the messages are spread over those relays
+by weight, each at its own rate and with its own workers. A relay that
+fails to connect, to start TLS or to log in, or answers 421 three times in
+a row, is out for a while (5 s, doubling up to 5 min) and the others take
+its share; the run stops only when every relay is out. A message with an
+unknown outcome on one relay is never tried on another. --rate and
+--workers set every relay's. Each login's password is asked for once.
+
 Before anything connects or a password is asked, send shows the plan on a
 terminal: how many messages this run sends (after the rows an earlier run
 recorded and --limit), the server and account, the From, the rate with how

@@ -13,21 +13,25 @@ import (
 	"github.com/mailmerge/mailmerge/internal/campaign"
 )
 
-// password finds the SMTP password: the environment, password_command, or
-// a prompt on a terminal. It is never a flag and never printed.
-func password(ctx context.Context, c *campaign.Campaign, stdin io.Reader, ui *ui) (string, error) {
-	env := c.PasswordEnv()
-	if p, ok := os.LookupEnv(env); ok && p != "" {
+// password finds the password of a login ([smtp]'s or a relay's): the
+// environment, password_command, or a prompt on a terminal. It is never a
+// flag and never printed.
+func password(ctx context.Context, c *campaign.Campaign, l campaign.Login, stdin io.Reader, ui *ui) (string, error) {
+	if p, ok := os.LookupEnv(l.PasswordEnv); ok && p != "" {
 		return p, nil
 	}
-	if cmdline := c.Config.SMTP.PasswordCommand; cmdline != "" {
-		return passwordCommand(ctx, c, cmdline, ui)
+	if l.PasswordCommand != "" {
+		return passwordCommand(ctx, c, l.PasswordCommand, ui)
 	}
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return promptPassword(ctx, f, c.Config.SMTP.Username, ui)
+		return promptPassword(ctx, f, l.Username, ui)
 	}
-	return "", &campaign.ConfigError{File: c.Path, Err: fmt.Errorf("no password for %s: %s is not set", c.Config.SMTP.Username, env),
-		Help: fmt.Sprintf("export %s=... (the app password or authorisation code), or set [smtp] password_command", env)}
+	where := "[smtp]"
+	if l.Relay != "" {
+		where = "relay " + l.Relay + "'s"
+	}
+	return "", &campaign.ConfigError{File: c.Path, Err: fmt.Errorf("no password for %s: %s is not set", l.Username, l.PasswordEnv),
+		Help: fmt.Sprintf("export %s=... (the app password or authorisation code), or set %s password_command", l.PasswordEnv, where)}
 }
 
 // passwordCommand runs [smtp] password_command in the campaign's folder;

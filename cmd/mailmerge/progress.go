@@ -8,6 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
+	"github.com/mailmerge/mailmerge/internal/human"
 )
 
 // progress shows a live bar on a terminal and a line every few seconds
@@ -122,6 +123,20 @@ func clockTime(t, now time.Time) string {
 		return "tomorrow " + t.Local().Format("15:04")
 	}
 	return t.Local().Format("Mon 2 Jan 15:04")
+}
+
+// relayOut says that a relay is out and until when, on a line of its
+// own: the bar is cleared first and drawn again by the next update. It
+// is said with the progress off too (a --json or --quiet run's stderr).
+func (p *progress) relayOut(name, reason string, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Clear()
+		fmt.Fprint(p.ui.stderr, "\r")
+	}
+	p.ui.warnf("relay %s is out until %s, its messages go to the others: %s", name, until.Local().Format("15:04:05"), human.Clip(reason, 160))
+	p.drawn = time.Time{}
 }
 
 func (p *progress) finish() {

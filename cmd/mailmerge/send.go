@@ -79,7 +79,7 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 		}
 		defer srv.Close()
 	} else {
-		opts.Password = func() (string, error) { return password(ctx, c, stdin, ui) }
+		opts.Password = func(l campaign.Login) (string, error) { return password(ctx, c, l, stdin, ui) }
 		opts.Confirm = confirmation(ctx, f, stop, stdin, ui)
 	}
 	defer tuneGC(c.QueuedBytes(ctx, opts))()
@@ -87,6 +87,7 @@ func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int
 	if !progress.off {
 		opts.Progress = progress.update // else the run need not describe itself after every message
 	}
+	opts.RelayOut = progress.relayOut
 	var err error
 	*sum, err = c.Send(ctx, opts)
 	progress.finish()

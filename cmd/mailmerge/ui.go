@@ -155,6 +155,7 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 		fmt.Fprintf(out, ", not sent yet %d", s.Remaining)
 	}
 	fmt.Fprintf(out, " in %s (%.1f msg/s)\n", s.Elapsed.Round(time.Millisecond), perSecond(s))
+	u.relayLines(out, s.Relays)
 	if s.Partial > 0 {
 		fmt.Fprintf(out, "%d sent %s did not reach every recipient: the reply column names who was refused\n",
 			s.Partial, plural(s.Partial, "message", "messages"))
@@ -183,6 +184,26 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 		fmt.Fprintf(out, "the earlier results were kept in %s\n", s.RotatedTo)
 	}
 	u.nextSteps(s, whole, f, path)
+}
+
+// relayLines says, when the run had several relays, what each did:
+// "  relay b  127.0.0.1:10026  sent 6512, failed 0, unknown 1; out 2 times (last: …)".
+func (u *ui) relayLines(out io.Writer, relays []campaign.RelaySummary) {
+	if len(relays) < 2 {
+		return
+	}
+	rows := [][]string{}
+	for _, r := range relays {
+		line := fmt.Sprintf("sent %d, failed %d, unknown %d", r.Sent, r.Failed, r.Unknown)
+		if r.Outages > 0 {
+			line += fmt.Sprintf("; out %d %s (last: %s)", r.Outages, plural(r.Outages, "time", "times"), human.Clip(r.OutReason, 80))
+		}
+		if r.Out {
+			line += "; out at the end"
+		}
+		rows = append(rows, []string{"  relay " + r.Name, r.Server, line})
+	}
+	writeTable(out, rows)
 }
 
 // shownClasses is how many classes of failure the summary names; the
@@ -411,6 +432,7 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		Unfixable    int            `json:"unfixable"`
 		Suppressed   int            `json:"suppressed"`      // of skipped: a suppress file holds an address of the row
 		Classes      []class        `json:"failure_classes"` // the campaign's failed and unknown rows, every class
+		Relays       []jsonRelay    `json:"relays"`          // what each relay did
 		DamagedLines []int          `json:"damaged_lines,omitempty"`
 		Check        jsonCheck      `json:"check"`
 		Campaign     map[string]int `json:"campaign,omitempty"`
@@ -428,6 +450,10 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		v.Previous = map[string]int{}
 	}
 	v.PerSecond = perSecond(s)
+	v.Relays = []jsonRelay{}
+	for _, r := range s.Relays {
+		v.Relays = append(v.Relays, jsonRelay{r.Name, r.Server, r.Sent, r.Failed, r.Unknown, r.Outages, r.OutReason, r.Out})
+	}
 	for _, f := range s.TopFailures {
 		v.TopFailures = append(v.TopFailures, failure{f.Reply, f.Count})
 	}
@@ -442,6 +468,18 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 	}
 	v.Error, v.Hint, v.Problems = u.report.lines()
 	_ = json.NewEncoder(u.stdout).Encode(v)
+}
+
+// jsonRelay is what one relay did, in send --json.
+type jsonRelay struct {
+	Name      string `json:"name"`
+	Server    string `json:"server"`
+	Sent      int    `json:"sent"`
+	Failed    int    `json:"failed"`
+	Unknown   int    `json:"unknown"`
+	Outages   int    `json:"outages"`
+	OutReason string `json:"out_reason,omitempty"`
+	Out       bool   `json:"out_at_end"`
 }
 
 // checkJSONSummary is check --json: the counts and every problem reported.

@@ -80,7 +80,7 @@ type UnsubscribeReply struct {
 func (c *Campaign) IMAPConfig() (mailbox.Config, error) {
 	p := &problems{c: c}
 	cfg := c.imapConfig(p)
-	cfg.RootCAs = c.caPool(p) // [smtp] ca_file: a private server signs both with one CA
+	cfg.RootCAs = c.caPool(c.Config.SMTP.CAFile, "smtp.ca_file", p) // [smtp] ca_file: a private server signs both with one CA
 	return cfg, errors.Join(p.errs...)
 }
 

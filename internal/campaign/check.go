@@ -37,10 +37,10 @@ type CheckSummary struct {
 // CheckOptions tell Check what only the caller knows.
 type CheckOptions struct {
 	// PasswordSource, when set, says whether send will find the password
-	// for [smtp] username without asking: nil when password_env is set or
-	// password_command's program exists, else what is missing. Only cmd
-	// looks at the environment.
-	PasswordSource func() error
+	// of a login ([smtp]'s, a relay's) without asking: nil when its
+	// password_env is set or password_command's program exists, else what
+	// is missing. Only cmd looks at the environment.
+	PasswordSource func(Login) error
 	// CanPrompt says that send will run where it can ask for the password
 	// (a terminal): a missing source is then a warning, not an error.
 	CanPrompt bool
@@ -56,9 +56,7 @@ func (c *Campaign) Check(ctx context.Context, opts CheckOptions, report func(Pro
 	for _, err := range errs {
 		pre = append(pre, Problems(err)...)
 	}
-	if p, ok := c.passwordProblem(opts); ok {
-		pre = append(pre, p)
-	}
+	pre = append(pre, c.passwordProblems(opts)...)
 	sum, err := c.checkRows(ctx, report, nil, pre)
 	// Only check says it: send, which runs the same check, is no place
 	// to ask for a new table.
@@ -71,22 +69,30 @@ func (c *Campaign) Check(ctx context.Context, opts CheckOptions, report func(Pro
 	return sum, err
 }
 
-// passwordProblem is what Check says when send could not get a password.
-func (c *Campaign) passwordProblem(opts CheckOptions) (Problem, bool) {
-	user := c.Config.SMTP.Username
-	if user == "" || opts.PasswordSource == nil {
-		return Problem{}, false
+// passwordProblems are what Check says for each login whose password send
+// could not get.
+func (c *Campaign) passwordProblems(opts CheckOptions) []Problem {
+	if opts.PasswordSource == nil {
+		return nil
 	}
-	err := opts.PasswordSource()
-	if err == nil {
-		return Problem{}, false
+	var out []Problem
+	for _, l := range c.Logins() {
+		err := opts.PasswordSource(l)
+		if err == nil {
+			continue
+		}
+		key, where := "smtp.username", "[smtp]"
+		if l.Relay != "" {
+			key, where = c.relayKey(l.Relay)+".username", "the relay's"
+		}
+		p := Problem{Severity: Error, Message: fmt.Sprintf("%sno password for %s: %v", c.where(key), l.Username, err),
+			Hint: fmt.Sprintf("export %s=... (the app password or authorisation code), or set %s password_command; send --sandbox DIR needs none", l.PasswordEnv, where)}
+		if opts.CanPrompt {
+			p.Severity, p.Hint = Warning, "send will ask for it on this terminal"
+		}
+		out = append(out, p)
 	}
-	p := Problem{Severity: Error, Message: fmt.Sprintf("%sno password for %s: %v", c.where("smtp.username"), user, err),
-		Hint: fmt.Sprintf("export %s=... (the app password or authorisation code), or set [smtp] password_command; send --sandbox DIR needs none", c.PasswordEnv())}
-	if opts.CanPrompt {
-		p.Severity, p.Hint = Warning, "send will ask for it on this terminal"
-	}
-	return p, true
+	return out
 }
 
 // check checks the rows; onValid, when set, sees the message of every

@@ -60,7 +60,10 @@ type Config struct {
 	// bounced): a row with one of them is skipped.
 	Suppress []string `toml:"suppress"`
 
-	SMTP        SMTPConfig        `toml:"smtp"`
+	SMTP SMTPConfig `toml:"smtp"`
+	// Relays, when set, are the servers send spreads the messages over
+	// ([[relays]]); [smtp] holds their defaults.
+	Relays      []RelayConfig     `toml:"relays"`
 	Send        SendConfig        `toml:"send"`
 	Unsubscribe UnsubscribeConfig `toml:"unsubscribe"`
 	DKIM        DKIMConfig        `toml:"dkim"`
@@ -112,6 +115,18 @@ type SMTPConfig struct {
 	DataTimeout     string `toml:"data_timeout"`
 }
 
+// RelayConfig is one [[relays]] table: the keys of [smtp], whose values
+// are its defaults, and how much of the run it takes. Rate, Workers and
+// MaxPerConnection default to [send]'s.
+type RelayConfig struct {
+	SMTPConfig
+	Name             string `toml:"name"`
+	Weight           int    `toml:"weight"` // its share of the messages, default 1
+	Rate             string `toml:"rate"`
+	Workers          int    `toml:"workers"`
+	MaxPerConnection int    `toml:"max_per_connection"`
+}
+
 // SendConfig is the [send] table.
 type SendConfig struct {
 	Rate             string `toml:"rate"`
@@ -136,6 +151,7 @@ var knownKeys = []string{
 	"unsubscribe", "url", "mailto", "secret_env", "file",
 	"dkim", "domain", "selector", "key_file",
 	"imap", "folder",
+	"relays", "name", "weight",
 }
 
 // readConfig parses the campaign file strictly: an unknown key is an error
@@ -172,11 +188,14 @@ func readConfig(path string) (*Config, []byte, error) {
 	return &cfg, data, nil
 }
 
-// keyLines maps "key" (top level) and "table.key" to the line where the key
-// is set, so template errors can point into the campaign file.
+// keyLines maps "key" (top level), "table.key" and, in the Nth table of an
+// array such as [[relays]], "relays.N.key" to the line where the key is
+// set, so errors can point into the campaign file.
 func keyLines(data []byte) map[string]int {
 	lines := map[string]int{}
 	reTable := regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]`)
+	reArray := regexp.MustCompile(`^\s*\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]`)
+	arrays := map[string]int{} // [[name]] seen so far
 	reKey := regexp.MustCompile(`^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
 	table := ""
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -185,6 +204,13 @@ func keyLines(data []byte) map[string]int {
 	for sc.Scan() {
 		n++
 		line := sc.Text()
+		if m := reArray.FindStringSubmatch(line); m != nil {
+			// The keys of the second [[relays]] are "relays.2.host".
+			arrays[m[1]]++
+			table = fmt.Sprintf("%s.%d", m[1], arrays[m[1]])
+			lines[table] = n
+			continue
+		}
 		if m := reTable.FindStringSubmatch(line); m != nil {
 			table = m[1]
 			continue

@@ -23,6 +23,8 @@
 //	runner.go    the send runner: producer, workers, retry, stop, record
 //	outcome.go   what one attempt's result means: record, retry or stop
 //	settings.go  [smtp] and [send] with the flags, validated for check and send
+//	relays.go    [[relays]] over [smtp]: each relay's settings and login
+//	dispatch.go  the relays of a run: the dispatcher, weights, failover
 //	memory.go    QueuedBytes, the memory a send run's queues hold, for the GC
 //	suppress.go  suppress files: which one holds a row's address; send keeps
 //	             only the rows check found (suppression.freeze)
@@ -91,20 +93,44 @@
 // real ones), and Send records them in results.test.csv beside the results
 // file, starting it over unless --resume, so the real run never sees them.
 //
-// The runner has three kinds of goroutine:
+// The runner sends through one or more relays: [smtp] alone, every
+// [[relays]] table, or the sandbox in their place. Each relay has its own
+// delivery.Pool, throttle.Limiter, workers and queue. The runner has four
+// kinds of goroutine:
 //
 //   - The producer is the consumer of an each that writes messages out
 //     (produce, on the caller's goroutine). For each row it decides, from the
 //     results file, whether this run sends it, and queues a job on jobs.
-//   - The workers ([send] workers, or --workers, of them) each own one delivery.Session
-//     for their whole life and close it when jobs is closed. A worker takes a
-//     job, waits for the rate limiter, and calls Session.Send.
+//   - The dispatcher (dispatch) takes each job from jobs and puts it on the
+//     queue of a relay that is up, chosen by weight (pick: a smooth
+//     weighted round robin). A full queue holds it back, unless that relay
+//     goes out meanwhile, when it chooses again. When jobs is closed it
+//     closes every relay's queue.
+//   - The workers (each relay's workers, [send] workers or --workers by
+//     default) each own one delivery.Session of their relay for their whole
+//     life and close it when its queue is closed. A worker takes a job,
+//     waits for its relay's limiter, and calls Session.Send.
 //   - A retry goroutine per deferred job sleeps through the backoff and
-//     queues the job on jobs again.
+//     queues the job on jobs again, for any relay.
 //
-// jobs is owned by run: the producer and the retry goroutines send on it,
-// so run closes it only when the producer has returned and pending, the
-// count of jobs neither final nor abandoned, is zero.
+// jobs is owned by run: the producer, the retry goroutines and redispatch
+// send on it, so run closes it only when the producer has returned and
+// pending, the count of jobs neither final nor abandoned, is zero.
+//
+// # Relays out and back
+//
+// With several relays, a result that speaks of the relay rather than the
+// message (relayFailed: a connection, TLS or login that failed, a Fatal,
+// or the third 421 in a row) takes that relay out for its backoff (5 s,
+// doubling to 5 min while it keeps failing; a delivery resets it). A job
+// whose message never reached the end of DATA there goes back to jobs at
+// once (redispatch) without using up an attempt; jobs still on the out
+// relay's queue are handed back the same way by its workers. The relay gets
+// jobs again when its backoff ends; if every relay is out when the
+// dispatcher needs one, the run stops (everyRelayOut) and --resume sends
+// the rest. An Unknown result is never moved: it is recorded unknown, with
+// its relay, like any other. With a single relay none of this applies: its
+// failures are retried and counted like any temporary failure.
 //
 // # Where an outcome is recorded
 //
@@ -158,9 +184,9 @@
 //     attempts run out; then it is recorded failed, or sent with the
 //     deferred recipients named as not delivered.
 //   - Slow-down: a result with Throttle (421, or 45x about rates) calls
-//     throttle.Limiter.SlowDown, which halves the pace (not an hourly or
-//     daily cap) for 20 s at a time for every worker, since they share the
-//     limiter.
+//     the relay's throttle.Limiter.SlowDown, which halves its pace (not an
+//     hourly or daily cap) for 20 s at a time for every worker of that
+//     relay, since they share the limiter.
 //   - Cap waits: when an hourly or daily cap is full, the limiter tells
 //     capWait before the worker sleeps, and Progress carries WaitingUntil
 //     (the earliest of the waiting workers' times) until it has passed.

@@ -24,7 +24,14 @@ func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, begi
 	}
 	jb.last = res
 	if res.Throttle {
-		r.limiter.SlowDown()
+		jb.relay.limiter.SlowDown()
+	}
+	if r.relayFailed(jb.relay, res) {
+		// The relay is out and the message never left it: another relay
+		// takes it now, and this attempt does not count.
+		jb.attempts--
+		r.redispatch(jb)
+		return
 	}
 	if res.Status == delivery.Delivered {
 		jb.sortRecipients(res)
@@ -39,7 +46,7 @@ func (r *runner) outcome(ctx context.Context, jb *job, res delivery.Result, begi
 		return
 	}
 	entry := journal.Entry{Row: jb.row, Email: jb.email, Code: res.Code, Reply: replyText(res),
-		MessageID: "<" + jb.msg.MessageID + ">", Attempts: jb.attempts}
+		MessageID: "<" + jb.msg.MessageID + ">", Attempts: jb.attempts, Relay: jb.relay.name}
 	if len(jb.delivered) > 0 && res.Status != delivery.Unknown && res.Status != delivery.Fatal {
 		r.recordPartlySent(jb, entry, res)
 		return

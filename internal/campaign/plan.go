@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailmerge/mailmerge/internal/delivery"
 	"github.com/mailmerge/mailmerge/internal/journal"
 )
 
@@ -26,6 +27,10 @@ type Plan struct {
 	// of the whole list: "rows 2-10,15 of 500".
 	Selected string
 	ListRows int
+	// Relays, when there are several, say where each goes: "a
+	// 127.0.0.1:10025 (starttls), 100/s, weight 2"; Server and the rest
+	// are then the first relay's.
+	Relays []string
 }
 
 // confirm is what openResults asks before it changes anything: the plan
@@ -48,17 +53,19 @@ func (c *Campaign) confirm(ctx context.Context, set sendSettings, opts SendOptio
 // otherwise). It costs a walk of the list, so Send makes it only when
 // someone will look at it.
 func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSettings, opts SendOptions, results string) (Plan, error) {
-	p := Plan{Rate: set.rate.String(), Results: results, Selected: c.rows.String(), Account: set.delivery.Username, Security: set.delivery.Security.String()}
+	first := set.relays[0]
+	p := Plan{Rate: first.rate.String(), Results: results, Selected: c.rows.String(), Account: first.delivery.Username, Security: first.delivery.Security.String()}
 	if p.Account == "" {
 		p.Account = "no login"
 	}
-	port := set.delivery.Port
-	if port == 0 {
-		port = set.delivery.Security.DefaultPort()
-	}
-	p.Server = net.JoinHostPort(set.delivery.Host, strconv.Itoa(port))
-	if c.Config.Send.Rate == "" && opts.Rate == "" && c.Config.SMTP.Provider != "" && len(set.rate) > 0 {
+	p.Server = serverOf(first.delivery)
+	if c.Config.Send.Rate == "" && opts.Rate == "" && c.Config.SMTP.Provider != "" && len(first.rate) > 0 && len(set.relays) == 1 {
 		p.Rate += fmt.Sprintf(" (the %s preset)", strings.ToLower(c.Config.SMTP.Provider))
+	}
+	if len(set.relays) > 1 {
+		for _, r := range set.relays {
+			p.Relays = append(p.Relays, fmt.Sprintf("%s %s (%s), %s, weight %d", r.name, serverOf(r.delivery), r.delivery.Security, r.rate, r.weight))
+		}
 	}
 	_, err := c.each(ctx, validate, func(rw row) error {
 		p.ListRows = max(p.ListRows, rw.rec.Row)
@@ -83,8 +90,32 @@ func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSett
 	if p.From == "" {
 		p.From = c.Config.From
 	}
-	p.Estimate = set.rate.Duration(p.Rows)
+	p.Estimate = estimate(set.relays, p.Rows)
 	return p, nil
+}
+
+// serverOf is a relay's "host:port".
+func serverOf(cfg delivery.Config) string {
+	port := cfg.Port
+	if port == 0 {
+		port = cfg.Security.DefaultPort()
+	}
+	return net.JoinHostPort(cfg.Host, strconv.Itoa(port))
+}
+
+// estimate is how long rows take over the relays: each gets its weight's
+// share, so the run lasts as long as the slowest share at its rate.
+func estimate(relays []relaySettings, rows int) time.Duration {
+	total := 0
+	for _, r := range relays {
+		total += r.weight
+	}
+	var longest time.Duration
+	for _, r := range relays {
+		share := (rows*r.weight + total - 1) / total
+		longest = max(longest, r.rate.Duration(share))
+	}
+	return longest
 }
 
 // fromOf renders the From of one row, "Name <address>" with the name as

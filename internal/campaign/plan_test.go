@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestSendPlanAfterResumeAndLimit(t *testing.T) {
 	want := campaign.Plan{Rows: 5, Server: fmt.Sprintf("localhost:%d", srv.Port()), Security: srv.Security().String(),
 		Account: srv.Username(), From: "Nami <nami@example.com>", Rate: "20/m, 500/d", Estimate: 4 * 3 * time.Second, Results: first.Results,
 		ListRows: 12}
-	if len(plans) != 1 || plans[0] != want {
+	if len(plans) != 1 || !reflect.DeepEqual(plans[0], want) {
 		t.Fatalf("plans = %+v, want [%+v]", plans, want)
 	}
 	if srv.Received() != 4 || srv.Sessions() != sessions {

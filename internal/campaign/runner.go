@@ -31,16 +31,17 @@ type job struct {
 	delivered []string        // envelope recipients the server accepted
 	accepted  delivery.Result // the reply that accepted them
 	refused   []string        // "addr: reply" for recipients refused for good
+	relay     *relay          // where the last attempt went
 }
 
 // runner is one send run in progress.
 type runner struct {
-	c       *Campaign
-	j       *journal.Journal
-	pool    *delivery.Pool
-	limiter *throttle.Limiter
-	opts    SendOptions
-	sum     *SendSummary
+	c      *Campaign
+	j      *journal.Journal
+	relays []*relay // in the order of the campaign file
+	named  map[string]*relay
+	opts   SendOptions
+	sum    *SendSummary
 
 	attempts   int
 	stopAfter  int
@@ -64,18 +65,25 @@ type runner struct {
 	waitFor   string
 }
 
-// newRunner makes the runner of one send run, after the check.
-func (c *Campaign) newRunner(j *journal.Journal, pool *delivery.Pool, set sendSettings, opts SendOptions, sum *SendSummary) *runner {
+// newRunner makes the runner of one send run, after the check: pools has
+// the pool of each of set.relays.
+func (c *Campaign) newRunner(j *journal.Journal, pools []*delivery.Pool, set sendSettings, opts SendOptions, sum *SendSummary) *runner {
 	r := &runner{
-		c: c, j: j, pool: pool, opts: opts, sum: sum,
+		c: c, j: j, opts: opts, sum: sum,
 		attempts:   set.attempts,
 		stopAfter:  set.stopAfter,
 		retryDelay: set.retryDelay,
-		jobs:       make(chan *job, set.workers*2),
 		halt:       make(chan struct{}),
 		failures:   map[string]int{},
+		named:      map[string]*relay{},
 	}
-	r.limiter = throttle.New(set.rate, throttle.Options{Burst: set.burst, CoolDown: slowDownFor, OnCapWait: r.capWait})
+	r.newRelays(set, pools)
+	workers := 0
+	for _, rl := range r.relays {
+		workers += rl.workers
+		r.named[rl.name] = rl
+	}
+	r.jobs = make(chan *job, workers*2)
 	r.total = sum.Check.Valid
 	if opts.SkipInvalid {
 		r.total = sum.Check.Rows
@@ -102,7 +110,7 @@ func (r *runner) halted() bool {
 	}
 }
 
-func (r *runner) run(ctx context.Context, workers int) error {
+func (r *runner) run(ctx context.Context) error {
 	haltCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.haltCtx = haltCtx
@@ -141,16 +149,19 @@ func (r *runner) run(ctx context.Context, workers int) error {
 	defer close(syncDone)
 
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.work(ctx)
-		}()
+	for _, rl := range r.relays {
+		for range rl.workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.work(ctx, rl)
+			}()
+		}
 	}
+	go r.dispatch()
 	r.produce(ctx)
 	r.pending.Wait()
-	close(r.jobs)
+	close(r.jobs) // dispatch closes the relays' queues, which ends the workers
 	wg.Wait()
 	return r.produceErr
 }
@@ -283,38 +294,43 @@ func (r *runner) countRemaining() {
 	r.mu.Unlock()
 }
 
-// work sends jobs until there are none. Its session sends each message's
-// end together with the next message's start while jobs are queued, and
-// finishes the last one before waiting for more.
-func (r *runner) work(ctx context.Context) {
-	s := r.pool.Session()
+// work sends the jobs given to rl until there are none. Its session sends
+// each message's end together with the next message's start while jobs
+// are queued, and finishes the last one before waiting for more.
+func (r *runner) work(ctx context.Context, rl *relay) {
+	s := rl.pool.Session()
 	defer s.Close(ctx)
 	for {
 		var jb *job
 		var ok bool
 		select {
-		case jb, ok = <-r.jobs:
+		case jb, ok = <-rl.queue:
 		default:
 			s.Flush(ctx)
-			jb, ok = <-r.jobs
+			jb, ok = <-rl.queue
 		}
 		if !ok {
 			return
 		}
-		r.attempt(ctx, s, jb)
+		if r.pooled() && r.isOut(rl) {
+			r.redispatch(jb) // queued before rl went out: another relay takes it
+			continue
+		}
+		r.attempt(ctx, s, rl, jb)
 	}
 }
 
-func (r *runner) attempt(ctx context.Context, s *delivery.Session, jb *job) {
+func (r *runner) attempt(ctx context.Context, s *delivery.Session, rl *relay, jb *job) {
 	if r.halted() || ctx.Err() != nil {
 		r.abandon()
 		return
 	}
-	if err := r.limiter.WaitOr(r.haltCtx, func() { s.Flush(ctx) }); err != nil || r.halted() {
+	if err := rl.limiter.WaitOr(r.haltCtx, func() { s.Flush(ctx) }); err != nil || r.halted() {
 		r.abandon()
 		return
 	}
 	jb.attempts++
+	jb.relay = rl
 	if jb.pending == nil {
 		jb.pending = jb.msg.Envelope.To
 	}
@@ -326,7 +342,7 @@ func (r *runner) attempt(ctx context.Context, s *delivery.Session, jb *job) {
 	}
 	var beginErr error
 	s.Send(ctx, env, body, func() error {
-		beginErr = r.j.Begin(jb.row, jb.email, mid, "")
+		beginErr = r.j.Begin(jb.row, jb.email, mid, rl.name)
 		return beginErr
 	}, func(res delivery.Result) { r.outcome(ctx, jb, res, beginErr) })
 }
@@ -386,6 +402,9 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) (written bool) {
 	case e.Status == journal.Sent:
 		r.sum.Sent++
 		r.failStreak = 0
+		if rl := r.named[e.Relay]; rl != nil && res != nil {
+			rl.counts.Sent++
+		}
 	case e.Status == journal.Failed:
 		r.sum.Failed++
 		// A refusal of this recipient alone says nothing about the server:
@@ -396,11 +415,17 @@ func (r *runner) record(e journal.Entry, res *delivery.Result) (written bool) {
 		if unfixable(res) {
 			r.sum.Unfixable++
 		}
+		if rl := r.named[e.Relay]; rl != nil && res != nil {
+			rl.counts.Failed++
+		}
 		if key := failureKey(e, res); len(r.failures) < 1000 || r.failures[key] > 0 {
 			r.failures[key]++
 		}
 	case e.Status == journal.Unknown:
 		r.sum.Unknown++
+		if rl := r.named[e.Relay]; rl != nil && res != nil {
+			rl.counts.Unknown++
+		}
 	case e.Status == journal.Skipped:
 		r.sum.Skipped++
 	}
@@ -459,7 +484,7 @@ func (r *runner) progress() Progress {
 // report hands a snapshot to opts.Progress, with the rate in force.
 func (r *runner) report(p Progress) {
 	if r.opts.Progress != nil {
-		p.Rate = r.limiter.String()
+		p.Rate = r.rateText()
 		r.opts.Progress(p)
 	}
 }

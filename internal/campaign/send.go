@@ -30,9 +30,9 @@ const (
 // SendOptions control one send run. Only cmd fills them from flags.
 type SendOptions struct {
 	Server *Server // deliver here instead of [smtp] (the sandbox)
-	// Password is asked for [smtp] username once the campaign checked out,
-	// right before connecting; it is never logged.
-	Password func() (string, error)
+	// Password is asked for each login ([smtp]'s, a relay's) once the
+	// campaign checked out, right before connecting; it is never logged.
+	Password func(Login) (string, error)
 	// Results overrides the results file path ([send] results).
 	Results string
 
@@ -66,6 +66,9 @@ type SendOptions struct {
 	Progress func(Progress)
 	// Report receives the problems of the check that runs first.
 	Report func(Problem)
+	// RelayOut, when set, hears that a relay of several was taken out
+	// until then, and why; its messages go to the others meanwhile.
+	RelayOut func(relay, reason string, until time.Time)
 }
 
 // Progress is a snapshot of a running send.
@@ -110,6 +113,8 @@ type SendSummary struct {
 	TopFailures []ReplyCount
 	Results     string // path of the results file
 	RotatedTo   string // where --restart moved the old results
+	// Relays are what each relay did, in the order of the campaign file.
+	Relays []RelaySummary
 }
 
 // ReplyCount is a failure reply and how often it came.
@@ -132,7 +137,9 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if len(errs) > 0 {
 		return sum, errors.Join(errs...)
 	}
-	set.delivery.Debug = opts.Debug
+	for i := range set.relays {
+		set.relays[i].delivery.Debug = opts.Debug
+	}
 
 	// 1. Nothing is sent unless every row validates.
 	check, err := c.check(ctx, checkReport(opts), nil)
@@ -160,20 +167,22 @@ func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, err
 	if opts.Sending != nil {
 		opts.Sending()
 	}
-	pool, err := c.connect(opts, set.delivery)
+	pools, err := c.connect(opts, set.relays)
 	if err != nil {
 		rf.discardUnused()
 		return sum, err
 	}
-	defer pool.Close()
-	r := c.newRunner(rf.Journal, pool, set, opts, &sum)
-	if err := pool.Verify(ctx); err != nil {
+	defer closeAll(pools)
+	r := c.newRunner(rf.Journal, pools, set, opts, &sum)
+	if err := r.verifyRelays(ctx); err != nil {
 		err = c.refusedLogin(ctx, r, rf, err, start) // fills in sum
+		sum.Relays = r.relaySummaries()
 		return sum, err
 	}
 
 	// 4. Send, record, and report.
-	err = r.run(ctx, set.workers)
+	err = r.run(ctx)
+	sum.Relays = r.relaySummaries()
 	sum.Total = r.total
 	sum.Elapsed = time.Since(start)
 	sum.TopFailures = r.topFailures(3)
@@ -307,15 +316,40 @@ func (rf *resultsFile) release() {
 	}
 }
 
-// connect asks for the password, when one is needed, and makes the pool.
-func (c *Campaign) connect(opts SendOptions, dcfg delivery.Config) (*delivery.Pool, error) {
-	if opts.Server == nil && dcfg.Username != "" && opts.Password != nil {
-		var err error
-		if dcfg.Password, err = opts.Password(); err != nil {
+// connect asks for the passwords that are needed, each login's once, and
+// makes each relay's pool.
+func (c *Campaign) connect(opts SendOptions, relays []relaySettings) ([]*delivery.Pool, error) {
+	passwords := map[Login]string{}
+	var pools []*delivery.Pool
+	for _, r := range relays {
+		cfg := r.delivery
+		if l := r.login; opts.Server == nil && l.Username != "" && opts.Password != nil {
+			l.Relay = ""
+			pw, ok := passwords[l]
+			if !ok {
+				var err error
+				if pw, err = opts.Password(r.login); err != nil {
+					closeAll(pools)
+					return nil, err
+				}
+				passwords[l] = pw
+			}
+			cfg.Password = pw
+		}
+		p, err := delivery.NewPool(cfg)
+		if err != nil {
+			closeAll(pools)
 			return nil, err
 		}
+		pools = append(pools, p)
 	}
-	return delivery.NewPool(dcfg)
+	return pools, nil
+}
+
+func closeAll(pools []*delivery.Pool) {
+	for _, p := range pools {
+		p.Close()
+	}
 }
 
 // resultsFor is the results file of this run: [send] results or the

@@ -128,6 +128,7 @@ type resultRow struct {
 	reply, messageID string
 	attempts         int
 	time             string
+	relay            string
 }
 
 // readResults parses a results file as Excel would: a BOM, then the header,
@@ -156,7 +157,7 @@ func readResults(t *testing.T, path string) map[int]resultRow {
 		rr.code, _ = strconv.Atoi(r[3])
 		rr.reply, rr.messageID = r[4], r[5]
 		rr.attempts, _ = strconv.Atoi(r[6])
-		rr.time = r[7]
+		rr.time, rr.relay = r[7], r[8]
 		if _, dup := rows[rr.row]; dup {
 			t.Errorf("results file has row %d twice after the run closed it", rr.row)
 		}
@@ -286,7 +287,7 @@ func TestSendAuthMechanisms(t *testing.T) {
 				"localhost", srv.Port(), srv.Username(), mech, filepath.Join(caDir, "ca.pem"))})
 			var debug bytes.Buffer
 			asked := 0
-			sum := send(t, c, campaign.SendOptions{Debug: &debug, Password: func() (string, error) {
+			sum := send(t, c, campaign.SendOptions{Debug: &debug, Password: func(campaign.Login) (string, error) {
 				asked++
 				return srv.Password(), nil
 			}})

@@ -15,15 +15,16 @@ import (
 	"github.com/mailmerge/mailmerge/internal/throttle"
 )
 
-// sendSettings are [send] and [smtp] with the flags applied.
+// sendSettings are [send], [smtp] and [[relays]] with the flags applied.
 type sendSettings struct {
-	workers    int
+	workers    int // [send] workers or --workers: each relay's default
 	attempts   int
 	stopAfter  int // 0: never stop for failures in a row
 	retryDelay time.Duration
-	rate       throttle.Spec
 	burst      int
-	delivery   delivery.Config
+	// relays are where the messages go: [smtp] alone is one relay, and
+	// so is the sandbox, which replaces them all.
+	relays []relaySettings
 }
 
 // overrides are what flags change in [smtp] and [send].
@@ -39,13 +40,30 @@ func (o SendOptions) overrides() overrides {
 	return overrides{server: o.Server, rate: o.Rate, workers: o.Workers, results: o.Results}
 }
 
-// settings reads [smtp] and [send] with the flags applied. It is the one
-// place that decides whether send accepts the configuration: Check reports
-// the same errors, so a campaign that checks clean is not refused by send.
-// Warnings are kept apart: send ignores them. Nothing touches the network.
+// settings reads [smtp], [[relays]] and [send] with the flags applied. It
+// is the one place that decides whether send accepts the configuration:
+// Check reports the same errors, so a campaign that checks clean is not
+// refused by send. Warnings are kept apart: send ignores them. Nothing
+// touches the network.
 func (c *Campaign) settings(o overrides) (set sendSettings, errs []error, warnings []Problem) {
 	p := &problems{c: c}
 	set = c.sendKeys(o, p)
+	rate, rateText := c.sendRate(o, p)
+	if rateText == "" && o.server == nil && len(c.Config.Relays) == 0 {
+		warnings = append(warnings, Problem{Severity: Warning, Message: c.where("send.rate") + "no [send] rate: messages go out as fast as the server takes them",
+			Hint: `providers block accounts that send too fast; set rate = "20/m, 500/d" (or the limits your provider publishes)`})
+	}
+	c.resultsFolder(o, p)
+	set.relays, warnings = c.relaySettings(o, set, rate, p, warnings)
+	if c.Config.IMAP != (IMAPConfig{}) {
+		c.imapConfig(p) // bounces reads it; check says what it would refuse
+	}
+	return set, p.errs, warnings
+}
+
+// sendRate is [send] rate, or --rate, or the provider's preset, read; the
+// text is what it was read from, "" when no rate is set.
+func (c *Campaign) sendRate(o overrides, p *problems) (throttle.Spec, string) {
 	rateText := c.Config.Send.Rate
 	if o.rate != "" {
 		rateText = o.rate
@@ -55,33 +73,30 @@ func (c *Campaign) settings(o overrides) (set sendSettings, errs []error, warnin
 			rateText = pr.Rate
 		}
 	}
-	var err error
-	if set.rate, err = throttle.Parse(rateText); err != nil && o.rate != "" {
+	rate, err := throttle.Parse(rateText)
+	if err != nil && o.rate != "" {
 		// The override came from the command line, not the campaign file.
 		p.errs = append(p.errs, fmt.Errorf("--rate: %w", err))
 	} else if err != nil {
 		p.add("send.rate", err, "")
-	} else if rateText == "" && o.server == nil {
-		warnings = append(warnings, Problem{Severity: Warning, Message: c.where("send.rate") + "no [send] rate: messages go out as fast as the server takes them",
-			Hint: `providers block accounts that send too fast; set rate = "20/m, 500/d" (or the limits your provider publishes)`})
 	}
-	c.resultsFolder(o, p)
-	set.delivery = c.deliveryConfig(o.server, set.workers, p)
-	if c.Config.IMAP != (IMAPConfig{}) {
-		c.imapConfig(p) // bounces reads it; check says what it would refuse
+	return rate, rateText
+}
+
+// placeholder is the problem with a host under a name reserved for
+// examples: an error for send, a warning for check, which must pass on
+// the campaign init writes (the sandbox needs no host).
+func (c *Campaign) placeholder(o overrides, key, host string, p *problems, warnings []Problem) []Problem {
+	if !placeholderHost(host) {
+		return warnings
 	}
-	if o.server == nil && placeholderHost(set.delivery.Host) {
-		err := fmt.Errorf("%s is a placeholder: example names (RFC 2606) never take mail", set.delivery.Host)
-		hint := `set host to your mail server, or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; send --sandbox DIR needs neither`
-		if o.check {
-			// The campaign init writes checks clean and sends to the
-			// sandbox; the warning says what a real send will refuse.
-			warnings = append(warnings, Problem{Severity: Warning, Message: c.where("smtp.host") + "smtp.host: " + err.Error() + "; send will refuse it", Hint: hint})
-		} else {
-			p.add("smtp.host", err, hint)
-		}
+	err := fmt.Errorf("%s is a placeholder: example names (RFC 2606) never take mail", host)
+	hint := `set host to your mail server, or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; send --sandbox DIR needs neither`
+	if o.check {
+		return append(warnings, Problem{Severity: Warning, Message: c.where(key) + key + ": " + err.Error() + "; send will refuse it", Hint: hint})
 	}
-	return set, p.errs, warnings
+	p.add(key, err, hint)
+	return warnings
 }
 
 // placeholderHost reports whether host is one of the names reserved for
@@ -168,19 +183,19 @@ func (c *Campaign) resultsFolder(o overrides, p *problems) {
 	}
 }
 
-// deliveryConfig turns [smtp] (or a Server) into the pool's settings.
-func (c *Campaign) deliveryConfig(srv *Server, workers int, p *problems) delivery.Config {
-	s := c.Config.SMTP
+// deliveryConfig turns [smtp] or a relay (s, whose keys are key.host and
+// so on), or a Server, into the pool's settings.
+func (c *Campaign) deliveryConfig(s SMTPConfig, key string, srv *Server, workers, perConn int, p *problems) delivery.Config {
 	cfg := delivery.Config{
 		Host: s.Host, Port: s.Port, Username: s.Username,
 		AuthMechanism: strings.ToLower(s.Auth), HeloName: s.HeloName,
-		Workers: workers, MaxPerConnection: max(c.Config.Send.MaxPerConnection, 0),
+		Workers: workers, MaxPerConnection: max(perConn, 0),
 	}
 	for _, d := range []struct {
 		key string
 		val string
 		dst *time.Duration
-	}{{"smtp.dial_timeout", s.DialTimeout, &cfg.DialTimeout}, {"smtp.command_timeout", s.CommandTimeout, &cfg.CommandTimeout}, {"smtp.data_timeout", s.DataTimeout, &cfg.DataTimeout}} {
+	}{{key + ".dial_timeout", s.DialTimeout, &cfg.DialTimeout}, {key + ".command_timeout", s.CommandTimeout, &cfg.CommandTimeout}, {key + ".data_timeout", s.DataTimeout, &cfg.DataTimeout}} {
 		v, err := parseDuration(d.val, 0)
 		if err != nil {
 			p.add(d.key, err, "")
@@ -194,11 +209,11 @@ func (c *Campaign) deliveryConfig(srv *Server, workers int, p *problems) deliver
 		return cfg
 	}
 	before := len(p.errs)
-	c.server(&cfg, p)
+	c.server(s, key, &cfg, p)
 	if len(p.errs) == before {
 		// What delivery would refuse when connecting, found now.
 		if pool, err := delivery.NewPool(cfg); err != nil {
-			p.add("smtp", err, "")
+			p.add(key, err, "")
 		} else {
 			pool.Close()
 		}
@@ -206,14 +221,14 @@ func (c *Campaign) deliveryConfig(srv *Server, workers int, p *problems) deliver
 	return cfg
 }
 
-// server fills host, security, port, auth and CA of [smtp] into cfg.
-func (c *Campaign) server(cfg *delivery.Config, p *problems) {
-	s := c.Config.SMTP
+// server fills host, security, port, auth and CA of [smtp] or a relay
+// into cfg.
+func (c *Campaign) server(s SMTPConfig, key string, cfg *delivery.Config, p *problems) {
 	var pr *Provider
 	if s.Provider != "" {
 		known, ok := providers[strings.ToLower(s.Provider)]
 		if !ok {
-			p.add("smtp.provider", fmt.Errorf("unknown provider %q", s.Provider), "known providers: qq, 163, exmail, gmail, outlook; or set host, port and security")
+			p.add(key+".provider", fmt.Errorf("unknown provider %q", s.Provider), "known providers: qq, 163, exmail, gmail, outlook; or set host, port and security")
 		} else {
 			pr = &known
 		}
@@ -222,7 +237,7 @@ func (c *Campaign) server(cfg *delivery.Config, p *problems) {
 	if s.Security != "" {
 		sec, err := security.Parse(s.Security)
 		if err != nil {
-			p.add("smtp.security", err, `use "ssl" (port 465), "starttls" (port 587) or "none"`)
+			p.add(key+".security", err, `use "ssl" (port 465), "starttls" (port 587) or "none"`)
 		}
 		cfg.Security = sec
 	} else if pr != nil {
@@ -232,35 +247,35 @@ func (c *Campaign) server(cfg *delivery.Config, p *problems) {
 		cfg.Host = pr.Host
 	}
 	if cfg.Host == "" && s.Provider == "" {
-		p.add("smtp", errors.New("no SMTP host"), `set [smtp] host (and port, security) or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; send --sandbox DIR needs none`)
+		p.add(key, errors.New("no SMTP host"), `set host (and port, security) or provider = "qq" | "163" | "exmail" | "gmail" | "outlook"; send --sandbox DIR needs none`)
 	}
 	if s.Port < 0 || s.Port > 65535 {
-		p.add("smtp.port", fmt.Errorf("%d is not a port number", s.Port), "465 for ssl, 587 for starttls; leave it out for the default")
+		p.add(key+".port", fmt.Errorf("%d is not a port number", s.Port), "465 for ssl, 587 for starttls; leave it out for the default")
 	}
 	switch cfg.AuthMechanism {
 	case "", "plain", "login", "cram-md5", "xoauth2":
 	default:
-		p.add("smtp.auth", fmt.Errorf("unknown mechanism %q", s.Auth), `use "plain", "login", "cram-md5" or "xoauth2", or leave it out to choose the best offered`)
+		p.add(key+".auth", fmt.Errorf("unknown mechanism %q", s.Auth), `use "plain", "login", "cram-md5" or "xoauth2", or leave it out to choose the best offered`)
 	}
 	if strings.ContainsAny(s.HeloName, " \t\r\n") {
-		p.add("smtp.helo_name", fmt.Errorf("%q contains white space", s.HeloName), "use this machine's fully qualified host name, or leave it out")
+		p.add(key+".helo_name", fmt.Errorf("%q contains white space", s.HeloName), "use this machine's fully qualified host name, or leave it out")
 	}
-	cfg.RootCAs = c.caPool(p)
+	cfg.RootCAs = c.caPool(s.CAFile, key+".ca_file", p)
 }
 
-// caPool reads [smtp] ca_file; nil when it is unset or unreadable.
-func (c *Campaign) caPool(p *problems) *x509.CertPool {
-	if c.Config.SMTP.CAFile == "" {
+// caPool reads a ca_file (at key); nil when it is unset or unreadable.
+func (c *Campaign) caPool(file, key string, p *problems) *x509.CertPool {
+	if file == "" {
 		return nil
 	}
-	pem, err := os.ReadFile(c.resolve(c.Config.SMTP.CAFile))
+	pem, err := os.ReadFile(c.resolve(file))
 	if err != nil {
-		p.add("smtp.ca_file", fsafe.Cause(err), "")
+		p.add(key, fsafe.Cause(err), "")
 		return nil
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		p.add("smtp.ca_file", errors.New("no PEM certificate in the file"), "")
+		p.add(key, errors.New("no PEM certificate in the file"), "")
 		return nil
 	}
 	return pool

@@ -133,9 +133,9 @@ func TestCheckWarnsWithoutRate(t *testing.T) {
 // will find a password; none is an error, or a warning when send can ask
 // on a terminal. Without a username nothing is asked.
 func TestCheckPasswordSource(t *testing.T) {
-	missing := func() error { return errors.New("MAILMERGE_PASSWORD is not set") }
+	missing := func(campaign.Login) error { return errors.New("MAILMERGE_PASSWORD is not set") }
 	asked := 0
-	found := func() error { asked++; return nil }
+	found := func(campaign.Login) error { asked++; return nil }
 	const server = "host = \"127.0.0.1\"\nsecurity = \"none\"\n"
 	user := sendKeys{smtp: server + "username = \"nami@example.com\"\n", send: "rate = \"1/s\"\n"}
 	for _, tc := range []struct {

@@ -30,7 +30,7 @@ func starterCampaign(t *testing.T) string {
 func TestStarterNamesEveryKey(t *testing.T) {
 	text := starterCampaign(t)
 	for _, k := range knownKeys {
-		re := regexp.MustCompile(`(?m)^(# ?)?` + k + ` *=|^\[` + k + `\]`)
+		re := regexp.MustCompile(`(?m)^(# ?)?` + k + ` *=|^\[` + k + `\]|^(# ?)?\[\[` + k + `\]\]`)
 		if !re.MatchString(text) {
 			t.Errorf("the starter campaign does not mention %q", k)
 		}
@@ -41,7 +41,7 @@ func TestStarterNamesEveryKey(t *testing.T) {
 // on, the starter campaign still reads: none of them is misspelt or
 // unknown, and each example value has the right type.
 func TestStarterCommentedKeysAreKeys(t *testing.T) {
-	commented := regexp.MustCompile(`(?m)^# ?([A-Za-z_-]+ *=)`)
+	commented := regexp.MustCompile(`(?m)^# ?([A-Za-z_-]+ *=|\[\[[a-z]+\]\])`)
 	text := starterCampaign(t)
 	on := commented.ReplaceAllString(text, "$1")
 	if on == text {
