@@ -30,6 +30,7 @@ type Campaign struct {
 	redirect bool                // Options.RedirectTo was set
 	signer   *unsubscribe.Signer // of [unsubscribe]; nil without one
 	rows     Selection           // Options.Rows
+	shard    Shard               // Options.Shard
 	dkim     string              // [dkim] domain when messages are signed
 	suppress *suppression        // nil without suppress files
 }
@@ -53,6 +54,12 @@ type Options struct {
 	// the whole list still looks at every row: its header and columns,
 	// duplicate addresses, and for a resumed send, rows that changed.
 	Rows Selection
+	// Shard, when not the whole list, limits a send to the rows whose
+	// address is in it, as Rows does, and records them in the shard's own
+	// results file (Shard.ResultsPath). It goes with neither Rows, which
+	// picks rows by number where a shard picks them by address, nor
+	// RedirectTo, whose test sends all go to one address.
+	Shard Shard
 	// Getenv reads the environment variable that [unsubscribe] secret_env
 	// names; only cmd looks at the environment, and passes os.Getenv. Nil
 	// reads nothing: a campaign with [unsubscribe] then does not load.
@@ -66,12 +73,15 @@ func deterministicDate() time.Time { return time.Date(2026, 1, 1, 9, 0, 0, 0, ti
 // Load reads and validates the campaign file and parses its templates.
 // Every problem found is returned together (errors.Join).
 func Load(path string, opts Options) (*Campaign, error) {
+	if !opts.Shard.All() && (!opts.Rows.All() || opts.RedirectTo != nil) {
+		return nil, errShardWith
+	}
 	cfg, data, err := readConfig(path)
 	if err != nil {
 		return nil, err
 	}
 	c := &Campaign{Path: path, Dir: filepath.Dir(path), Config: cfg, keyLine: keyLines(data), data: data,
-		redirect: opts.RedirectTo != nil, rows: opts.Rows}
+		redirect: opts.RedirectTo != nil, rows: opts.Rows, shard: opts.Shard}
 	p := &problems{c: c}
 	c.listOpts = c.listOptions(p)
 	spec := c.composeSpec(opts, p)

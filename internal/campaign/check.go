@@ -187,7 +187,7 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 // recipient address, and returns how many rows are extra copies.
 func (c *Campaign) reportDuplicates(ctx context.Context, dups *dupFinder, emit func(Problem)) int {
 	extra := 0
-	groups := c.selectedGroups(dups.duplicates())
+	groups := c.selectedGroups(dups)
 	addrs := c.addressesOf(ctx, groups)
 	for _, g := range groups {
 		extra += len(g) - 1
@@ -223,14 +223,17 @@ func (c *Campaign) pastEndProblem(sum CheckSummary) Problem {
 }
 
 // selectedGroups keeps the groups of duplicate rows that hold a selected
-// row: the others are not this run's concern.
-func (c *Campaign) selectedGroups(groups [][]int) [][]int {
-	if c.rows.All() {
+// row, or whose address is in the shard: the others are not this run's
+// concern.
+func (c *Campaign) selectedGroups(dups *dupFinder) [][]int {
+	groups := dups.duplicates()
+	if c.rows.All() && c.shard.All() {
 		return groups
 	}
 	var out [][]int
 	for _, g := range groups {
-		if slices.ContainsFunc(g, c.rows.Has) {
+		// ShardOf is the address hash modulo N, and the group shares one hash.
+		if slices.ContainsFunc(g, c.rows.Has) && (c.shard.All() || int(dups.hashes[g[0]-1]%uint64(c.shard.N)) == c.shard.I) {
 			out = append(out, g)
 		}
 	}

@@ -24,8 +24,10 @@ type row struct {
 	// the row's addresses, suppressedAddr (see suppression.of); 0 when none.
 	suppressed     int
 	suppressedAddr string
-	// outside is a row not in Options.Rows: it is only validated, for the
-	// checks of the whole list, and its err is nobody's business.
+	// outside is a row not in Options.Rows or Options.Shard: it is only
+	// validated, for the checks of the whole list, and its err is nobody's
+	// business. The reader marks rows outside Rows; a composer those
+	// outside the shard, whose address it has to render to know.
 	outside bool
 }
 
@@ -77,7 +79,11 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 			defer wg.Done()
 			for b := range work {
 				for i := range b.rows {
-					switch s := &b.rows[i]; {
+					s := &b.rows[i]
+					if !s.outside && !c.shard.All() {
+						s.outside = !c.inShard(s.rec.Row, s.rec.Fields)
+					}
+					switch {
 					case s.err != nil:
 					case s.outside:
 						c.composeRow(validate, list.Sheet(), s)

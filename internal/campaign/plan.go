@@ -31,6 +31,7 @@ type Plan struct {
 	// 127.0.0.1:10025 (starttls), 100/s, weight 2"; Server and the rest
 	// are then the first relay's.
 	Relays []string
+	Shard  string // Options.Shard, "2/4"; "" for the whole list
 }
 
 // confirm is what openResults asks before it changes anything: the plan
@@ -54,7 +55,7 @@ func (c *Campaign) confirm(ctx context.Context, set sendSettings, opts SendOptio
 // someone will look at it.
 func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSettings, opts SendOptions, results string) (Plan, error) {
 	first := set.relays[0]
-	p := Plan{Rate: first.rate.String(), Results: results, Selected: c.rows.String(), Account: first.delivery.Username, Security: first.delivery.Security.String()}
+	p := Plan{Rate: first.rate.String(), Results: results, Selected: c.rows.String(), Shard: c.shard.String(), Account: first.delivery.Username, Security: first.delivery.Security.String()}
 	if p.Account == "" {
 		p.Account = "no login"
 	}

@@ -115,6 +115,7 @@ type SendSummary struct {
 	RotatedTo   string // where --restart moved the old results
 	// Relays are what each relay did, in the order of the campaign file.
 	Relays []RelaySummary
+	Shard  string // Options.Shard, "2/4"; "" for the whole list
 }
 
 // ReplyCount is a failure reply and how often it came.
@@ -129,10 +130,13 @@ type ReplyCount struct {
 func (c *Campaign) Send(ctx context.Context, opts SendOptions) (SendSummary, error) {
 	start := time.Now()
 	results, err := c.resultsFor(&opts)
-	if err != nil {
-		return SendSummary{Results: results}, err
+	if err == nil {
+		err = c.unmixed(c.resultsOf(opts), opts)
 	}
-	sum := SendSummary{Results: results, Previous: map[string]int{}}
+	if err != nil {
+		return SendSummary{Results: results, Shard: c.shard.String()}, err
+	}
+	sum := SendSummary{Results: results, Shard: c.shard.String(), Previous: map[string]int{}}
 	set, errs, _ := c.settings(opts.overrides())
 	if len(errs) > 0 {
 		return sum, errors.Join(errs...)
@@ -355,9 +359,9 @@ func closeAll(pools []*delivery.Pool) {
 // resultsFor is the results file of this run: [send] results or the
 // override, or beside it results.test.csv for a test send to oneself.
 func (c *Campaign) resultsFor(opts *SendOptions) (string, error) {
-	results := c.ResultsPath()
-	if opts.Results != "" {
-		results = opts.Results
+	results := c.resultsOf(*opts)
+	if !c.shard.All() {
+		return c.shard.ResultsPath(results), nil
 	}
 	if !c.redirect {
 		return results, nil
@@ -366,6 +370,15 @@ func (c *Campaign) resultsFor(opts *SendOptions) (string, error) {
 	// starts over unless told to resume, and the last one's file is kept.
 	opts.Restart = opts.Restart || !opts.Resume
 	return testResults(results)
+}
+
+// resultsOf is the campaign's results file: [send] results or the
+// override, before a shard or a test send picks the one beside it.
+func (c *Campaign) resultsOf(opts SendOptions) string {
+	if opts.Results != "" {
+		return opts.Results
+	}
+	return c.ResultsPath()
 }
 
 // refusedLogin ends a run whose connection or login failed before anything

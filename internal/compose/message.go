@@ -98,10 +98,7 @@ func (c *Composer) Compose(row int, fields map[string]string) (*Message, error) 
 // no message (Message.Recipient for one that has): the first address its
 // To renders, "" when the To does not render or holds no valid address.
 func (c *Composer) Recipient(fields map[string]string) string {
-	x := c.executor()
-	defer c.release(x)
-	x.buf.start(c.spec.MaxSize, c.spec.Timeout)
-	text, err := x.run(c.to, fields)
+	text, err := c.renderTo(fields)
 	if err != nil {
 		return ""
 	}
@@ -110,6 +107,22 @@ func (c *Composer) Recipient(fields map[string]string) string {
 		return ""
 	}
 	return to[0].Address
+}
+
+// ToText is the To of a row as it renders, trimmed, whether or not it
+// holds a valid address; "" when it does not render. It names a row whose
+// address is invalid (Recipient is "" then), for send --shard.
+func (c *Composer) ToText(fields map[string]string) string {
+	text, _ := c.renderTo(fields)
+	return strings.TrimSpace(text)
+}
+
+// renderTo runs the To template alone, within the limits of a message.
+func (c *Composer) renderTo(fields map[string]string) (string, error) {
+	x := c.executor()
+	defer c.release(x)
+	x.buf.start(c.spec.MaxSize, c.spec.Timeout)
+	return x.run(c.to, fields)
 }
 
 // Validate renders and checks the message for one recipient exactly as
