@@ -108,6 +108,9 @@ func printPlan(w io.Writer, p campaign.Plan) {
 	if p.Selected != "" {
 		fmt.Fprintf(w, "  rows      %s of %d (the others are left alone)\n", p.Selected, p.ListRows)
 	}
+	if p.Shard != "" {
+		fmt.Fprintf(w, "  shard     %s of the %d rows (the other shards' are left alone)\n", p.Shard, p.ListRows)
+	}
 	if len(p.Relays) == 0 {
 		fmt.Fprintf(w, "  server    %s (%s), %s\n", p.Server, p.Security, account)
 	}

@@ -45,6 +45,9 @@ Usage:
     mailmerge dkim record CAMPAIGN.toml          the DNS record of the campaign's key, again
     mailmerge bounces CAMPAIGN.toml [--since D]  read bounces back over IMAP (read-only) into
                                                  the results file and bounced.csv
+    mailmerge send   CAMPAIGN.toml --shard I/N   send one of N shards of the list (by address),
+                                                 into results.shard-I-of-N.csv
+    mailmerge results merge CAMPAIGN.toml        join the shards' results into the results file
     mailmerge help   COMMAND                     more about one command
     mailmerge --version
 
@@ -64,6 +67,8 @@ Examples:
     mailmerge send campaign.toml --rows 2-10,15
     mailmerge send campaign.toml --resume
     mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
+    mailmerge send campaign.toml --shard 2/4 --yes         (one of four machines)
+    mailmerge results merge campaign.toml
     mailmerge bounces campaign.toml --since 2026-11-01
 
 Exit status: 0 all done; 1 finished but some recipients of the campaign
@@ -73,7 +78,9 @@ file that cannot be written, interrupt): run again with --resume.
 `
 
 var commandHelp = map[string]string{
-	"bounces": bouncesHelp,
+	"bounces":       bouncesHelp,
+	"results":       resultsHelp,
+	"results merge": resultsMergeHelp,
 	"init": `Usage: mailmerge init [DIR] [--xlsx]
 
 Writes a campaign to start from into DIR (default: the current folder),
@@ -320,6 +327,16 @@ with --resume a changed row anywhere in it is still refused. With --rows,
 about the rows selected, and the hints that go on keep --rows. A
 selection naming rows past the end of the list sends nothing (exit 2).
 
+--shard I/N sends only shard I of N (0 to N-1): the rows whose recipient
+address hashes to it (FNV-1a 64 of the address, trimmed and lower-cased,
+modulo N; for a row whose address is invalid, its To as written), so that
+N processes on N machines send one list with no coordinator. Each records
+in results.shard-I-of-N.csv beside the results file, which --resume,
+--restart, --retry-failed and --resend-unknown work on. The other shards'
+rows are left alone as --rows leaves rows. --shard auto/N takes I from
+JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). It goes with neither
+--rows nor --redirect-to. mailmerge results merge joins the shards' files.
+
 --redirect-to ADDRESS sends test messages to yourself: the messages of the
 first 3 rows (or --limit N, or the rows of --rows) go to ADDRESS alone,
 with "[TEST] " before the Subject, no Cc or Bcc, and the row's To in
@@ -357,6 +374,8 @@ Flags:
                         it failed, problems; the table and the human lines
                         go to stderr
     --debug             print the SMTP conversation (passwords redacted)
+    --shard SHARD       I/N: send only shard I of N (0 to N-1) of the list, by address,
+                        into results.shard-I-of-N.csv; auto/N: I from JOB_COMPLETION_INDEX
 
 Exit status: 0 every row of the results file (with --rows, every row
 selected) is sent or skipped; 1 the run finished but rows of the results
@@ -372,6 +391,7 @@ Examples:
     MAILMERGE_PASSWORD=app-code mailmerge send campaign.toml --limit 1
     mailmerge send campaign.toml --resume
     mailmerge send campaign.toml --rows 2-10,15 --resume
+    mailmerge send campaign.toml --shard 2/4 --yes --quiet
     mailmerge send campaign.toml --resume --yes --quiet    (from a script or cron)
 `,
 }
@@ -457,6 +477,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdDKIM(args[1:], ui)
 	case "bounces":
 		return cmdBounces(args[1:], stdin, ui)
+	case "results":
+		return cmdResults(args[1:], ui)
 	}
 	ui.errorf("unknown command %q", args[0])
 	ui.hint("run mailmerge --help; the commands are " + commandList)
@@ -464,7 +486,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // commandList names the commands, for hints.
-const commandList = "init, check, render, send, preview, bounces, unsubscribe and dkim"
+const commandList = "init, check, render, send, preview, bounces, results, unsubscribe and dkim"
 
 // commandName is the command args start with that has help: "dkim keygen"
 // for a subcommand, "dkim" for the group, and how many arguments it took.

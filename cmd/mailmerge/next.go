@@ -28,6 +28,9 @@ func (f sendFlags) command(path string) string {
 	if f.rows != "" {
 		args = append(args, "--rows", f.rows)
 	}
+	if !f.shard.All() {
+		args = append(args, "--shard", f.shard.String())
+	}
 	if f.limit > 0 {
 		args = append(args, "--limit", strconv.Itoa(f.limit))
 	}

@@ -21,6 +21,7 @@ import (
 type sendFlags struct {
 	sandbox, redirectTo        string
 	rows                       string // --rows as ParseSelection writes it back
+	shard                      campaign.Shard
 	limit, workers             int
 	rate                       string
 	resume, restart            bool
@@ -148,6 +149,7 @@ func parseSendFlags(args []string, ui *ui) (f sendFlags, path string, ok bool) {
 	fs.BoolVar(&f.debug, "debug", false, "")
 	fs.BoolVar(&f.yes, "yes", false, "")
 	rows := rowsFlag(fs)
+	shard := fs.String("shard", "", "")
 	if path, ok = parseFlags(fs, args, ui); !ok {
 		return f, "", false
 	}
@@ -156,6 +158,9 @@ func parseSendFlags(args []string, ui *ui) (f sendFlags, path string, ok bool) {
 		return f, "", false
 	}
 	f.rows = sel.String()
+	if f.shard, ok = shardFlag(fs, *shard, f, ui); !ok {
+		return f, "", false
+	}
 	ui.quiet = f.quiet
 	if !counted(fs, ui, map[string]string{
 		"limit":   "leave --limit out to send every row",
@@ -230,6 +235,17 @@ func sendError(ui *ui, f sendFlags, path string, sum *campaign.SendSummary, err 
 		g.restart = true
 		ui.hint("or start over (the old file is kept): " + g.command(path))
 		return exitUsage
+	case errors.Is(err, campaign.ErrShardsUnmerged):
+		ui.errorf("%v", err)
+		ui.hint("join the shards' results first, then go on from them: mailmerge results merge " + shellQuote(path) +
+			" && " + f.resumeCommand(path, false, false))
+		return exitUsage
+	case errors.Is(err, campaign.ErrUnsharded):
+		ui.errorf("%v", err)
+		g := f.next()
+		g.shard = campaign.Shard{}
+		ui.hint("continue that run without --shard: " + g.resumeCommand(path, false, false))
+		return exitUsage
 	case errors.Is(err, campaign.ErrListChanged):
 		ui.errorf("%v", err)
 		g := f.next()
@@ -286,7 +302,7 @@ func isTerminal(stream any) bool {
 
 // loadForSend loads the campaign, with the test address of --redirect-to.
 func loadForSend(f sendFlags, sel campaign.Selection, path string, ui *ui) (*campaign.Campaign, bool) {
-	lo := campaign.Options{Mailer: mailer(), Rows: sel, Getenv: os.Getenv}
+	lo := campaign.Options{Mailer: mailer(), Rows: sel, Shard: f.shard, Getenv: os.Getenv}
 	if f.redirectTo != "" {
 		var err error
 		if lo.RedirectTo, err = campaign.ParseAddress(f.redirectTo); err != nil {

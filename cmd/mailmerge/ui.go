@@ -176,6 +176,10 @@ func (u *ui) sendSummary(s campaign.SendSummary, whole *journal.Summary, f sendF
 		fmt.Fprintf(out, "rows %s of %d; the other %d %s left alone\n", c.Selected, c.ListRows,
 			c.ListRows-c.Rows, plural(c.ListRows-c.Rows, "was", "were"))
 	}
+	if c := s.Check; s.Shard != "" {
+		fmt.Fprintf(out, "shard %s: %d of the %d rows; the other %d %s to the other shards\n", s.Shard, c.Rows, c.ListRows,
+			c.ListRows-c.Rows, plural(c.ListRows-c.Rows, "belongs", "belong"))
+	}
 	if whole != nil && len(whole.Classes) > 0 {
 		fmt.Fprintf(out, "failed or unknown: %s\n", classLine(whole.Classes))
 	}
@@ -429,6 +433,7 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 		StopReason   string         `json:"stop_reason,omitempty"`
 		TopFailures  []failure      `json:"top_failures"`
 		Results      string         `json:"results"`
+		Shard        string         `json:"shard,omitempty"` // send --shard I/N, "2/4"
 		Unfixable    int            `json:"unfixable"`
 		Suppressed   int            `json:"suppressed"`      // of skipped: a suppress file holds an address of the row
 		Classes      []class        `json:"failure_classes"` // the campaign's failed and unknown rows, every class
@@ -443,7 +448,7 @@ func (u *ui) sendJSON(s campaign.SendSummary, whole *journal.Summary, status int
 	}{
 		Sent: s.Sent, Failed: s.Failed, Skipped: s.Skipped, Suppressed: s.Suppressed, Unknown: s.Unknown, Partial: s.Partial, Remaining: s.Remaining,
 		Previous: s.Previous, Recovered: s.Recovered, Elapsed: s.Elapsed.Seconds(), Stopped: s.Stopped,
-		StopReason: s.StopReason, Results: s.Results, TopFailures: []failure{}, Classes: []class{}, Unfixable: s.Unfixable,
+		StopReason: s.StopReason, Results: s.Results, Shard: s.Shard, TopFailures: []failure{}, Classes: []class{}, Unfixable: s.Unfixable,
 		DamagedLines: s.DamagedLines, Check: checkJSON(s.Check), ExitStatus: status,
 	}
 	if v.Previous == nil {
