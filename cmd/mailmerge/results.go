@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
@@ -46,7 +47,7 @@ up, a shard is still sending, or the results file exists without --force.
 
 Flags:
     --results FILE    the campaign's results file, instead of [send] results;
-                      the shard files are beside it, as send --results put them
+                      the shard files are beside it: DIR/results.csv after send --sandbox DIR
     --force           move an existing results file aside (kept, renamed) first
     --json            print one JSON object on stdout: the results file, n, the
                       shard files, the rows by status, the problems (fault, row,
@@ -103,7 +104,7 @@ func merge(args []string, ui *ui, sum *campaign.MergeSummary) int {
 	defer stop()
 	*sum, err = c.Merge(ctx, campaign.MergeOptions{Results: *results, Force: *force})
 	if err != nil {
-		return mergeError(ui, path, *sum, err)
+		return mergeError(ui, path, asRun(fs, path), *sum, err)
 	}
 	counts := ""
 	for _, st := range []journal.Status{journal.Sent, journal.Failed, journal.Skipped, journal.Unknown, journal.Bounced} {
@@ -119,7 +120,8 @@ func merge(args []string, ui *ui, sum *campaign.MergeSummary) int {
 }
 
 // mergeError explains why results merge wrote nothing.
-func mergeError(ui *ui, path string, sum campaign.MergeSummary, err error) int {
+// asRun is the merge command as it was run, for a hint that runs it again.
+func mergeError(ui *ui, path, asRun string, sum campaign.MergeSummary, err error) int {
 	switch {
 	case errors.Is(err, campaign.ErrShardsIncomplete):
 		for _, p := range sum.Problems {
@@ -138,7 +140,7 @@ func mergeError(ui *ui, path string, sum campaign.MergeSummary, err error) int {
 		ui.errorf("nothing was merged: the shards do not hold every row of the list exactly once")
 	case errors.Is(err, campaign.ErrResultsExist):
 		ui.errorf("%v", err)
-		ui.hint("to keep it under another name and merge: mailmerge results merge " + shellQuote(path) + " --force")
+		ui.hint("to keep it under another name and merge: " + strings.Replace(asRun+" --force", " --force --force", " --force", 1))
 	case errors.Is(err, campaign.ErrNoShards):
 		ui.errorf("%v", err)
 		ui.hint("send the shards first: mailmerge send " + shellQuote(path) + " --shard 0/N, then 1/N, up to N-1/N")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -237,8 +238,11 @@ func sendError(ui *ui, f sendFlags, path string, sum *campaign.SendSummary, err 
 		return exitUsage
 	case errors.Is(err, campaign.ErrShardsUnmerged):
 		ui.errorf("%v", err)
-		ui.hint("join the shards' results first, then go on from them: mailmerge results merge " + shellQuote(path) +
-			" && " + f.resumeCommand(path, false, false))
+		merge := "mailmerge results merge " + shellQuote(path)
+		if f.sandbox != "" {
+			merge += " --results " + shellQuote(filepath.Join(f.sandbox, "results.csv"))
+		}
+		ui.hint("join the shards' results first, then go on from them: " + merge + " && " + f.resumeCommand(path, false, false))
 		return exitUsage
 	case errors.Is(err, campaign.ErrUnsharded):
 		ui.errorf("%v", err)
