@@ -25,6 +25,8 @@
 //	settings.go  [smtp] and [send] with the flags, validated for check and send
 //	relays.go    [[relays]] over [smtp]: each relay's settings and login
 //	dispatch.go  the relays of a run: the dispatcher, weights, failover
+//	shard.go     Shard, the rows of send --shard I/N, and their results file
+//	merge.go     Merge: the shards' results files joined into one
 //	memory.go    QueuedBytes, the memory a send run's queues hold, for the GC
 //	suppress.go  suppress files: which one holds a row's address; send keeps
 //	             only the rows check found (suppression.freeze)
@@ -75,6 +77,13 @@
 // (check: duplicate addresses; plan and the runner: a row whose address
 // changed since the results file recorded it), never reporting, rendering,
 // sending or recording them.
+//
+// A campaign loaded with Options.Shard works the same way: the rows whose
+// address hashes to another shard (ShardOf) are outside, and the run
+// records in that shard's own results file. Merge later walks the list
+// once and takes each row's line from the one shard file that should
+// hold it, refusing a row that is missing, in two files or in the wrong
+// one.
 //
 // # Send
 //
