@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -65,15 +64,8 @@ Examples:
 `
 
 func cmdBounces(args []string, stdin io.Reader, ui *ui) int {
-	if slices.Contains(args, "--json") || slices.Contains(args, "-json") {
-		ui.report = &report{}
-	}
-	var sum campaign.BounceSummary
-	status := bounces(args, stdin, ui, &sum)
-	if ui.report != nil {
-		ui.bouncesJSON(sum, status)
-	}
-	return status
+	return withJSON(args, ui, func(s *campaign.BounceSummary) int { return bounces(args, stdin, ui, s) },
+		func(s campaign.BounceSummary, status int) { ui.bouncesJSON(s, status) })
 }
 
 func bounces(args []string, stdin io.Reader, ui *ui, sum *campaign.BounceSummary) int {

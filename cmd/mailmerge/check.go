@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/mailmerge/mailmerge/internal/campaign"
@@ -16,15 +15,8 @@ import (
 // cmdCheck runs check; with --json it ends, whatever happened, with one
 // JSON object on stdout.
 func cmdCheck(args []string, ui *ui) int {
-	if slices.Contains(args, "--json") || slices.Contains(args, "-json") {
-		ui.report = &report{}
-	}
-	var sum campaign.CheckSummary
-	status := check(args, ui, &sum)
-	if ui.report != nil {
-		ui.checkJSONSummary(sum, status)
-	}
-	return status
+	return withJSON(args, ui, func(s *campaign.CheckSummary) int { return check(args, ui, s) },
+		func(s campaign.CheckSummary, status int) { ui.checkJSONSummary(s, status) })
 }
 
 func check(args []string, ui *ui, sum *campaign.CheckSummary) int {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -75,15 +74,8 @@ func cmdResults(args []string, ui *ui) int {
 // cmdMerge runs results merge; with --json it ends, whatever happened,
 // with one JSON object on stdout.
 func cmdMerge(args []string, ui *ui) int {
-	if slices.Contains(args, "--json") || slices.Contains(args, "-json") {
-		ui.report = &report{}
-	}
-	var sum campaign.MergeSummary
-	status := merge(args, ui, &sum)
-	if ui.report != nil {
-		ui.mergeJSON(sum, status)
-	}
-	return status
+	return withJSON(args, ui, func(s *campaign.MergeSummary) int { return merge(args, ui, s) },
+		func(s campaign.MergeSummary, status int) { ui.mergeJSON(s, status) })
 }
 
 func merge(args []string, ui *ui, sum *campaign.MergeSummary) int {

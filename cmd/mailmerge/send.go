@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 
 	"golang.org/x/term"
@@ -38,15 +37,8 @@ const defaultTestLimit = 3
 // cmdSend runs send; with --json it ends, whatever happened, with one
 // JSON object on stdout.
 func cmdSend(args []string, stdin io.Reader, ui *ui) int {
-	if slices.Contains(args, "--json") || slices.Contains(args, "-json") {
-		ui.report = &report{}
-	}
-	var sum campaign.SendSummary
-	status := send(args, stdin, ui, &sum)
-	if ui.report != nil {
-		ui.sendJSON(sum, readWhole(sum.Results), status)
-	}
-	return status
+	return withJSON(args, ui, func(s *campaign.SendSummary) int { return send(args, stdin, ui, s) },
+		func(s campaign.SendSummary, status int) { ui.sendJSON(s, readWhole(s.Results), status) })
 }
 
 func send(args []string, stdin io.Reader, ui *ui, sum *campaign.SendSummary) int {

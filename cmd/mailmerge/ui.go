@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/mail"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -485,6 +486,21 @@ type jsonRelay struct {
 	Outages   int    `json:"outages"`
 	OutReason string `json:"out_reason,omitempty"`
 	Out       bool   `json:"out_at_end"`
+}
+
+// withJSON runs a command whose --json ends, whatever happened, with one
+// JSON object on stdout: run fills in the summary, and emit writes it with
+// the exit status and every error and hint the run reported.
+func withJSON[S any](args []string, ui *ui, run func(*S) int, emit func(S, int)) int {
+	if slices.Contains(args, "--json") || slices.Contains(args, "-json") {
+		ui.report = &report{}
+	}
+	var sum S
+	status := run(&sum)
+	if ui.report != nil {
+		emit(sum, status)
+	}
+	return status
 }
 
 // checkJSONSummary is check --json: the counts and every problem reported.

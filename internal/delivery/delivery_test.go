@@ -348,52 +348,40 @@ func TestTemporaryFailureAtDataEnd(t *testing.T) {
 	}
 }
 
+// A 421 to MAIL slows the run down and replaces the connection, whether
+// the server keeps it open or, as RFC 5321 says it does, closes it right
+// after the reply: then the RCPT and DATA pipelined with MAIL are never
+// answered, and the outcome is still the 421, not a lost connection.
 func TestThrottledByServer(t *testing.T) {
-	var refuse atomic.Bool
-	refuse.Store(true)
-	ts := newTestServer(t, plainServer, func(ts *testServer) {
-		ts.onMail = func(*session, string) error {
-			if refuse.Swap(false) {
-				return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "too many messages, slow down"}
+	for _, closes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("closes=%v", closes), func(t *testing.T) {
+			var refuse atomic.Bool
+			refuse.Store(true)
+			ts := newTestServer(t, plainServer, func(ts *testServer) {
+				ts.onMail = func(s *session, _ string) error {
+					if !refuse.Swap(false) {
+						return nil
+					}
+					if closes {
+						fmt.Fprint(s.conn.Conn(), "421 4.7.0 too many messages, slow down\r\n")
+						s.drop()
+						return errors.New("closed")
+					}
+					return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "too many messages, slow down"}
+				}
+			})
+			p := newPool(t, ts.config(security.None))
+			res := sendOne(t, p, 1)
+			wantStatus(t, res, Deferred)
+			if !res.Throttle || res.Code != 421 || res.Stage != StageMail {
+				t.Errorf("result = %+v, want the 421 at MAIL", res)
 			}
-			return nil
-		}
-	})
-	p := newPool(t, ts.config(security.None))
-	res := sendOne(t, p, 1)
-	wantStatus(t, res, Deferred)
-	if !res.Throttle || res.Code != 421 || res.Stage != StageMail {
-		t.Errorf("result = %+v", res)
-	}
-	wantStatus(t, sendOne(t, p, 2), Delivered)
-	if n := ts.accepts.Load(); n != 2 {
-		t.Errorf("%d connections, want the 421 one replaced", n)
-	}
-}
-
-// A server that closes the connection right after its 421 to a pipelined
-// MAIL, as RFC 5321 says it does, never answers the RCPT and DATA sent in
-// the same write: the outcome is that 421, not a lost connection.
-func TestThrottledByServerThatCloses(t *testing.T) {
-	var refuse atomic.Bool
-	refuse.Store(true)
-	ts := newTestServer(t, plainServer, func(ts *testServer) {
-		ts.onMail = func(s *session, _ string) error {
-			if refuse.Swap(false) {
-				fmt.Fprint(s.conn.Conn(), "421 4.7.0 too many connections, closing\r\n")
-				s.drop()
-				return errors.New("closed")
+			wantStatus(t, sendOne(t, p, 2), Delivered)
+			if n := ts.accepts.Load(); n != 2 {
+				t.Errorf("%d connections, want the 421 one replaced", n)
 			}
-			return nil
-		}
-	})
-	p := newPool(t, ts.config(security.None))
-	res := sendOne(t, p, 1)
-	wantStatus(t, res, Deferred)
-	if !res.Throttle || res.Code != 421 || res.Stage != StageMail {
-		t.Errorf("result = %+v, want the 421 at MAIL", res)
+		})
 	}
-	wantStatus(t, sendOne(t, p, 2), Delivered)
 }
 
 func TestDroppedAfterDataEndIsUnknown(t *testing.T) {
