@@ -91,8 +91,7 @@ func (s Status) code() byte {
 
 // columns is the header line of every results file, in order. Files
 // written before the relay column have the first eight (legacyColumns):
-// they are read as they are, and a run that resumes one writes lines of
-// that width until Close rewrites the file with every column.
+// Open rewrites such a file with the column, empty for its rows.
 var columns = []string{"row", "email", "status", "code", "reply", "message_id", "attempts", "time", "relay"}
 
 const legacyColumns = 8
@@ -169,7 +168,7 @@ type Journal struct {
 	warnings  []string
 	damaged   []int // lines Open skipped, in file order
 	// legacy: the file has the eight columns from before the relay
-	// column; lines appended to it leave the relay out until Close.
+	// column, until Open rewrites it (upgrade).
 	legacy bool
 }
 
@@ -211,6 +210,9 @@ func Open(path string) (*Journal, error) {
 			j.inflight.Close()
 		}
 		return nil, err
+	}
+	if j.legacy {
+		return j.upgrade()
 	}
 	return j, nil
 }
@@ -317,15 +319,31 @@ func (j *Journal) Record(e Entry) error {
 	if err := j.usableLocked(); err != nil {
 		return err
 	}
-	return j.appendLocked(e.Row, e.Status, HashEmail(email), lw.format(j.width(fields[:])...))
+	return j.appendLocked(e.Row, e.Status, HashEmail(email), lw.format(fields[:]...))
 }
 
-// width cuts a line's fields to the columns of this file.
-func (j *Journal) width(fields []string) []string {
-	if j.legacy {
-		return fields[:legacyColumns]
+// upgrade rewrites a file from before the relay column with it, empty for
+// the rows it holds, so that the lines of this run can name their relay,
+// and opens it again. What Open found (recovered rows, damaged lines) is
+// kept. It runs after recoverInflight, whose unknown lines it rewrites
+// too.
+func (j *Journal) upgrade() (*Journal, error) {
+	j.mu.Lock()
+	err := j.compactLocked() // writes every kept line with an empty relay; closes j.f
+	j.mu.Unlock()
+	j.inflight.Close()
+	if j.f != nil {
+		j.f.Close()
 	}
-	return fields
+	if err != nil {
+		return nil, fmt.Errorf("add the relay column: %w", err)
+	}
+	nj, err := Open(j.path)
+	if err != nil {
+		return nil, err
+	}
+	nj.recovered, nj.warnings, nj.damaged = j.recovered, j.warnings, j.damaged
+	return nj, nil
 }
 
 func (j *Journal) usableLocked() error {
@@ -487,8 +505,12 @@ func (j *Journal) Abandon() error {
 func (j *Journal) unknownLine(row int, b begun, now string) []byte {
 	lw := getLine()
 	defer putLine(lw)
-	return slices.Clone(lw.format(j.width([]string{strconv.Itoa(row), EscapeCell(b.email), string(Unknown), "0",
-		unknownReply, b.messageID, "1", now, EscapeCell(b.relay)})...))
+	fields := []string{strconv.Itoa(row), EscapeCell(b.email), string(Unknown), "0",
+		unknownReply, b.messageID, "1", now, EscapeCell(b.relay)}
+	if j.legacy {
+		fields = fields[:legacyColumns] // upgrade adds the column to every line
+	}
+	return slices.Clone(lw.format(fields...))
 }
 
 // HashEmail is the 64-bit FNV-1a hash of an address, trimmed and lower-cased,
