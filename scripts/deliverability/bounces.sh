@@ -39,7 +39,6 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-json() { $PY -c 'import json,sys; v=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, v))' "$@"; }
 
 go build -o "$W/mailmerge" ./cmd/mailmerge
 MM=$W/mailmerge
@@ -58,13 +57,6 @@ if ! postfix -c "$PF/etc" start >"$W/postfix-start.log" 2>&1 || ! wait_port "$PF
   fail "postfix: private instance did not start: $(tail -2 "$W/postfix-start.log" | tr '\n' ' ')"
   exit 1
 fi
-wait_queue() {
-  for _ in $(seq 300); do
-    [ -z "$(find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred" "$PF/queue/maildrop" -type f 2>/dev/null | head -1)" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # Dovecot: IMAP with implicit TLS only, one user, nami@example.com, whose
 # mail is the Maildir Postfix delivers to (same uid).
@@ -149,7 +141,7 @@ if "$MM" send "$C/campaign.toml" --yes --quiet >"$W/send.out" 2>&1 && \
 else
   fail "send: $(tail -3 "$W/send.out" | tr '\n' ' ')"
 fi
-wait_queue || true
+wait_queue "$PF" || true
 NAMI=$PF/mail/example.com/nami
 reports=$(grep -l 'report-type=delivery-status' "$NAMI"/new/* 2>/dev/null | wc -l)
 if [ "$reports" = 2 ]; then
@@ -203,7 +195,7 @@ fi
 
 before=$(grep -c 'status=sent' "$PF/maillog" || true)
 if "$MM" send "$C/campaign.toml" --resume --retry-failed --yes --quiet >"$W/resume.out" 2>&1; then
-  wait_queue || true
+  wait_queue "$PF" || true
   after=$(grep -c 'status=sent' "$PF/maillog" || true)
   if [ "$before" = "$after" ] && grep -q 'bounced 2' "$W/resume.out"; then
     pass "send --resume: the bounced rows are final; nothing was sent again"

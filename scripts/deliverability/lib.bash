@@ -11,6 +11,8 @@ fail() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
 skip() { echo "SKIP $*"; }
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# json FILE EXPR: EXPR evaluated over the keys of the JSON object in FILE.
+json() { $PY -c 'import json,sys; v=json.load(open(sys.argv[1])); print(eval(sys.argv[2], dict(v)))' "$@"; }
 
 # apt_install PKG...: installs what is missing; the postfix package must
 # not set up or start a system MTA ("No configuration").
@@ -77,4 +79,15 @@ virtual_uid_maps = static:$(id -u postfix)
 virtual_gid_maps = static:$(id -g postfix)
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 CF
+}
+
+# wait_queue PF [SECONDS]: until the Postfix instance in PF has no message
+# left to deliver (30 s unless told); fails if one is still queued then.
+wait_queue() {
+  local tenths=$(( ${2:-30} * 10 ))
+  for _ in $(seq "$tenths"); do
+    [ -z "$(find "$1/queue/incoming" "$1/queue/active" "$1/queue/deferred" "$1/queue/maildrop" "$1/queue/hold" -type f 2>/dev/null | head -1)" ] && return 0
+    sleep 0.1
+  done
+  return 1
 }
