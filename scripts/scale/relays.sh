@@ -21,7 +21,9 @@
 # exits 1 on any FAIL. Knobs (environment): FAIL_N (20000), FAIL_RATE
 # (100/s per relay), RATE_N (1500), RATE (50/s per relay), SHARD_N (100000),
 # SCALE_TMP (/dev/shm: a tmpfs, so Postfix's fsyncs cost nothing; /tmp
-# when /dev/shm is missing), KEEP=1 keeps the scratch folder.
+# when /dev/shm is missing), SECTIONS ("failover rate shards"),
+# MAILMERGE_BIN (a prebuilt binary instead of building ./cmd/mailmerge),
+# KEEP=1 keeps the scratch folder.
 #
 # Everything listens on 127.0.0.1 and lives in a temporary folder; the
 # Postfix instances are private (never the system's) and stopped at the end,
@@ -33,6 +35,7 @@ cd "$(dirname "$0")/../.."
 FAIL_N=${FAIL_N:-20000} FAIL_RATE=${FAIL_RATE:-100/s}
 RATE_N=${RATE_N:-1500} RATE=${RATE:-50/s}
 SHARD_N=${SHARD_N:-100000}
+SECTIONS=${SECTIONS:-failover rate shards}
 RELAYS=(a b c)
 
 need=()
@@ -56,8 +59,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$W/mailmerge" ./cmd/mailmerge
-MM=$W/mailmerge
+MM=${MAILMERGE_BIN:-$W/mailmerge}
+[ -n "${MAILMERGE_BIN:-}" ] || go build -o "$MM" ./cmd/mailmerge
 declare -A PORT
 
 # relay_setup NAME: a private Postfix in $W/NAME on a free port, taking
@@ -337,13 +340,17 @@ echo "relays: a on ${PORT[a]}, b on ${PORT[b]}, c on ${PORT[c]} (Postfix $(postc
 
 TABLE=()
 measured() { TABLE+=("$1" "$2"); }
-failover
-clear_mail
-rate_scaling
-clear_mail
-shards
+for s in $SECTIONS; do
+  case $s in
+    failover) failover ;;
+    rate) rate_scaling ;;
+    shards) shards ;;
+    *) echo "relays.sh: unknown section $s (failover, rate, shards)" >&2; exit 2 ;;
+  esac
+  clear_mail
+done
 
 echo
 echo "measured:"
-printf '  %-44s %s\n' "${TABLE[@]}"
+printf '  %-52s %s\n' "${TABLE[@]}"
 [ "$FAILS" = 0 ]
