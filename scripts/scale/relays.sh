@@ -6,10 +6,15 @@
 #
 #   failover  20,000 rows over a, b and c; b is stopped (postfix stop) once a
 #             third is recorded and started again at half, during the run.
-#             Every row's Message-ID must be in exactly one Maildir (0 lost,
-#             0 duplicates), the results file must have one row per list row
-#             (unknown rows reconciled against the Maildirs), b must take
+#             The results file must have one row per list row, none failed;
+#             every sent row's Message-ID in exactly one Maildir, its relay's;
+#             each unknown row (a connection cut by the stop) in its own
+#             relay's Maildir or in none, never another's. b must take
 #             nothing during its outage and mail again after its restart.
+#             Then, as send's hint says, the unknown rows found in no
+#             Maildir are resent (--resume --resend-unknown --rows), and
+#             every row's Message-ID must be in exactly one Maildir (0 lost,
+#             0 duplicates).
 #   rate      each relay limited to the same rate: one relay against three,
 #             by wall time of the whole send; three must be >= 2.7x faster.
 #   shards    four `send --shard i/4` over 100,000 rows to the three relays,
