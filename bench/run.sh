@@ -40,13 +40,8 @@ QUIET_WAIT="${QUIET_WAIT:-90}"
 MAX_OTHER_PCT="${MAX_OTHER_PCT:-15}"
 RETRIES="${RETRIES:-2}"
 export PATH="$PATH:/usr/sbin:/usr/local/go/bin"
-# As in ../shared/bench: without these, smtp-sink/smtp-source/stunnel shrink and
-# regrow their heap on every connection close (a tool artefact). Our client and
-# Python run untouched.
-TUNE="glibc.malloc.trim_threshold=67108864:glibc.malloc.top_pad=16777216"
-
-die() { echo "run.sh: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# TUNE (smtp-sink's malloc setting), die, log, waitport, now, timev, HZ, boxbusy, quiet
+. "$HERE/lib.sh"
 
 for t in smtp-sink smtp-source stunnel4 openssl go /usr/bin/python3 /usr/bin/time ss; do
   command -v "$t" >/dev/null || die "$t not found; run bench/setup.sh first"
@@ -64,24 +59,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/n
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-waitport() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-now() { date +%s.%N; }
-# timev FILE FIELD: a figure from /usr/bin/time -v output
-timev() { awk -F': ' -v f="$2" 'index($0, f) {gsub(/%/, "", $2); print $2}' "$1"; }
-# CPU accounting in clock ticks: the box's user+nice+system, and our servers'.
-HZ=$(getconf CLK_TCK)
-boxbusy() { awk '/^cpu /{print $2+$3+$4, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+# CPU ticks our servers used.
 srvticks() { local t=0 p; for p in "${PIDS[@]}"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
-# quiet: wait until the whole box is under QUIET_PCT % busy over half a second.
-quiet() {
-  local end=$(( $(date +%s) + QUIET_WAIT )) a b pct
-  while :; do
-    a=($(boxbusy)); sleep 0.5; b=($(boxbusy))
-    pct=$(( 100 * (b[0] - a[0]) / (b[1] - a[1] + 1) ))
-    [ "$pct" -lt "$QUIET_PCT" ] && return 0
-    [ "$(date +%s)" -ge "$end" ] && { log "box still ${pct}% busy after ${QUIET_WAIT}s; measuring anyway"; return 0; }
-  done
-}
 # pre/post bracket one client run: OTHER = % of one core used by everything but
 # the client (from its time -v) and our servers.
 pre() { quiet; B0=($(boxbusy)); S0T=$(srvticks); }
