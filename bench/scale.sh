@@ -4,8 +4,10 @@
 #   - the results file of a real send of ROWS rows: bytes per row;
 #   - send --resume over that fully sent file (it sends nobody): wall, CPU %,
 #     peak RSS; and journal.Open of 1,000,000 rows alone (BenchmarkOpenMillion);
-#   - peak RSS of the send itself, and of one shard of a SHARDS-way split of a
-#     list of ROWS x SHARDS rows when this build has send --shard;
+#   - peak RSS of the send itself, and of one shard: send --shard 1/SHARDS of a
+#     list of ROWS x SHARDS rows when this build has --shard, otherwise
+#     send --rows of the list's last ROWS rows, which is what a shard does
+#     (reads the whole list, sends ROWS rows numbered up to its end);
 #   - BenchmarkRender2KB before and after, the reference every throughput
 #     figure is quoted against (machines differ up to 3x).
 # See README.md.
@@ -17,7 +19,7 @@
 #   BENCH_DIR=/tmp/mailmerge-scale   scratch: binary, campaigns, logs
 #   SINK_PORT=22625                  loopback port of smtp-sink; the run refuses a busy one
 #   ROWS=1000000                     rows of the measured send
-#   SHARDS=4                         the shard run sends shard 1/SHARDS of ROWS x SHARDS rows
+#   SHARDS=10                        the shard run sends 1/SHARDS of ROWS x SHARDS rows (10,000,000)
 #   RESUME_REPS=3                    --resume runs (median)
 #   OUT=bench/SCALE-RESULTS.md       where the markdown goes
 #   MAILMERGE_BIN=path               use this binary instead of building ./cmd/mailmerge
@@ -31,7 +33,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 D="${BENCH_DIR:-/tmp/mailmerge-scale}"
 SP="${SINK_PORT:-22625}"
 ROWS="${ROWS:-1000000}"
-SHARDS="${SHARDS:-4}"
+SHARDS="${SHARDS:-10}"
 RESUME_REPS="${RESUME_REPS:-3}"
 OUT="${OUT:-$HERE/SCALE-RESULTS.md}"
 QUIET_PCT="${QUIET_PCT:-20}"
@@ -68,7 +70,7 @@ gen() {  # DIR ROWS: the 2 KB campaign of bench/gen, plain, to smtp-sink
 }
 log "generating campaigns in $D"
 gen "$D/c$ROWS" "$ROWS"
-[ "$HAS_SHARD" = 1 ] && gen "$D/s$((ROWS * SHARDS))" "$((ROWS * SHARDS))"
+BIG=$((ROWS * SHARDS)); gen "$D/s$BIG" "$BIG"
 
 log "starting smtp-sink on 127.0.0.1:$SP"
 GLIBC_TUNABLES=$TUNE smtp-sink -a -u nobody "127.0.0.1:$SP" 1024 >/dev/null 2>"$D/logs/smtp-sink.err" &
@@ -129,15 +131,20 @@ OPEN_MS=$(awk '/^BenchmarkOpenMillion/ {print $3 / 1e6}' "$D/logs/open-bench.txt
 OPEN_B=$(awk '/^BenchmarkOpenMillion/ {for (i = 1; i < NF; i++) if ($(i+1) == "B/op") print $i}' "$D/logs/open-bench.txt" | median)
 OPEN_FILE=$(awk '/^BenchmarkOpenMillion/ {for (i = 1; i < NF; i++) if ($(i+1) == "file-B/row") print $i}' "$D/logs/open-bench.txt" | median)
 
-SHARD=()
+SC="$D/s$BIG/campaign.toml"
 if [ "$HAS_SHARD" = 1 ]; then
-  SC="$D/s$((ROWS * SHARDS))/campaign.toml"
-  log "send --shard 1/$SHARDS of $((ROWS * SHARDS)) rows"
-  rm -f "$D/s$((ROWS * SHARDS))"/results*
+  SHARD_HOW="send --shard 1/$SHARDS"
+  log "$SHARD_HOW of $BIG rows"
+  rm -f "$D/s$BIG"/results*
   run shard "$BIN" send --shard "1/$SHARDS" --yes --quiet --json --rate 0 --workers 4 "$SC"
-  SHARD=("$WALL" "$CPU" "$RSS_KB" "$USER" "$SYS" "$RC" "$(json shard sent)")
-  rm -f "$D/s$((ROWS * SHARDS))"/results*
+else
+  SHARD_HOW="send --rows $((BIG - ROWS + 1))-$BIG (no --shard in this build)"
+  log "$SHARD_HOW of $BIG rows"
+  rm -f "$D/s$BIG"/results*
+  run shard "$BIN" send --rows "$((BIG - ROWS + 1))-$BIG" --yes --quiet --json --rate 0 --workers 4 "$SC"
 fi
+SHARD=("$WALL" "$CPU" "$RSS_KB" "$USER" "$SYS" "$RC" "$(json shard sent)")
+rm -f "$D/s$BIG"/results*
 
 render after; RENDER1=$RENDER; RENDER_CPU1=$RENDER_CPU
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg); S1=$(date +%s)
@@ -166,11 +173,7 @@ per_million() { awk -v s="$1" -v n="$ROWS" 'BEGIN{printf "%.2f", s * 1000000 / n
   echo "| results file after that send | $SIZE bytes, $LINES rows ($SENTROWS sent): **$(awk -v s="$SIZE" -v n="$LINES" 'BEGIN{ if (n > 0) printf "%.1f", s / n; else print "n/a" }') bytes/row** | | | | |"
   echo "| send --resume over those $ROWS sent rows (sends nobody), median of $RESUME_REPS | wall **$RW s**, i.e. $(per_million "$RW") s per million rows | $(ratio "$(awk -v n="$ROWS" -v w="$RW" 'BEGIN{ if (w > 0) printf "%.0f", n / w }')" "$REF") (rows/s) | $RCPU | $(mb "$RRSS") | $(for r in "${RESUME[@]}"; do printf 'rc %s sent %s; ' "$(field "$r" 6)" "$(field "$r" 7)"; done) |"
   echo "| journal.Open of 1,000,000 rows alone (BenchmarkOpenMillion, median of 3 x 3) | **$OPEN_MS ms**; $OPEN_B bytes allocated per Open; its file $OPEN_FILE bytes/row | $(ratio "$(awk -v ms="$OPEN_MS" 'BEGIN{ if (ms > 0) printf "%.0f", 1e6 / (ms / 1000) }')" "$REF") (rows/s) | | | |"
-  if [ "$HAS_SHARD" = 1 ]; then
-    echo "| send --shard 1/$SHARDS of $((ROWS * SHARDS)) rows | wall ${SHARD[0]} s, user ${SHARD[3]} s, sys ${SHARD[4]} s | | ${SHARD[1]} | **$(mb "${SHARD[2]}")** | rc ${SHARD[5]}, sent ${SHARD[6]:-?} |"
-  else
-    echo "| send --shard | not in this build: a shard is one send process over its rows, so the send row above is the per-shard figure for a shard of $ROWS rows | | | | |"
-  fi
+  echo "| one shard: $SHARD_HOW, a list of $BIG rows | wall ${SHARD[0]} s, user ${SHARD[3]} s, sys ${SHARD[4]} s | | ${SHARD[1]} | **$(mb "${SHARD[2]}")** | rc ${SHARD[5]}, sent ${SHARD[6]:-?} |"
   echo
   echo "Each --resume run, wall s / CPU % / peak RSS KB / user s / sys s / exit / sent:"
   echo
@@ -190,7 +193,7 @@ per_million() { awk -v s="$1" -v n="$ROWS" 'BEGIN{printf "%.2f", s * 1000000 / n
   echo "rm -f DIR/results-*; /usr/bin/time -v mailmerge send --yes --quiet --json --rate 0 --workers 4 DIR/campaign.toml"
   echo "/usr/bin/time -v mailmerge send --resume --yes --quiet --json --rate 0 --workers 4 DIR/campaign.toml   # x $RESUME_REPS"
   echo "go test -run '^\$' -bench '^BenchmarkOpenMillion\$' -benchtime 3x -count 3 ./internal/journal"
-  [ "$HAS_SHARD" = 1 ] && echo "/usr/bin/time -v mailmerge send --shard 1/$SHARDS --yes --quiet --json --rate 0 --workers 4 DIR4/campaign.toml   # $((ROWS * SHARDS)) rows"
+  echo "/usr/bin/time -v mailmerge $SHARD_HOW --yes --quiet --json --rate 0 --workers 4 BIGDIR/campaign.toml   # $BIG rows"
   echo "go test -run '^\$' -bench '^BenchmarkRender2KB\$' -benchtime 3s -count 3 ./bench/   # before and after"
   echo '```'
 } > "$OUT"
