@@ -4,7 +4,7 @@
 #   - the results file of a real send of ROWS rows: bytes per row;
 #   - send --resume over that fully sent file (it sends nobody): wall, CPU %,
 #     peak RSS; and journal.Open of 1,000,000 rows alone (BenchmarkOpenMillion);
-#   - peak RSS of the send itself, and of one shard: send --shard 1/SHARDS of a
+#   - peak RSS of the send itself, and of one shard: send --shard 0/SHARDS of a
 #     list of ROWS x SHARDS rows when this build has --shard, otherwise
 #     send --rows of the list's last ROWS rows, which is what a shard does
 #     (reads the whole list, sends ROWS rows numbered up to its end);
@@ -133,10 +133,10 @@ OPEN_FILE=$(awk '/^BenchmarkOpenMillion/ {for (i = 1; i < NF; i++) if ($(i+1) ==
 
 SC="$D/s$BIG/campaign.toml"
 if [ "$HAS_SHARD" = 1 ]; then
-  SHARD_HOW="send --shard 1/$SHARDS"
+  SHARD_HOW="send --shard 0/$SHARDS"
   log "$SHARD_HOW of $BIG rows"
   rm -f "$D/s$BIG"/results*
-  run shard "$BIN" send --shard "1/$SHARDS" --yes --quiet --json --rate 0 --workers 4 "$SC"
+  run shard "$BIN" send --shard "0/$SHARDS" --yes --quiet --json --rate 0 --workers 4 "$SC"
 else
   SHARD_HOW="send --rows $((BIG - ROWS + 1))-$BIG (no --shard in this build)"
   log "$SHARD_HOW of $BIG rows"
