@@ -56,7 +56,8 @@ func BenchmarkRecord(b *testing.B) {
 // BenchmarkOpenMillion measures Open of a results file of 1,000,000 sent
 // rows, the work --resume does before it sends anyone: read every line back
 // and keep the ~17-byte index. The file is written once, through the journal,
-// with the same entries as BenchmarkRecord. bench/scale.sh quotes it.
+// with a Postfix-style reply and a relay named like a host, as [smtp] alone
+// names its relay. bench/scale.sh quotes it.
 func BenchmarkOpenMillion(b *testing.B) {
 	const rows = 1_000_000
 	path := filepath.Join(b.TempDir(), "results.csv")
@@ -64,8 +65,8 @@ func BenchmarkOpenMillion(b *testing.B) {
 	for row := 1; row <= rows; row++ {
 		e := Entry{Row: row, Email: fmt.Sprintf("recipient%d@example.com", row), Status: Sent, Code: 250,
 			Reply: "2.0.0 Ok: queued as 4F2A1C3D9E", MessageID: fmt.Sprintf("<20250314092653.%d@example.com>", row),
-			Attempts: 1, Time: t0}
-		if err := j.Begin(row, e.Email, e.MessageID); err != nil {
+			Attempts: 1, Time: t0, Relay: "smtp.example.com"}
+		if err := j.Begin(row, e.Email, e.MessageID, e.Relay); err != nil {
 			b.Fatal(err)
 		}
 		if err := j.Record(e); err != nil {
