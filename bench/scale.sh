@@ -13,7 +13,7 @@
 # See README.md.
 #
 #   sudo bench/setup.sh      # once
-#   bench/scale.sh           # ~10 min on a quiet 2-core box; writes bench/SCALE-RESULTS.md
+#   bench/scale.sh           # ~15-25 min on a 2-core box; writes bench/SCALE-RESULTS.md
 #
 # Env (defaults):
 #   BENCH_DIR=/tmp/mailmerge-scale   scratch: binary, campaigns, logs
