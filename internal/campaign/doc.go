@@ -72,8 +72,9 @@
 // rows.go is the one place that tells the two apart; Message uses it too).
 //
 // A campaign loaded with Options.Rows still walks every row: the reader
-// marks those outside the selection, the composers only validate them, and
-// each consumer looks at them for what protects the whole list alone
+// marks those outside the selection, the composers give them only their
+// address (prepare: the To template alone), and each consumer looks at
+// them for what protects the whole list alone
 // (check: duplicate addresses; plan and the runner: a row whose address
 // changed since the results file recorded it), never reporting, rendering,
 // sending or recording them.
@@ -84,6 +85,12 @@
 // once and takes each row's line from the one shard file that should
 // hold it, refusing a row that is missing, in two files or in the wrong
 // one.
+//
+// A resume walks the list with eachSettled: a row the results file already
+// holds for good (sent, failed or unknown, unless --retry-failed or
+// --resend-unknown) gets only its address too, enough to see that the row
+// is still the same recipient, so a resume or a shard costs what it sends,
+// not what the list holds.
 //
 // # Send
 //

@@ -170,7 +170,7 @@ func (c *Campaign) mergeRows(ctx context.Context, set *shardSet) ([]uint16, erro
 		if rec.Row <= 0 {
 			continue // a line of the list the reader could not number: never recorded
 		}
-		key := c.shardKey(rec.Fields)
+		key := c.shardKey(c.composer.Recipient(rec.Fields), rec.Fields)
 		s := Shard{I: ShardOf(key, set.n), N: set.n}
 		for len(owners) < rec.Row {
 			owners = append(owners, noShard)

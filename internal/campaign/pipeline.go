@@ -3,6 +3,7 @@ package campaign
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"runtime"
 	"sync"
@@ -49,8 +50,17 @@ const maxWire = 256 << 10
 // each streams the list and renders every row. A problem with the list as
 // a whole (unreadable, bad header) is returned; a problem with one row goes
 // to fn as row.err. fn returning an error stops the walk. Rows outside
-// Options.Rows come to fn too, marked outside and only validated.
+// Options.Rows or Options.Shard come to fn too, marked outside, with only
+// their address (see prepare).
 func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]string, error) {
+	return c.eachSettled(ctx, w, nil, fn)
+}
+
+// eachSettled is each, where settled, when set, names the rows an earlier
+// run dealt with for good: like rows outside the selection they get only
+// their address, which is all a resume looks at for them (the list must
+// not have changed under it). It is called on every core at once.
+func (c *Campaign) eachSettled(ctx context.Context, w walk, settled func(row int) bool, fn func(r row) error) ([]string, error) {
 	list, columns, err := c.openList()
 	if err != nil {
 		return columns, err
@@ -79,16 +89,8 @@ func (c *Campaign) each(ctx context.Context, w walk, fn func(r row) error) ([]st
 			defer wg.Done()
 			for b := range work {
 				for i := range b.rows {
-					s := &b.rows[i]
-					if !s.outside && !c.shard.All() {
-						s.outside = !c.inShard(s.rec.Row, s.rec.Fields)
-					}
-					switch {
-					case s.err != nil:
-					case s.outside:
-						c.composeRow(validate, list.Sheet(), s)
-					default:
-						c.composeRow(w, list.Sheet(), s)
+					if s := &b.rows[i]; s.err == nil {
+						c.prepare(w, list.Sheet(), s, settled)
 					}
 				}
 				close(b.done)
@@ -159,6 +161,41 @@ type batch struct {
 	rows []row // err is set already for a row the list itself refused
 	done chan struct{}
 }
+
+// prepare makes what the consumer needs of one row. A row outside the
+// selection or the shard, or settled by an earlier run, gets only its
+// address (row.email; an error when it has none): the checks of the whole
+// list look at nothing else, and rendering a million messages nobody
+// sends is what made a shard or a resume cost as much as the whole run.
+// Test sends record the tester's address, which only a message has, so
+// they always validate.
+func (c *Campaign) prepare(w walk, sheet string, s *row, settled func(int) bool) {
+	light := s.outside || settled != nil && settled(s.rec.Row)
+	addr, known := "", false
+	if !s.outside && !c.shard.All() {
+		addr, known = c.composer.Recipient(s.rec.Fields), true
+		if !c.inShard(s.rec.Row, addr, s.rec.Fields) {
+			s.outside, light = true, true
+		}
+	}
+	switch {
+	case !light:
+		c.composeRow(w, sheet, s)
+	case c.redirect:
+		c.composeRow(validate, sheet, s)
+	default:
+		if !known {
+			addr = c.composer.Recipient(s.rec.Fields)
+		}
+		s.email = addr
+		if addr == "" {
+			s.err = &RowError{File: c.listPath, Sheet: sheet, Line: s.rec.Line, Row: s.rec.Row, Err: errNoRecipient}
+		}
+	}
+}
+
+// errNoRecipient is a row without a message whose To holds no address.
+var errNoRecipient = errors.New("to: no valid address")
 
 // composeRow validates or builds the message of one row, as w says.
 func (c *Campaign) composeRow(w walk, sheet string, s *row) {

@@ -68,7 +68,14 @@ func (c *Campaign) plan(ctx context.Context, prev *journal.Journal, set sendSett
 			p.Relays = append(p.Relays, fmt.Sprintf("%s %s (%s), %s, weight %d", r.name, serverOf(r.delivery), r.delivery.Security, r.rate, r.weight))
 		}
 	}
-	_, err := c.each(ctx, validate, func(rw row) error {
+	var settled func(int) bool
+	if prev != nil && !c.redirect {
+		settled = func(row int) bool {
+			e, ok := prev.Lookup(row)
+			return ok && !resends(e.Status, opts)
+		}
+	}
+	_, err := c.eachSettled(ctx, validate, settled, func(rw row) error {
 		p.ListRows = max(p.ListRows, rw.rec.Row)
 		if rw.outside {
 			return c.unchanged(prev, rw)
@@ -148,12 +155,24 @@ func (c *Campaign) sendsRow(prev *journal.Journal, opts SendOptions, row int, em
 	if e.EmailHash != journal.HashEmail(email) {
 		return false, "", fmt.Errorf("%s: row %d is now %s: %w", c.listPath, row, email, ErrListChanged)
 	}
-	switch {
-	case e.Status == journal.Failed && opts.RetryFailed,
-		e.Status == journal.Unknown && opts.ResendUnknown:
+	if resends(e.Status, opts) {
 		return true, "", nil
 	}
 	return false, e.Status, nil
+}
+
+// resends says whether a run sends again a row an earlier run recorded
+// with status: a skipped one (corrected since, or out of the suppress
+// files), a failed one with --retry-failed, an unknown one with
+// --resend-unknown.
+func resends(status journal.Status, opts SendOptions) bool {
+	switch {
+	case status == journal.Skipped,
+		status == journal.Failed && opts.RetryFailed,
+		status == journal.Unknown && opts.ResendUnknown:
+		return true
+	}
+	return false
 }
 
 // unchanged checks a row outside Options.Rows against an earlier run's

@@ -201,7 +201,11 @@ func (r *runner) produce(ctx context.Context) {
 	if r.halted() {
 		level = validate
 	}
-	_, err := r.c.each(ctx, level, func(rw row) error {
+	var settled func(int) bool
+	if !r.c.redirect { // test sends record the tester: only a message knows it
+		settled = r.settled
+	}
+	_, err := r.c.eachSettled(ctx, level, settled, func(rw row) error {
 		if rw.outside {
 			return r.c.unchanged(r.j, rw)
 		}
@@ -211,7 +215,10 @@ func (r *runner) produce(ctx context.Context) {
 			if rw.rec.Row == 0 {
 				return nil // a broken line of the list: check already refused or reported it
 			}
-			if prev, ok := r.j.Lookup(rw.rec.Row); ok && prev.Status == journal.Skipped {
+			// An earlier outcome stands: a row sent then and invalid now
+			// (--skip-invalid) recorded skipped over it would be sent
+			// again by a later --resume once it is corrected.
+			if prev, ok := r.j.Lookup(rw.rec.Row); ok && (prev.Status == journal.Skipped || !resends(prev.Status, r.opts)) {
 				r.previous(string(prev.Status))
 				return nil
 			}
@@ -259,6 +266,13 @@ func (r *runner) produce(ctx context.Context) {
 		r.mu.Unlock()
 		r.stop(err.Error(), "")
 	}
+}
+
+// settled says whether an earlier run dealt with row for good: this run
+// does not send it, so its message need not be made (eachSettled).
+func (r *runner) settled(row int) bool {
+	prev, ok := r.j.Lookup(row)
+	return ok && !resends(prev.Status, r.opts)
 }
 
 // suppressed records a row that a suppress file holds an address of as

@@ -1074,3 +1074,37 @@ func TestSendSkippedRowCorrected(t *testing.T) {
 		}
 	}
 }
+
+// A row sent by an earlier run that is invalid now (its address was
+// edited into something that is not one) keeps its "sent": --resume
+// --skip-invalid must not record it skipped over that, or a later
+// --resume, once the row is corrected, would send it a second time.
+func TestSendSentRowInvalidLater(t *testing.T) {
+	srv := startSandbox(t, sandbox.Options{})
+	c := newSendCampaign(t, 4, sendKeys{top: `cc = "{{.boss}}"`})
+	send(t, c, campaign.SendOptions{Server: target(srv), Limit: 3})
+	list := c.RecipientsPath()
+	b, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(b)
+	writeFile(t, list, strings.Replace(good, addr(2), "user2 at example.com", 1))
+	sum := send(t, c, campaign.SendOptions{Server: target(srv), Resume: true, SkipInvalid: true})
+	if sum.Sent != 1 || sum.Skipped != 0 || sum.Previous["sent"] != 3 {
+		t.Fatalf("resume with row 2 invalid: %+v, want row 4 sent and rows 1-3 left sent", sum)
+	}
+	if r := readResults(t, sum.Results)[2]; r.status != "sent" {
+		t.Fatalf("row 2 = %+v, want still sent", r)
+	}
+	writeFile(t, list, good)
+	sum = send(t, c, campaign.SendOptions{Server: target(srv), Resume: true})
+	if sum.Sent != 0 {
+		t.Fatalf("resume after correcting row 2: %+v, want nothing sent", sum)
+	}
+	for i, got := 1, copies(srv); i <= 4; i++ {
+		if got[addr(i)] != 1 {
+			t.Errorf("row %d: %s got %d copies, want 1", i, addr(i), got[addr(i)])
+		}
+	}
+}

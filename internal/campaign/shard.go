@@ -133,20 +133,18 @@ func (s Shard) ResultsPath(results string) string {
 // results file records it under, or, for a row without a valid one, its To
 // as written, so that every row of the list belongs to exactly one shard.
 // fields is nil for a row the list itself refused.
-func (c *Campaign) shardKey(fields map[string]string) string {
-	if fields == nil {
-		return ""
-	}
-	if addr := c.composer.Recipient(fields); addr != "" {
+func (c *Campaign) shardKey(addr string, fields map[string]string) string {
+	if fields == nil || addr != "" {
 		return addr
 	}
 	return c.composer.ToText(fields)
 }
 
-// inShard says whether a row of the list is in Options.Shard. Row 0, a
+// inShard says whether a row of the list, whose recipient address is addr
+// (composer.Recipient, "" when it has none), is in Options.Shard. Row 0, a
 // line the reader could not number, is in every shard: it is about the list.
-func (c *Campaign) inShard(row int, fields map[string]string) bool {
-	return c.shard.All() || row == 0 || ShardOf(c.shardKey(fields), c.shard.N) == c.shard.I
+func (c *Campaign) inShard(row int, addr string, fields map[string]string) bool {
+	return c.shard.All() || row == 0 || ShardOf(c.shardKey(addr, fields), c.shard.N) == c.shard.I
 }
 
 // ShardFile is the results file of one shard, found beside the campaign's.
