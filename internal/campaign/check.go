@@ -121,7 +121,9 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 		emit(p)
 	}
 	var stopped error // onValid's: it ends the check as it is, not as a problem of the list
-	dups := &dupFinder{}
+	// Two rows with one address are always in one shard: a shard looks
+	// for duplicates among its own rows alone.
+	dups := &dupFinder{sparse: !c.shard.All()}
 	var utf8 utf8Rows
 	align := dkimAlignment{d: c.dkim}
 	if err := c.suppress.load(); err != nil {
@@ -135,7 +137,7 @@ func (c *Campaign) checkRows(ctx context.Context, report func(Problem), onValid 
 	columns, err := c.each(ctx, w, func(r row) error {
 		sum.ListRows = max(sum.ListRows, r.rec.Row)
 		if r.outside {
-			if r.err == nil {
+			if r.err == nil && !dups.sparse {
 				dups.add(r.rec.Row, r.email) // a second copy may come from outside the selection
 			}
 			return nil
@@ -223,17 +225,15 @@ func (c *Campaign) pastEndProblem(sum CheckSummary) Problem {
 }
 
 // selectedGroups keeps the groups of duplicate rows that hold a selected
-// row, or whose address is in the shard: the others are not this run's
-// concern.
+// row: the others are not this run's concern. A shard's are all its own.
 func (c *Campaign) selectedGroups(dups *dupFinder) [][]int {
 	groups := dups.duplicates()
-	if c.rows.All() && c.shard.All() {
+	if c.rows.All() {
 		return groups
 	}
 	var out [][]int
 	for _, g := range groups {
-		// ShardOf is the address hash modulo N, and the group shares one hash.
-		if slices.ContainsFunc(g, c.rows.Has) && (c.shard.All() || int(dups.hashes[g[0]-1]%uint64(c.shard.N)) == c.shard.I) {
+		if slices.ContainsFunc(g, c.rows.Has) {
 			out = append(out, g)
 		}
 	}

@@ -311,3 +311,41 @@ func entries(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// A shard looks for duplicates among its own rows: two rows with one
+// address always fall in one shard, which finds them; the others find
+// none, and the row numbers are the list's.
+func TestCheckDuplicatesInShard(t *testing.T) {
+	c, _ := loadCheck(t, map[string]string{"recipients.csv": "name,email\n" +
+		"Alice,alice@example.com\nBob,bob@example.com\nAl,ALICE@example.com\nCarol,carol@example.com\nRobert,bob@example.com\nAli,alice@example.com\n"})
+	found := map[string]int{}
+	for i := range 3 {
+		s := campaign.Shard{I: i, N: 3}
+		sc, err := campaign.Load(c.Path, campaign.Options{Shard: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []campaign.Problem
+		if _, err := sc.Check(context.Background(), campaign.CheckOptions{}, collect(&ps)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			for _, addr := range []string{"alice", "bob"} {
+				if strings.Contains(p.Message, addr+"@example.com") {
+					found[addr]++
+					if want := campaign.ShardOf(addr+"@example.com", 3); i != want {
+						t.Errorf("shard %d reports %s, whose shard is %d", i, p.Message, want)
+					}
+				}
+			}
+		}
+		for _, want := range []struct{ addr, rows string }{{"alice", "rows 1, 3, 6"}, {"bob", "rows 2, 5"}} {
+			if campaign.ShardOf(want.addr+"@example.com", 3) == i && !slices.ContainsFunc(ps, func(p campaign.Problem) bool { return strings.Contains(p.Message, want.rows) }) {
+				t.Errorf("shard %d: %v, want %s as duplicates", i, ps, want.rows)
+			}
+		}
+	}
+	if found["alice"] != 1 || found["bob"] != 1 {
+		t.Errorf("duplicates reported %v times, want each once over the shards", found)
+	}
+}
