@@ -62,11 +62,8 @@ func (j *Journal) writeCompact(tmp *os.File) error {
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	w.Write(headerLine)
 	win := window{r: j.f, size: j.size, buf: make([]byte, 256<<10)}
-	for row := 1; row < len(j.idx.status); row++ {
-		off, n, ok := j.idx.line(row)
-		if !ok {
-			continue
-		}
+	err := j.idx.inOrder(func(row int) error {
+		off, n, _ := j.idx.line(row)
 		line, err := win.read(off, n)
 		if err != nil {
 			return err
@@ -77,13 +74,17 @@ func (j *Journal) writeCompact(tmp *os.File) error {
 		}
 		if !j.legacy {
 			w.Write(line)
-			continue
+			return nil
 		}
 		// A line of a file from before the relay column: an empty relay.
 		body := bytes.TrimRight(line, "\r\n")
 		w.Write(body)
 		w.WriteString(",")
 		w.Write(line[len(body):])
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -22,43 +22,126 @@ const (
 	maxOffset = 1<<(64-lenBits) - 1
 )
 
-// index is what the journal remembers per row, indexed by row number: a
-// status byte, the address hash and the place of the row's last line.
-// About 17 bytes a row, however long the addresses and replies.
+// index is what the journal remembers per row: a status byte, the address
+// hash and the place of the row's last line. About 17 bytes a row in
+// slices indexed by row number, however long the addresses and replies.
+// A file whose rows are few and far apart (a shard's: a tenth of a list
+// of ten million is spread over all of it) would make those slices as long
+// as the whole list, so once the rows are that sparse the index keeps them
+// in a map instead (about 70 bytes for each row it holds, against 17 for
+// every row up to the highest: the map wins below one row in four).
 type index struct {
 	status []byte
 	hash   []uint64
 	loc    []uint64
+	sparse map[int32]slot     // instead of the slices, once the rows are sparse
+	end    int                // one past the highest row set
 	rows   int                // rows with an outcome
 	counts [len(statuses)]int // rows per status code
 }
 
+// slot is one row of the index.
+type slot struct {
+	loc    uint64 // offset << lenBits | length
+	hash   uint64
+	status byte // 0: no outcome
+}
+
+// The slices give way to a map when a row past sparseFrom lies more than
+// sparseAfter times further than the number of rows held: below a million
+// rows the slices cost little however sparse, and a file read back is in
+// row order, or nearly, so the count of rows keeps up with a dense one.
+const (
+	sparseFrom  = 1 << 20
+	sparseAfter = 4
+)
+
+// get is row's slot, if it has an outcome.
+func (x *index) get(row int) (slot, bool) {
+	if row <= 0 || row >= x.end {
+		return slot{}, false
+	}
+	if x.sparse != nil {
+		s, ok := x.sparse[int32(row)]
+		return s, ok
+	}
+	if x.status[row] == 0 {
+		return slot{}, false
+	}
+	return slot{loc: x.loc[row], hash: x.hash[row], status: x.status[row]}, true
+}
+
 // set records the last line of row and reports whether it replaced an earlier one.
 func (x *index) set(row int, code byte, hash uint64, off int64, n int) bool {
+	old, had := x.get(row)
+	if had {
+		x.counts[old.status]--
+	} else {
+		x.rows++
+	}
+	x.counts[code]++
+	s := slot{loc: uint64(off)<<lenBits | uint64(n), hash: hash, status: code}
+	if x.sparse == nil && row >= len(x.status) && row >= sparseFrom && row >= sparseAfter*x.rows {
+		x.toSparse()
+	}
+	x.end = max(x.end, row+1)
+	if x.sparse != nil {
+		x.sparse[int32(row)] = s
+		return had
+	}
 	if row >= len(x.status) {
 		grow := row + 1 - len(x.status)
 		x.status = slices.Grow(x.status, grow)[:row+1]
 		x.hash = slices.Grow(x.hash, grow)[:row+1]
 		x.loc = slices.Grow(x.loc, grow)[:row+1]
 	}
-	old := x.status[row]
-	if old == 0 {
-		x.rows++
-	} else {
-		x.counts[old]--
+	x.status[row], x.hash[row], x.loc[row] = s.status, s.hash, s.loc
+	return had
+}
+
+// toSparse moves the rows held from the slices into a map.
+func (x *index) toSparse() {
+	x.sparse = make(map[int32]slot, x.rows)
+	for row, st := range x.status {
+		if st != 0 {
+			x.sparse[int32(row)] = slot{loc: x.loc[row], hash: x.hash[row], status: st}
+		}
 	}
-	x.counts[code]++
-	x.status[row], x.hash[row] = code, hash
-	x.loc[row] = uint64(off)<<lenBits | uint64(n)
-	return old != 0
+	x.status, x.hash, x.loc = nil, nil, nil
 }
 
 // line is where the last line of row lies, if it has one.
 func (x *index) line(row int) (off int64, n int, ok bool) {
-	if row <= 0 || row >= len(x.status) || x.status[row] == 0 {
+	s, ok := x.get(row)
+	if !ok {
 		return 0, 0, false
 	}
-	return int64(x.loc[row] >> lenBits), int(x.loc[row] & maxLine), true
+	return int64(s.loc >> lenBits), int(s.loc & maxLine), true
+}
+
+// inOrder calls fn with every row that has an outcome, in row order.
+func (x *index) inOrder(fn func(row int) error) error {
+	if x.sparse == nil {
+		for row := 1; row < len(x.status); row++ {
+			if x.status[row] != 0 {
+				if err := fn(row); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	rows := make([]int32, 0, len(x.sparse))
+	for row := range x.sparse {
+		rows = append(rows, row)
+	}
+	slices.Sort(rows)
+	for _, row := range rows {
+		if err := fn(int(row)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const notOursHint = "choose another results file in [send], or move this one away"

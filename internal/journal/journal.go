@@ -228,10 +228,11 @@ func (j *Journal) Len() int {
 func (j *Journal) Lookup(row int) (Previous, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if row <= 0 || row >= len(j.idx.status) || j.idx.status[row] == 0 {
+	e, ok := j.idx.get(row)
+	if !ok {
 		return Previous{}, false
 	}
-	return Previous{Status: statuses[j.idx.status[row]], EmailHash: j.idx.hash[row]}, true
+	return Previous{Status: statuses[e.status], EmailHash: e.hash}, true
 }
 
 // Recovered is how many rows left in flight by a crashed run Open recorded as unknown.
