@@ -160,8 +160,14 @@ func (c *Campaign) Logins() []Login {
 	return out
 }
 
-// SMTPLogin is [smtp]'s login, which mailmerge bounces uses for the mailbox.
-func (c *Campaign) SMTPLogin() Login { return c.login(c.Config.SMTP, "") }
+// SMTPLogin is where [smtp]'s password comes from, which mailmerge
+// bounces uses for the mailbox: its password_env (default
+// MAILMERGE_PASSWORD) and password_command, even when [smtp] has no
+// username because [imap] names the mailbox's.
+func (c *Campaign) SMTPLogin() Login {
+	s := c.Config.SMTP
+	return Login{Username: s.Username, PasswordEnv: c.PasswordEnv(), PasswordCommand: s.PasswordCommand}
+}
 
 // relayKey is where the relay named name is in the campaign file:
 // "relays.2", or "smtp" when the username comes from there.

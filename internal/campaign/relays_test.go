@@ -308,3 +308,13 @@ func TestRelayConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// bounces reads the mailbox with [smtp]'s password, from its password_env
+// or password_command, even when only [imap] has a username.
+func TestSMTPLoginWithoutUsername(t *testing.T) {
+	cp := newSendCampaign(t, 1, sendKeys{smtp: "host = \"127.0.0.1\"\nsecurity = \"none\"\npassword_command = \"pass show mail\"\n"})
+	l := cp.SMTPLogin()
+	if l.PasswordEnv != "MAILMERGE_PASSWORD" || l.PasswordCommand != "pass show mail" || l.Username != "" {
+		t.Errorf("SMTPLogin = %+v", l)
+	}
+}
