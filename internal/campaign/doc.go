@@ -121,7 +121,8 @@
 //     queue of a relay that is up, chosen by weight (pick: a smooth
 //     weighted round robin). A full queue holds it back, unless that relay
 //     goes out meanwhile, when it chooses again. When jobs is closed it
-//     closes every relay's queue.
+//     closes every relay's queue. With one relay there is no dispatcher:
+//     jobs is that relay's queue, which saves a hand-over per message.
 //   - The workers (each relay's workers, [send] workers or --workers by
 //     default) each own one delivery.Session of their relay for their whole
 //     life and close it when its queue is closed. A worker takes a job,

@@ -84,6 +84,10 @@ func (c *Campaign) newRunner(j *journal.Journal, pools []*delivery.Pool, set sen
 		r.named[rl.name] = rl
 	}
 	r.jobs = make(chan *job, workers*2)
+	if !r.pooled() {
+		// One relay needs no dispatcher: its workers take from jobs.
+		r.relays[0].queue = r.jobs
+	}
 	r.total = sum.Check.Valid
 	if opts.SkipInvalid {
 		r.total = sum.Check.Rows
@@ -158,10 +162,12 @@ func (r *runner) run(ctx context.Context) error {
 			}()
 		}
 	}
-	go r.dispatch()
+	if r.pooled() {
+		go r.dispatch()
+	}
 	r.produce(ctx)
 	r.pending.Wait()
-	close(r.jobs) // dispatch closes the relays' queues, which ends the workers
+	close(r.jobs) // ends the workers: through dispatch, which closes the relays' queues, or directly
 	wg.Wait()
 	return r.produceErr
 }
