@@ -208,7 +208,10 @@ func (r *runner) produce(ctx context.Context) {
 		level = validate
 	}
 	var settled func(int) bool
-	if !r.c.redirect { // test sends record the tester: only a message knows it
+	// Only a resume has settled rows; asking the results file about every
+	// row of a fresh run would only contend with the workers for its lock.
+	// Test sends record the tester, whom only a message knows.
+	if !r.c.redirect && r.j.Len() > 0 {
 		settled = r.settled
 	}
 	_, err := r.c.eachSettled(ctx, level, settled, func(rw row) error {
