@@ -26,12 +26,8 @@ func password(ctx context.Context, c *campaign.Campaign, l campaign.Login, stdin
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return promptPassword(ctx, f, l.Username, ui)
 	}
-	where := "[smtp]"
-	if l.Relay != "" {
-		where = "relay " + l.Relay + "'s"
-	}
 	return "", &campaign.ConfigError{File: c.Path, Err: fmt.Errorf("no password for %s: %s is not set", l.Username, l.PasswordEnv),
-		Help: fmt.Sprintf("export %s=... (the app password or authorisation code), or set %s password_command", l.PasswordEnv, where)}
+		Help: fmt.Sprintf("export %s=... (the app password or authorisation code), or set %s password_command", l.PasswordEnv, l.Table())}
 }
 
 // passwordCommand runs [smtp] password_command in the campaign's folder;

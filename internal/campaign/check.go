@@ -81,12 +81,12 @@ func (c *Campaign) passwordProblems(opts CheckOptions) []Problem {
 		if err == nil {
 			continue
 		}
-		key, where := "smtp.username", "[smtp]"
-		if l.Relay != "" {
-			key, where = c.relayKey(l.Relay)+".username", "the relay's"
+		key := l.table + ".username"
+		if c.keyLine[key] == 0 {
+			key = l.table // its password_env or password_command is its own
 		}
 		p := Problem{Severity: Error, Message: fmt.Sprintf("%sno password for %s: %v", c.where(key), l.Username, err),
-			Hint: fmt.Sprintf("export %s=... (the app password or authorisation code), or set %s password_command; send --sandbox DIR needs none", l.PasswordEnv, where)}
+			Hint: fmt.Sprintf("export %s=... (the app password or authorisation code), or set %s password_command; send --sandbox DIR needs none", l.PasswordEnv, l.Table())}
 		if opts.CanPrompt {
 			p.Severity, p.Hint = Warning, "send will ask for it on this terminal"
 		}

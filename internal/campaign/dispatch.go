@@ -54,8 +54,7 @@ type RelaySummary struct {
 // newRelays makes the run's relays from the settings and their pools.
 func (r *runner) newRelays(set sendSettings, pools []*delivery.Pool) {
 	for i, rs := range set.relays {
-		rl := &relay{relaySettings: rs, pool: pools[i], queue: make(chan *job, rs.workers*2),
-			outCh: make(chan struct{}), backoff: firstRelayBackoff}
+		rl := &relay{relaySettings: rs, pool: pools[i], outCh: make(chan struct{}), backoff: firstRelayBackoff}
 		rl.limiter = throttle.New(rs.rate, throttle.Options{Burst: rs.burst, CoolDown: slowDownFor, OnCapWait: r.capWait})
 		rl.counts = RelaySummary{Name: rs.name, Server: pools[i].Addr()}
 		r.relays = append(r.relays, rl)
@@ -154,13 +153,13 @@ func (r *runner) relayFailed(rl *relay, res delivery.Result) (moveOn bool) {
 		rl.strikes = 0
 		rl.backoff = firstRelayBackoff
 		return false
+	case res.Status == delivery.Fatal, res.Stage == delivery.StageConnect && res.Status == delivery.Deferred:
+		// It could not connect, start TLS or log in (a 421 greeting too).
 	case res.Code == 421:
 		rl.strikes++
 		if rl.strikes < strikes421 {
 			return false
 		}
-	case res.Stage == delivery.StageConnect && (res.Status == delivery.Deferred || res.Status == delivery.Fatal):
-	case res.Status == delivery.Fatal:
 	default:
 		return false
 	}

@@ -170,25 +170,21 @@ type batch struct {
 // Test sends record the tester's address, which only a message has, so
 // they always validate.
 func (c *Campaign) prepare(w walk, sheet string, s *row, settled func(int) bool) {
-	light := s.outside || settled != nil && settled(s.rec.Row)
-	addr, known := "", false
+	addr := ""
 	if !s.outside && !c.shard.All() {
-		addr, known = c.composer.Recipient(s.rec.Fields), true
-		if !c.inShard(s.rec.Row, addr, s.rec.Fields) {
-			s.outside, light = true, true
-		}
+		addr = c.composer.Recipient(s.rec.Fields)
+		s.outside = !c.inShard(s.rec.Row, addr, s.rec.Fields)
 	}
 	switch {
-	case !light:
+	case !s.outside && (settled == nil || !settled(s.rec.Row)):
 		c.composeRow(w, sheet, s)
 	case c.redirect:
 		c.composeRow(validate, sheet, s)
 	default:
-		if !known {
+		if addr == "" {
 			addr = c.composer.Recipient(s.rec.Fields)
 		}
-		s.email = addr
-		if addr == "" {
+		if s.email = addr; addr == "" {
 			s.err = &RowError{File: c.listPath, Sheet: sheet, Line: s.rec.Line, Row: s.rec.Row, Err: errNoRecipient}
 		}
 	}

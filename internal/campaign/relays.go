@@ -14,7 +14,6 @@ import (
 // how to log in. [smtp] alone makes one relay named after its host.
 type relaySettings struct {
 	name     string
-	key      string // where its keys are: "smtp", "relays.2"
 	weight   int
 	workers  int
 	rate     throttle.Spec
@@ -30,10 +29,27 @@ type Login struct {
 	Username        string
 	PasswordEnv     string // the variable that holds the password
 	PasswordCommand string // a command whose first line is the password
+	// table is where the login is set: "smtp", or "relays.2" for a relay
+	// with a username or password source of its own.
+	table string
 }
 
-// SandboxRelay names the sandbox in the results file.
-const SandboxRelay = "sandbox"
+// account is what makes two logins one: the relays that share it are
+// asked for its password once.
+func (l Login) account() [3]string {
+	return [3]string{l.Username, l.PasswordEnv, l.PasswordCommand}
+}
+
+// Table names where the login is set, for a hint: "[smtp]" or "relay b's".
+func (l Login) Table() string {
+	if l.table == "smtp" || l.table == "" {
+		return "[smtp]"
+	}
+	return "relay " + l.Relay + "'s"
+}
+
+// sandboxRelay names the sandbox in the results file.
+const sandboxRelay = "sandbox"
 
 // relaySettings reads the relays: the sandbox, [smtp] alone, or every
 // [[relays]] table over [smtp]'s values.
@@ -41,11 +57,11 @@ func (c *Campaign) relaySettings(o overrides, set sendSettings, rate throttle.Sp
 	perConn := c.Config.Send.MaxPerConnection
 	if o.server != nil || len(c.Config.Relays) == 0 {
 		s := c.Config.SMTP
-		r := relaySettings{name: s.Host, key: "smtp", weight: 1, workers: set.workers, rate: rate, burst: set.burst}
+		r := relaySettings{name: s.Host, weight: 1, workers: set.workers, rate: rate, burst: set.burst}
 		r.delivery = c.deliveryConfig(s, "smtp", o.server, set.workers, perConn, p)
-		r.login = c.login(s, "")
+		r.login = c.login(s, "", "smtp")
 		if o.server != nil {
-			r.name, r.login = SandboxRelay, Login{}
+			r.name, r.login = sandboxRelay, Login{}
 			return []relaySettings{r}, warnings
 		}
 		if r.name == "" {
@@ -75,7 +91,7 @@ func (c *Campaign) relaySettings(o overrides, set sendSettings, rate throttle.Sp
 // relay reads one [[relays]] table, at key.
 func (c *Campaign) relay(o overrides, set sendSettings, rate throttle.Spec, rc RelayConfig, key string, p *problems) relaySettings {
 	s := rc.over(c.Config.SMTP)
-	r := relaySettings{name: strings.TrimSpace(rc.Name), key: key, weight: 1, workers: set.workers, rate: rate, burst: set.burst}
+	r := relaySettings{name: strings.TrimSpace(rc.Name), weight: 1, workers: set.workers, rate: rate, burst: set.burst}
 	switch {
 	case rc.Weight < 0:
 		p.add(key+".weight", fmt.Errorf("%d is negative", rc.Weight), "a relay's share of the messages: 1 or more, default 1")
@@ -106,7 +122,11 @@ func (c *Campaign) relay(o overrides, set sendSettings, rate throttle.Spec, rc R
 	if strings.ContainsAny(r.name, "\r\n\t,\"") {
 		p.add(key+".name", fmt.Errorf("%q has a comma, quote or line break", r.name), "name relays with letters, digits, dots and dashes")
 	}
-	r.login = c.login(s, r.name)
+	table := "smtp"
+	if rc.Username != "" || rc.PasswordEnv != "" || rc.PasswordCommand != "" {
+		table = key
+	}
+	r.login = c.login(s, r.name, table)
 	return r
 }
 
@@ -130,16 +150,13 @@ func (rc RelayConfig) over(s SMTPConfig) SMTPConfig {
 	return s
 }
 
-// login is where s's password comes from.
-func (c *Campaign) login(s SMTPConfig, relay string) Login {
-	if s.Username == "" {
-		return Login{Relay: relay}
-	}
+// login is where s's password comes from; table is where it is set.
+func (c *Campaign) login(s SMTPConfig, relay, table string) Login {
 	env := s.PasswordEnv
 	if env == "" {
 		env = c.PasswordEnv()
 	}
-	return Login{Relay: relay, Username: s.Username, PasswordEnv: env, PasswordCommand: s.PasswordCommand}
+	return Login{Relay: relay, Username: s.Username, PasswordEnv: env, PasswordCommand: s.PasswordCommand, table: table}
 }
 
 // Logins are the accounts a real send logs in with, one per distinct
@@ -147,15 +164,12 @@ func (c *Campaign) login(s SMTPConfig, relay string) Login {
 func (c *Campaign) Logins() []Login {
 	set, _, _ := c.settings(overrides{check: true})
 	var out []Login
-	seen := map[Login]bool{}
+	seen := map[[3]string]bool{}
 	for _, r := range set.relays {
-		l := r.login
-		l.Relay = ""
-		if l.Username == "" || seen[l] {
-			continue
+		if l := r.login; l.Username != "" && !seen[l.account()] {
+			seen[l.account()] = true
+			out = append(out, l)
 		}
-		seen[l] = true
-		out = append(out, r.login)
 	}
 	return out
 }
@@ -164,25 +178,7 @@ func (c *Campaign) Logins() []Login {
 // bounces uses for the mailbox: its password_env (default
 // MAILMERGE_PASSWORD) and password_command, even when [smtp] has no
 // username because [imap] names the mailbox's.
-func (c *Campaign) SMTPLogin() Login {
-	s := c.Config.SMTP
-	return Login{Username: s.Username, PasswordEnv: c.PasswordEnv(), PasswordCommand: s.PasswordCommand}
-}
-
-// relayKey is where the relay named name is in the campaign file:
-// "relays.2", or "smtp" when the username comes from there.
-func (c *Campaign) relayKey(name string) string {
-	for i, rc := range c.Config.Relays {
-		key := fmt.Sprintf("relays.%d", i+1)
-		if rc.Name == name || rc.Name == "" && rc.over(c.Config.SMTP).Host == name {
-			if rc.Username == "" {
-				return "smtp"
-			}
-			return key
-		}
-	}
-	return "smtp"
-}
+func (c *Campaign) SMTPLogin() Login { return c.login(c.Config.SMTP, "", "smtp") }
 
 // errNoRelay is the error of a run whose every relay is out.
 var errNoRelay = errors.New("every relay is out")

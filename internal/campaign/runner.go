@@ -84,9 +84,11 @@ func (c *Campaign) newRunner(j *journal.Journal, pools []*delivery.Pool, set sen
 		r.named[rl.name] = rl
 	}
 	r.jobs = make(chan *job, workers*2)
-	if !r.pooled() {
-		// One relay needs no dispatcher: its workers take from jobs.
-		r.relays[0].queue = r.jobs
+	for _, rl := range r.relays {
+		rl.queue = r.jobs // one relay needs no dispatcher: its workers take from jobs
+		if r.pooled() {
+			rl.queue = make(chan *job, rl.workers*2)
+		}
 	}
 	r.total = sum.Check.Valid
 	if opts.SkipInvalid {

@@ -323,20 +323,19 @@ func (rf *resultsFile) release() {
 // connect asks for the passwords that are needed, each login's once, and
 // makes each relay's pool.
 func (c *Campaign) connect(opts SendOptions, relays []relaySettings) ([]*delivery.Pool, error) {
-	passwords := map[Login]string{}
+	passwords := map[[3]string]string{}
 	var pools []*delivery.Pool
 	for _, r := range relays {
 		cfg := r.delivery
 		if l := r.login; opts.Server == nil && l.Username != "" && opts.Password != nil {
-			l.Relay = ""
-			pw, ok := passwords[l]
+			pw, ok := passwords[l.account()]
 			if !ok {
 				var err error
-				if pw, err = opts.Password(r.login); err != nil {
+				if pw, err = opts.Password(l); err != nil {
 					closeAll(pools)
 					return nil, err
 				}
-				passwords[l] = pw
+				passwords[l.account()] = pw
 			}
 			cfg.Password = pw
 		}
