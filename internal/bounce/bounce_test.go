@@ -30,14 +30,7 @@ func TestCorpus(t *testing.T) {
 		name, kind, rcpt, status, id := w[0], strings.ReplaceAll(w[1], "-", " "), w[2], w[3], w[4]
 		seen[name] = true
 		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := Classify(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := classifyFile(t, name)
 			if r.Kind.String() != kind {
 				t.Errorf("kind %q, want %q", r.Kind, kind)
 			}
@@ -77,14 +70,7 @@ func TestCorpusEveryRecipient(t *testing.T) {
 		"lhost-exim-02.eml":  {"kijitora@example.jp hard 5.1.1", "sabatora@example.jp hard 5.2.1"},
 		"lhost-qmail-02.eml": {"userunknown@example.jp hard 5.1.1", "filtered@example.jp hard 5.2.1"},
 	} {
-		raw, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := Classify(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := classifyFile(t, name)
 		var got []string
 		for _, rc := range r.Recipients {
 			got = append(got, rc.Address+" "+rc.Kind.String()+" "+rc.Status)
@@ -93,4 +79,18 @@ func TestCorpusEveryRecipient(t *testing.T) {
 			t.Errorf("%s: recipients\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+}
+
+// classifyFile classifies the corpus message testdata/name.
+func classifyFile(t *testing.T, name string) Report {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Classify(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

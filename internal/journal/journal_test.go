@@ -567,13 +567,8 @@ func TestLargeFileStreamsWithLittleMemory(t *testing.T) {
 	}
 	file = bytes.Buffer{}
 
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	j := open(t, path)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 40*n {
+	j, grew := openKept(t, path)
+	if grew > 40*n {
 		t.Errorf("reading %d rows keeps %d bytes (%d a row)", n, grew, grew/n)
 	} else {
 		t.Logf("reading %d rows keeps %d bytes (%d a row)", n, grew, grew/n)
@@ -619,15 +614,10 @@ func TestSparseFileKeepsLittle(t *testing.T) {
 		t.Fatal(err)
 	}
 	file = bytes.Buffer{}
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	j := open(t, path)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
+	j, grew := openKept(t, path)
 	// Slices to row 1,500,000 would keep 17 bytes for each of those rows,
 	// 25 MB; the map keeps under half of that (about 70 bytes a row held).
-	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 12<<20 {
+	if grew > 12<<20 {
 		t.Errorf("reading %d rows spread over %d keeps %d bytes (%d a row held)", n, n*stride, grew, grew/n)
 	} else {
 		t.Logf("reading %d rows spread over %d keeps %d bytes (%d a row held)", n, n*stride, grew, grew/n)
@@ -641,6 +631,19 @@ func TestSparseFileKeepsLittle(t *testing.T) {
 	if len(recs) != n+1 || recs[0][0] != "10" || recs[1][0] != "15" || recs[1][2] != "failed" || recs[n][0] != fmt.Sprint(n*stride) {
 		t.Fatalf("after Close: %d rows, first %q, %q, last %q", len(recs), recs[0], recs[1], recs[n])
 	}
+}
+
+// openKept opens the results file at path and says how many bytes of heap
+// the open journal keeps.
+func openKept(t *testing.T, path string) (*Journal, int64) {
+	t.Helper()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	j := open(t, path)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return j, int64(after.HeapAlloc) - int64(before.HeapAlloc)
 }
 
 func must(t *testing.T, err error) {

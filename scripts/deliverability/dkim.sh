@@ -93,6 +93,18 @@ TOML
 }
 
 # verify SERVER KIND FILES...: every stored copy verifies; a tampered one fails.
+# verify_stored SERVER KIND WANT FIND-ARGS...: the messages find lists must
+# be WANT in number, then each is verified.
+verify_stored() {
+  local server=$1 kind=$2 want=$3; shift 3
+  local files
+  mapfile -t files < <(find "$@" -type f | sort)
+  if [ ${#files[@]} -ne "$want" ]; then
+    fail "dkim $kind via $server: ${#files[@]} copies stored, want $want"; return
+  fi
+  verify "$server" "$kind" "${files[@]}"
+}
+
 verify() {
   local server=$1 kind=$2; shift 2
   local out
@@ -134,11 +146,7 @@ if postfix -c "$PF/etc" start >"$W/postfix-start.log" 2>&1 && wait_port "$PF_POR
     for _ in $(seq 150); do # Postfix delivers asynchronously
       [ "$(find "$PF/mail" -path '*/new/*' -type f | wc -l)" -ge 6 ] && break; sleep 0.2
     done
-    mapfile -t files < <(find "$PF/mail" -path '*/new/*' -type f | sort)
-    if [ ${#files[@]} -ne 6 ]; then
-      fail "dkim $kind via postfix: ${#files[@]} copies stored, want 6"; continue
-    fi
-    verify postfix "$kind" "${files[@]}"
+    verify_stored postfix "$kind" 6 "$PF/mail" -path '*/new/*'
   done
 else
   fail "dkim via postfix: the private instance did not start: $(tail -2 "$W/postfix-start.log" | tr '\n' ' ')"
@@ -155,11 +163,7 @@ if wait_port "$AIO_PORT"; then
     if ! MAILMERGE_PASSWORD=proof-secret "$MM" send "$c" --yes --quiet >"$W/send.log" 2>&1; then
       fail "dkim $kind via aiosmtpd: send failed: $(tail -2 "$W/send.log" | tr '\n' ' ')"; continue
     fi
-    mapfile -t files < <(find "$W/aio" -path '*/new/*' -type f | sort)
-    if [ ${#files[@]} -ne 6 ]; then
-      fail "dkim $kind via aiosmtpd: ${#files[@]} copies stored, want 6"; continue
-    fi
-    verify aiosmtpd "$kind" "${files[@]}"
+    verify_stored aiosmtpd "$kind" 6 "$W/aio" -path '*/new/*'
   done
 else
   fail "dkim via aiosmtpd: the server did not start: $(tail -2 "$W/aiosmtpd.log" | tr '\n' ' ')"
@@ -188,11 +192,7 @@ base, out = sys.argv[1:]
 for m in json.load(u.urlopen(base + "/api/v1/messages?limit=1000"))["messages"]:
     open("%s/%s.eml" % (out, m["ID"]), "wb").write(u.urlopen(base + "/api/v1/message/%s/raw" % m["ID"]).read())
 PY
-      mapfile -t files < <(find "$W/mp-$kind" -type f | sort)
-      if [ ${#files[@]} -ne 3 ]; then
-        fail "dkim $kind via mailpit: ${#files[@]} messages stored, want 3"; continue
-      fi
-      verify mailpit "$kind" "${files[@]}"
+      verify_stored mailpit "$kind" 3 "$W/mp-$kind"
     done
   else
     fail "dkim via mailpit: the server did not start: $(tail -2 "$W/mailpit.log" | tr '\n' ' ')"
